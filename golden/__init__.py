@@ -1,0 +1,1 @@
+"""Bit-exact NumPy models of the IS-OS dataflow."""
