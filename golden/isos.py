@@ -1,0 +1,192 @@
+"""The IS-OS dataflow as the paper's two loop nests, yielding the tokens of every interface.
+
+The frontend runs one lane per input row ``h`` (input-stationary): for each input nonzero it walks
+the filter fiber of its channel and accumulates into partial sums, which it retires by the PE
+retire rule. The backend runs per output row ``p`` (output-stationary): an R-merger per ``(p, k)``
+and a K-merger per ``p`` - the two transposes, done as merges. Token formats, orders and markers
+are those of ``docs/dataflow.md``; integer semantics are those of :mod:`numerics`.
+"""
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from isosceles.golden.checks import check_conv_arguments, check_tensor
+from isosceles.golden.numerics import DEFAULT_NUMERICS, saturate
+from isosceles.golden.pou import pou_stream
+
+__all__ = ["IsosStreams", "isos_streams", "conv2d"]
+
+
+@dataclass
+class IsosStreams:
+    """Every token stream of one convolution through the IS-OS block (see docs/dataflow.md)."""
+
+    geometry: object
+    inputs: list            # [h] lane stream I
+    filter_fibers: list     # [c] filter fiber of input channel c
+    t1: list                # [h] lane stream T1
+    t1_fibers: dict         # (h, r, k) -> fiber
+    watermarks: list        # [h] watermark stream of lane h
+    t2_fibers: dict         # (p, k) -> fiber
+    kmerger_out: list       # [p] lane stream of the K-merger
+    outputs: list           # [p] lane stream O after the POU (None without POU parameters)
+    accumulations: np.ndarray  # [P, Q, K] int64, before the POU
+    peak_partial_sums: list    # [h] most partial sums live at once in lane h's context
+
+
+def _lane_stream(dense_row, column_field, channel_field):
+    """Lane stream of one row [columns, channels]: nonzeros in (column, channel) order, a marker
+    after every column, ``last`` on the final one."""
+    tokens = []
+    columns = dense_row.shape[0]
+    for x in range(columns):
+        for ch in np.flatnonzero(dense_row[x]):
+            tokens.append({column_field: x, channel_field: int(ch),
+                           "value": int(dense_row[x, ch]), "marker": 0, "last": 0})
+        tokens.append({column_field: x, channel_field: 0, "value": 0, "marker": 1,
+                       "last": int(x == columns - 1)})
+    return tokens
+
+
+def _filter_fibers(f, g):
+    """Fiber of each input channel: its nonzero weights ``(r, k, s, value)`` in (r, k, s) order,
+    with global ``k`` restricted to the channel's group."""
+    cg, kg = g.channels_per_group, g.kernels_per_group
+    fibers = []
+    for c in range(g.C):
+        group = c // cg
+        weights = f[c % cg, :, group * kg:(group + 1) * kg, :]  # [R, Kg, S]
+        fibers.append([
+            {"r": int(r), "k": int(group * kg + k), "s": int(s), "value": int(weights[r, k, s])}
+            for r, k, s in zip(*np.nonzero(weights), strict=True)
+        ])
+    return fibers
+
+
+def _frontend_lane(h, stream, fibers, g, numerics):
+    """One PE lane: accumulate in stream order, retire columns by the retire rule.
+
+    Returns the T1 lane stream and the peak number of live partial sums.
+    """
+    u, acc_bits = g.stride, numerics.acc_bits
+    valid_r = {r: (h + g.ph - r) // u for r in range(g.R)
+               if (h + g.ph - r) % u == 0 and 0 <= (h + g.ph - r) // u < g.P}
+    partial = {}  # (q, r, k) -> saturating partial sum
+    peak, next_q, t1 = 0, 0, []
+    for token in stream:
+        if not token["marker"]:
+            w, value = token["w"], token["value"]
+            for weight in fibers[token["c"]]:
+                r, s = weight["r"], weight["s"]
+                x = w + g.pw - s
+                if r not in valid_r or x % u or not 0 <= x // u < g.Q:
+                    continue
+                key = (x // u, r, weight["k"])
+                partial[key] = saturate(partial.get(key, 0) + value * weight["value"], acc_bits)
+            peak = max(peak, len(partial))
+            continue
+        # Column q is final once the input has passed column q*u + S - 1 - pw.
+        limit = g.Q - 1 if token["last"] else (token["w"] - g.S + 1 + g.pw) // u
+        while next_q <= min(limit, g.Q - 1):
+            for key in sorted(key for key in partial if key[0] == next_q):
+                value = partial.pop(key)
+                if value:
+                    t1.append({"q": next_q, "r": key[1], "k": key[2], "value": value,
+                               "marker": 0, "last": 0})
+            t1.append({"q": next_q, "r": 0, "k": 0, "value": 0, "marker": 1,
+                       "last": int(next_q == g.Q - 1)})
+            next_q += 1
+    return t1, peak
+
+
+def _r_merge(fibers, acc_bits):
+    """Merge R sorted fibers by ``q``, add equal coordinates exactly, saturate once, drop zeros."""
+    merged = []
+    for token in heapq.merge(*fibers, key=lambda token: token["q"]):
+        if merged and merged[-1]["q"] == token["q"]:
+            merged[-1]["value"] += token["value"]
+        else:
+            merged.append(dict(token))
+    for token in merged:
+        token["value"] = saturate(token["value"], acc_bits)
+    return [token for token in merged if token["value"]]
+
+
+def _k_merge(fibers, Q):
+    """Merge the K fibers of one output row into (q, k) order with a marker after every column."""
+    keyed = [[(token["q"], k, token["value"]) for token in fiber] for k, fiber in enumerate(fibers)]
+    merged = heapq.merge(*keyed)
+    stream, pending = [], next(merged, None)
+    for q in range(Q):
+        while pending is not None and pending[0] == q:
+            stream.append({"q": q, "k": pending[1], "value": pending[2], "marker": 0, "last": 0})
+            pending = next(merged, None)
+        stream.append({"q": q, "k": 0, "value": 0, "marker": 1, "last": int(q == Q - 1)})
+    return stream
+
+
+def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS, pou=None):
+    """Run one convolution through the IS-OS dataflow and return every interface's tokens.
+
+    Parameters
+    ----------
+    i : integer array [H, W, C]
+        Input activations, ``numerics.act_bits`` signed.
+    f : integer array [C/groups, R, K, S]
+        Filters, ``numerics.weight_bits`` signed.
+    stride : int
+    padding : int or (ph, pw)
+    groups : int
+    numerics : Numerics
+    pou : PouParams, optional
+        When given, ``outputs`` holds the O streams after the POU.
+    """
+    i = check_tensor("i", i, ndim=3, bits=numerics.act_bits, form="[H, W, C]")
+    f = check_tensor("f", f, ndim=4, bits=numerics.weight_bits, form="[C/groups, R, K, S]")
+    g = check_conv_arguments(i.shape, f.shape, stride, padding, groups)
+
+    # Frontend: one input-stationary lane per input row.
+    inputs = [_lane_stream(i[h], "w", "c") for h in range(g.H)]
+    fibers = _filter_fibers(f, g)
+    t1, peaks = zip(*(_frontend_lane(h, inputs[h], fibers, g, numerics) for h in range(g.H)),
+                    strict=True) if g.H else ((), ())
+    watermarks = [[{"q": q, "last": int(q == g.Q - 1)} for q in range(g.Q)] for _ in range(g.H)]
+    t1_fibers = {}
+    for h in range(g.H):
+        for r in range(g.R):
+            if (h + g.ph - r) % g.stride == 0 and 0 <= (h + g.ph - r) // g.stride < g.P:
+                for k in range(g.K):
+                    t1_fibers[(h, r, k)] = []
+        for token in t1[h]:
+            if not token["marker"]:
+                t1_fibers[(h, token["r"], token["k"])].append(
+                    {"q": token["q"], "value": token["value"]})
+
+    # Backend: one output-stationary row per output row; R-mergers then the K-merger.
+    t2_fibers, kmerger_out = {}, []
+    accumulations = np.zeros((g.P, g.Q, g.K), dtype=np.int64)
+    for p in range(g.P):
+        for k in range(g.K):
+            sources = [t1_fibers.get((p * g.stride + r - g.ph, r, k), []) for r in range(g.R)]
+            t2_fibers[(p, k)] = _r_merge(sources, numerics.acc_bits)
+            for token in t2_fibers[(p, k)]:
+                accumulations[p, token["q"], k] = token["value"]
+        kmerger_out.append(_k_merge([t2_fibers[(p, k)] for k in range(g.K)], g.Q))
+    outputs = None
+    if pou is not None:
+        outputs = [pou_stream(stream, pou, numerics=numerics) for stream in kmerger_out]
+    return IsosStreams(g, inputs, fibers, list(t1), t1_fibers, watermarks, t2_fibers,
+                       kmerger_out, outputs, accumulations, list(peaks))
+
+
+def conv2d(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS):
+    """The integer accumulations [P, Q, K] the hardware computes, before the POU.
+
+    ``i`` is [H, W, C], ``f`` is [C/groups, R, K, S]. Partial sums saturate to
+    ``numerics.acc_bits`` as :mod:`isosceles.golden.numerics` declares; below saturation the
+    result is the exact convolution.
+    """
+    return isos_streams(i, f, stride=stride, padding=padding, groups=groups,
+                        numerics=numerics).accumulations
