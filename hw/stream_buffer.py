@@ -29,6 +29,7 @@ class StreamBuffer(wiring.Component):
             try:
                 Shape.cast(layout)
             except TypeError as error:
+                self._MustUse__silence = True  # a rejected component is not a forgotten one
                 raise ValueError(
                     f"layout must be a data.Layout or a shape such as unsigned(8), not {layout!r}"
                 ) from error

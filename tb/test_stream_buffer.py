@@ -56,7 +56,6 @@ def test_monitor_catches_a_rule_breaking_component():
                    testcase="stalls_and_backpressure", extra=dict(idle=0.0, backpressure=0.5))
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_bad_layout_is_named():
     with pytest.raises(ValueError, match="layout must be"):
         StreamBuffer(layout="eight bits")
