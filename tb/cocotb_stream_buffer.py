@@ -39,7 +39,8 @@ async def bench(dut):
     assert await monitor.receive(len(tokens)) == tokens
     latency = monitor.first_transfer - driver.first_transfer
     cycles = monitor.last_transfer - driver.first_transfer + 1
-    assert cycles <= len(tokens) + latency, f"{cycles} cycles for {len(tokens)} tokens"
+    assert latency == 1, f"latency {latency}, expected one register stage"
+    assert cycles == len(tokens) + latency, f"{cycles} cycles for {len(tokens)} tokens"
     if ctx.extra.get("bench_out"):
         with open(ctx.extra["bench_out"], "w") as file:
             json.dump({"unit": "stream_buffer", "params": ctx.params, "tokens_in": len(tokens),

@@ -92,14 +92,33 @@ async def start_clock_and_reset(dut, *, cycles=2):
     dut.rst.value = 0
 
 
-def _port(dut, name):
-    try:
-        return getattr(dut, name)
-    except AttributeError:
-        raise AttributeError(f"the DUT has no port {name!r}") from None
+class _StreamEnd:
+    """One end of stream ``port``: its signals, a seeded random source and transfer counters."""
+
+    def __init__(self, dut, port, ctx):
+        self._clk = dut.clk
+        self._valid, self._ready, self._payload = (
+            self._signal(dut, f"{port}__{name}") for name in ("valid", "ready", "payload"))
+        self._port, self._ctx = port, ctx
+        self._rng = random.Random(f"{ctx.seed}/{port}")
+        self.cycle = 0
+        self.first_transfer = None
+        self.last_transfer = None
+
+    @staticmethod
+    def _signal(dut, name):
+        try:
+            return getattr(dut, name)
+        except AttributeError:
+            raise AttributeError(f"the DUT has no port {name!r}") from None
+
+    def _count_transfer(self):
+        if self.first_transfer is None:
+            self.first_transfer = self.cycle
+        self.last_transfer = self.cycle
 
 
-class StreamDriver:
+class StreamDriver(_StreamEnd):
     """Drives stream ``port`` of ``dut`` from token dicts, with seeded random idle cycles.
 
     It obeys the stream rules itself: once ``valid`` is high it stays high with the same payload
@@ -107,17 +126,10 @@ class StreamDriver:
     """
 
     def __init__(self, dut, port, ctx, *, idle=0.0):
-        self._clk = dut.clk
-        self._valid = _port(dut, f"{port}__valid")
-        self._ready = _port(dut, f"{port}__ready")
-        self._payload = _port(dut, f"{port}__payload")
-        self._port, self._ctx, self._idle = port, ctx, idle
-        self._rng = random.Random(f"{ctx.seed}/{port}")
+        super().__init__(dut, port, ctx)
+        self._idle = idle
         self._valid.value = 0
         self.sent = 0
-        self.first_transfer = None
-        self.last_transfer = None
-        self.cycle = 0
 
     async def send(self, tokens):
         """Send every token in order; returns once the last one has been transferred."""
@@ -132,18 +144,17 @@ class StreamDriver:
             while True:
                 await ReadOnly()
                 transferred = bool(self._ready.value)
+                if transferred:
+                    self._count_transfer()
                 await RisingEdge(self._clk)
                 self.cycle += 1
                 if transferred:
                     break
             self.sent += 1
-            if self.first_transfer is None:
-                self.first_transfer = self.cycle
-            self.last_transfer = self.cycle
         self._valid.value = 0
 
 
-class StreamMonitor:
+class StreamMonitor(_StreamEnd):
     """Receives stream ``port`` of ``dut`` with seeded random backpressure and checks its rules.
 
     Every cycle it checks that a token offered and not taken is still offered, unchanged, in the
@@ -151,17 +162,10 @@ class StreamMonitor:
     """
 
     def __init__(self, dut, port, ctx, *, backpressure=0.0):
-        self._clk = dut.clk
-        self._valid = _port(dut, f"{port}__valid")
-        self._ready = _port(dut, f"{port}__ready")
-        self._payload = _port(dut, f"{port}__payload")
-        self._port, self._ctx, self._backpressure = port, ctx, backpressure
-        self._rng = random.Random(f"{ctx.seed}/{port}")
+        super().__init__(dut, port, ctx)
+        self._backpressure = backpressure
         self._ready.value = 0
         self.received = []
-        self.cycle = 0
-        self.first_transfer = None
-        self.last_transfer = None
         self._task = cocotb.start_soon(self._watch())
 
     async def _watch(self):
@@ -188,9 +192,7 @@ class StreamMonitor:
                     )
             if valid and ready:
                 self.received.append(self._ctx.unpack(self._port, word))
-                if self.first_transfer is None:
-                    self.first_transfer = self.cycle
-                self.last_transfer = self.cycle
+                self._count_transfer()
                 pending = None
             else:
                 pending = word
