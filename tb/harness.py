@@ -34,9 +34,13 @@ GLOBAL_LINT_WAIVERS = {
     "WIDTHTRUNC": "Amaranth emits implicit truncation where its IR slices results",
     "PROCASSINIT": "Amaranth gives every register both an initial value and a reset assignment",
 }
-# Struct ports get one wire per field (`\\i__payload.value`), only there for waveforms; waive
-# exactly those (their names contain a dot, which no design signal does) and keep the rule on.
-_LINT_CONTROL = 'lint_off -rule UNUSEDSIGNAL -file "*" -match "Signal is not used: \'*.*\'"\n'
+# Struct ports get one wire per field (`\\i__payload.value`), only there for waveforms, and Yosys
+# keeps full-width temporaries (`$123`) whose top bits nothing reads. Waive exactly those (a dot
+# or a leading `$` is in no name a designer writes) and keep the rule on for everything else.
+_LINT_CONTROL = (
+    'lint_off -rule UNUSEDSIGNAL -file "*" -match "Signal is not used: \'*.*\'"\n'
+    'lint_off -rule UNUSEDSIGNAL -file "*" -match "Bits of signal are not used: \'$*"\n'
+)
 
 # Only the width warnings are fatal in a simulation build; lint reports the rest.
 _BUILD_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC")
@@ -75,15 +79,28 @@ def _shape_fields(shape, prefix=""):
 
 
 def port_layouts(component):
-    """Every port of ``component`` by its Verilog name, with width and field table."""
+    """Every port of ``component`` by its Verilog name, with width and field table.
+
+    Arrays of members (``.array(n)``) are named per element, ``fiber__0__payload``, as Amaranth
+    names them.
+    """
     layouts = {}
-    for path, member in component.signature.members.flatten():
-        if not member.is_port:
-            continue
-        name = "__".join(str(part) for part in path)
-        shape = member.shape
-        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
-        layouts[name] = {"width": width, "fields": _shape_fields(shape)}
+
+    def walk(members, prefix):
+        for name, member in members.items():
+            names = [f"{prefix}{name}"]
+            for extent in member.dimensions:
+                names = [f"{base}__{index}" for base in names for index in range(extent)]
+            for base in names:
+                if member.is_port:
+                    shape = member.shape
+                    width = shape.size if isinstance(shape, data.Layout) else Shape.cast(
+                        shape).width
+                    layouts[base] = {"width": width, "fields": _shape_fields(shape)}
+                else:
+                    walk(member.signature.members, f"{base}__")
+
+    walk(component.signature.members, "")
     return layouts
 
 
@@ -141,6 +158,22 @@ def _locked(path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextmanager
+def _wheel_make_fixes():
+    """The wheel's verilated.mk lacks the compiler option that reads a precompiled header
+    (configure left ``CFG_CXXFLAGS_PCH_I`` empty), so designs big enough to use one fail to
+    compile; give make the GCC option for the duration of a build."""
+    previous = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{previous or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = previous
+
+
 def _build(top, verilog_text, params, wave_format):
     """Build (or reuse) the Verilator simulator of one elaborated configuration."""
     from cocotb_tools.runner import get_runner
@@ -158,16 +191,17 @@ def _build(top, verilog_text, params, wave_format):
             source.write_text(verilog_text)
             (build_dir / "params.json").write_text(json.dumps(params, indent=1, default=repr))
             runner = get_runner("verilator")
-            runner.build(
-                sources=[source],
-                hdl_toplevel=top,
-                build_dir=build_dir,
-                waves=wave_format is not None,
-                build_args=[f"-Wno-{rule}" for rule in _BUILD_WAIVERS]
-                + (["--trace-structs"] if wave_format else [])
-                + (["--trace-fst"] if wave_format == "fst" else []),
-                log_file=build_dir / "build.log",
-            )
+            with _wheel_make_fixes():
+                runner.build(
+                    sources=[source],
+                    hdl_toplevel=top,
+                    build_dir=build_dir,
+                    waves=wave_format is not None,
+                    build_args=[f"-Wno-{rule}" for rule in _BUILD_WAIVERS]
+                    + (["--trace-structs"] if wave_format else [])
+                    + (["--trace-fst"] if wave_format == "fst" else []),
+                    log_file=build_dir / "build.log",
+                )
             (build_dir / "built.ok").write_text("")
     return build_dir
 
@@ -206,7 +240,8 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
     wave_format = _wave_format(waves)
     build_dir = _build(top, text, params, wave_format)
 
-    run_dir = build_dir / f"run-{test_module.rsplit('.', 1)[-1]}-{seed}"
+    cases = "+".join([testcase] if isinstance(testcase, str) else testcase or ["all"])
+    run_dir = build_dir / f"run-{test_module.rsplit('.', 1)[-1]}-{cases}-{seed}"
     run_dir.mkdir(exist_ok=True)
     context_file = run_dir / "context.json"
     context_file.write_text(json.dumps({

@@ -216,6 +216,13 @@ class StreamMonitor(_StreamEnd):
             self._task.result()
         return self.received[:count]
 
+    def stop(self):
+        """Stop receiving (``ready`` low), after re-raising any rule violation it found, so
+        that another monitor can take the port."""
+        self.check_rules()
+        self._task.cancel()
+        self._ready.value = 0
+
     def check_rules(self):
         """Raise the rule violation the watcher found, if any."""
         if self._task.done():

@@ -1,0 +1,166 @@
+"""The R-merger: merges the R partial-sum fibers of one output element row and adds them."""
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from isosceles.gen.config import bits_for
+from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+
+__all__ = ["RMerger", "fiber_layout", "watermark_layout"]
+
+
+def fiber_layout(*, max_columns, numerics):
+    """A fiber token: column ``q`` and its partial sum."""
+    return data.StructLayout({"q": unsigned(bits_for(max_columns)),
+                              "value": signed(numerics.acc_bits)})
+
+
+def watermark_layout(*, max_columns):
+    """A watermark token: the source has finished column ``q``; ``last`` ends the row."""
+    return data.StructLayout({"q": unsigned(bits_for(max_columns)), "last": 1})
+
+
+class RMerger(wiring.Component):
+    """Merges ``radix`` coordinate-sorted T1 fibers into one T2 fiber, adding equal ``q``.
+
+    A combinational comparator tree finds the smallest head column ``q``; the heads at ``q`` are
+    added exactly, saturated once to ``acc_bits`` and, when nonzero, registered on ``o``. Column
+    ``q`` is only merged once every present source has a head at or past ``q`` or a watermark
+    past ``q`` (its data of ``q`` has all arrived), so no later token can join it. The unit's own
+    watermark for ``q`` follows once every source has passed ``q`` and ``o`` holds nothing of
+    ``q``. Padding rows (``config.present`` bit clear) count as always finished.
+
+    A row begins with a one-cycle ``start`` pulse (``config`` is then held for the row) and ends
+    with the watermark whose ``last`` is set (column ``config.columns - 1``). Between rows, and
+    for a source that has finished the row, the inputs are not ready, so the next row's tokens
+    wait.
+
+    Stream contract: ``o.valid`` and ``watermark.valid`` do not wait on their ``ready``; their
+    payloads are registers, stable until the transfer. Inputs are read as heads while ``valid``
+    (their payload is stable by the same contract) and taken when merged. One output per cycle;
+    one cycle of latency from heads to ``o``; no input buffering is needed to progress.
+
+    Parameters
+    ----------
+    radix : int
+        Number of source fibers ``R`` (1 to 15).
+    max_columns : int
+        Largest row length ``Q``.
+    numerics : Numerics
+        ``acc_bits`` sets the value width.
+    """
+
+    def __init__(self, *, radix, max_columns, numerics=DEFAULT_NUMERICS):
+        self._MustUse__silence = True  # only cleared below, once the parameters are valid
+        if not isinstance(radix, int) or isinstance(radix, bool) or not 1 <= radix <= 15:
+            raise ValueError(f"radix must be an integer from 1 to 15, not {radix!r}")
+        if not isinstance(max_columns, int) or not 1 <= max_columns <= 4096:
+            raise ValueError(f"max_columns must be an integer from 1 to 4096, not {max_columns!r}")
+        if not isinstance(numerics, Numerics):
+            raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
+        self._MustUse__silence = False
+        self._radix, self._max_columns, self._numerics = radix, max_columns, numerics
+        fiber = fiber_layout(max_columns=max_columns, numerics=numerics)
+        mark = watermark_layout(max_columns=max_columns)
+        self.config_layout = data.StructLayout({
+            "present": unsigned(radix), "columns": unsigned(bits_for(max_columns + 1))})
+        super().__init__({
+            "config": In(self.config_layout),
+            "start": In(1),
+            "fiber": In(stream.Signature(fiber)).array(radix),
+            "watermark_in": In(stream.Signature(mark)).array(radix),
+            "o": Out(stream.Signature(fiber)),
+            "watermark": Out(stream.Signature(mark)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        radix, acc_bits = self._radix, self._numerics.acc_bits
+        count_shape = unsigned(bits_for(self._max_columns + 1))
+        present, columns = self.config.present, self.config.columns
+
+        # done[r]: columns source r has finished (its watermark count); out_done: ours.
+        done = [Signal(count_shape, name=f"done{r}") for r in range(radix)]
+        out_done = Signal(count_shape)
+        active = Signal()  # between start and the last watermark
+        finished = [Signal(name=f"finished{r}") for r in range(radix)]
+        for r in range(radix):
+            m.d.comb += finished[r].eq(present[r] & (done[r] == columns))
+            m.d.comb += self.watermark_in[r].ready.eq(active & ~finished[r])
+
+        heads = [active & self.fiber[r].valid & present[r] & ~finished[r] for r in range(radix)]
+
+        # Comparator tree over (has head, q): the smallest head column.
+        level = [(heads[r], self.fiber[r].payload.q) for r in range(radix)]
+        while len(level) > 1:
+            paired = []
+            for a, b in zip(level[0::2], level[1::2], strict=False):
+                (va, qa), (vb, qb) = a, b
+                take_b = vb & (~va | (qb < qa))
+                paired.append((va | vb, Mux(take_b, qb, qa)))
+            if len(level) % 2:
+                paired.append(level[-1])
+            level = paired
+        any_head, q_min = level[0]
+
+        def passed(r, q):
+            return ~present[r] | (done[r] > q)
+
+        ready_to_merge = Signal()
+        m.d.comb += ready_to_merge.eq(any_head)
+        for r in range(radix):
+            with m.If(~heads[r] & ~passed(r, q_min)):
+                m.d.comb += ready_to_merge.eq(0)
+
+        # Exact sum of the heads at q_min, then one saturation.
+        at_min = [heads[r] & (self.fiber[r].payload.q == q_min) for r in range(radix)]
+        total = sum(Mux(at_min[r], self.fiber[r].payload.value, 0) for r in range(radix))
+        high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
+        saturated = Mux(total > high, high, Mux(total < low, low, total))
+
+        output_free = self.o.ready | ~self.o.valid
+        merge = ready_to_merge & output_free
+        for r in range(radix):
+            m.d.comb += self.fiber[r].ready.eq(merge & at_min[r])
+        with m.If(merge):
+            m.d.sync += [
+                self.o.valid.eq(total != 0),
+                self.o.payload.q.eq(q_min),
+                self.o.payload.value.eq(saturated),
+            ]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        # Our watermark for column out_done, once every source passed it and o holds none of it.
+        all_passed = Signal()
+        m.d.comb += all_passed.eq(1)
+        for r in range(radix):
+            with m.If(~passed(r, out_done)):
+                m.d.comb += all_passed.eq(0)
+        o_clear = ~self.o.valid | (self.o.payload.q > out_done)
+        can_mark = active & all_passed & o_clear & (out_done < columns)
+        mark_free = self.watermark.ready | ~self.watermark.valid
+        row_ends = Signal()
+        with m.If(can_mark & mark_free):
+            m.d.sync += [
+                self.watermark.valid.eq(1),
+                self.watermark.payload.q.eq(out_done),
+                self.watermark.payload.last.eq(out_done == columns - 1),
+                out_done.eq(out_done + 1),
+            ]
+        with m.Elif(self.watermark.ready):
+            m.d.sync += self.watermark.valid.eq(0)
+        m.d.comb += row_ends.eq(self.watermark.valid & self.watermark.ready
+                                & self.watermark.payload.last)
+
+        for r in range(radix):
+            with m.If(self.start):
+                m.d.sync += done[r].eq(0)
+            with m.Elif(self.watermark_in[r].valid & self.watermark_in[r].ready):
+                m.d.sync += done[r].eq(self.watermark_in[r].payload.q + 1)
+        with m.If(self.start):
+            m.d.sync += [out_done.eq(0), active.eq(1)]
+        with m.Elif(row_ends):
+            m.d.sync += active.eq(0)
+        return m
