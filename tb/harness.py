@@ -105,7 +105,7 @@ def port_layouts(component):
 
 
 def elaborate(factory, params):
-    """``factory(**params)`` as Verilog text, with its top name and port layouts."""
+    """The component ``factory(**params)``, its top module name and its Verilog text."""
     from amaranth.back import verilog
 
     _setup_toolchain()
@@ -129,7 +129,7 @@ def _fst_supported():
 
 
 def _wave_format(waves):
-    """"fst", "vcd" (when FST cannot be built here; said once) or None."""
+    """The waveform format to record: "fst", "vcd" where FST cannot be built here, or None."""
     if not waves:
         return None
     if _fst_supported():
