@@ -89,16 +89,22 @@ class RMerger(wiring.Component):
             m.d.comb += finished[r].eq(present[r] & (done[r] == columns))
             m.d.comb += self.watermark_in[r].ready.eq(active & ~finished[r])
 
-        heads = [active & self.fiber[r].valid & present[r] & ~finished[r] for r in range(radix)]
+        heads = [Signal(name=f"head{r}") for r in range(radix)]
+        for r in range(radix):
+            m.d.comb += heads[r].eq(active & self.fiber[r].valid & present[r] & ~finished[r])
 
         # Comparator tree over (has head, q): the smallest head column.
+        # Each node is a named signal: reusing a node's expression in both the compare and the
+        # select would otherwise double the netlist at every level.
         level = [(heads[r], self.fiber[r].payload.q) for r in range(radix)]
         while len(level) > 1:
             paired = []
             for a, b in zip(level[0::2], level[1::2], strict=False):
                 (va, qa), (vb, qb) = a, b
                 take_b = vb & (~va | (qb < qa))
-                paired.append((va | vb, Mux(take_b, qb, qa)))
+                valid, q = Signal(), Signal.like(qa)
+                m.d.comb += [valid.eq(va | vb), q.eq(Mux(take_b, qb, qa))]
+                paired.append((valid, q))
             if len(level) % 2:
                 paired.append(level[-1])
             level = paired
@@ -114,7 +120,9 @@ class RMerger(wiring.Component):
                 m.d.comb += ready_to_merge.eq(0)
 
         # Exact sum of the heads at q_min, then one saturation.
-        at_min = [heads[r] & (self.fiber[r].payload.q == q_min) for r in range(radix)]
+        at_min = [Signal(name=f"at_min{r}") for r in range(radix)]
+        for r in range(radix):
+            m.d.comb += at_min[r].eq(heads[r] & (self.fiber[r].payload.q == q_min))
         total = sum(Mux(at_min[r], self.fiber[r].payload.value, 0) for r in range(radix))
         high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
         saturated = Mux(total > high, high, Mux(total < low, low, total))
