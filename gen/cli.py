@@ -14,6 +14,7 @@ __all__ = ["main"]
 # Subcommand name -> module that implements it, in the order ``--help`` lists them.
 SUBCOMMANDS = {
     "demo": "isosceles.gen.demo",
+    "model": "isosceles.gen.model",
 }
 
 

@@ -1,0 +1,387 @@
+"""``isosceles model``: the paper's evaluation from the performance models, next to its numbers.
+
+Runs ISOSceles (pipelined), ISOSceles-single, SparTen and Fused-Layer on the chosen variants and
+prints Fig. 14a (speedup over Fused-Layer), 14b (cycles), 14c (traffic by tensor, normalised to
+Fused-Layer), Fig. 15 and 16 (MAC and bandwidth utilisation), the R96 ablation and the gmeans,
+each with the paper's figure where the paper gives one (:data:`PAPER`). PNG plots go to the output
+folder; ``--json`` writes every figure. Files are written whole or not at all.
+
+:func:`evaluate` and :func:`summarize` are the Python API the command is a thin layer over.
+"""
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from isosceles.gen.config import IsoscelesConfig
+from isosceles.golden.perf_baselines import FusedLayerModel, SparTenModel
+from isosceles.golden.perfmodel import TRAFFIC_KINDS, IsoscelesModel, pipelinable, reads_image
+from isosceles.golden.workloads import NETWORK_OF, VARIANTS, parse_variants, workload
+
+__all__ = ["PAPER", "DESIGNS", "evaluate", "summarize", "format_report", "write_plots",
+           "register"]
+
+DESIGNS = ("Fused-Layer", "SparTen", "ISOSceles-single", "ISOSceles")
+
+# The paper's own figures, all from Yang, Emer, Sanchez, "ISOSceles: Accelerating Sparse CNNs
+# through Inter-Layer Pipelining", HPCA 2023 (abstract, Section VI and the talk's slides), as
+# collected in shared/reference/isosceles.md, section 4. None: the paper's figure is a plot
+# whose per-network values we do not have.
+PAPER = {
+    "source": "Yang, Emer, Sanchez, ISOSceles, HPCA 2023 (doi 10.1109/HPCA56546.2023.10071080): "
+              "abstract, Sec. VI (Figs. 14-16) and slides",
+    # Speedup of ISOSceles over SparTen per network (Sec. VI); ResNet-50 as a range.
+    "speedup_vs_sparten": {"M75": 5.6, "M89": 6.7, "V68": 1.9, "V90": 5.3, "G58": 1.7},
+    "speedup_vs_sparten_resnet_range": (3.9, 5.6),
+    "speedup_vs_sparten_gmean": 4.3,          # abstract
+    "speedup_vs_sparten_max": 6.7,            # abstract
+    "traffic_reduction_vs_sparten_gmean": 4.7,  # abstract
+    "traffic_reduction_vs_sparten_max": 8.5,  # abstract
+    # Fig. 14a: only the gmean and the largest bar (R99) are quoted in the text.
+    "speedup_vs_fused_layer": {"R99": 18.0},
+    "speedup_vs_fused_layer_gmean": 7.5,
+    "traffic_reduction_vs_fused_layer_gmean": 3.6,
+    "cycles": None,                           # Fig. 14b
+    "traffic_by_tensor": None,                # Fig. 14c
+    "mac_utilization_mean": 0.35,             # Fig. 15, ISOSceles, mean over the 11 networks
+    "mac_utilization_vs_sparten": 3.4,        # Fig. 15, ISOSceles over SparTen
+    "fused_layer_mac_utilization": "near 100 %",
+    "sparten_bandwidth": "always saturated",  # Fig. 16
+    "isosceles_not_bandwidth_bound": 3,       # Fig. 16: networks (of 11)
+    "ablation_R96": {"single_speedup_vs_sparten": 1.9, "pipelining_speedup": 2.6,
+                     "pipelining_traffic_reduction": 2.7,
+                     "first_conv_and_fc_time_share": 0.16},
+    "layers_per_pipeline": {"ResNet-50": "3-5 on average; R81 up to 6; R98/R99 9-15",
+                            "MobileNetV1": "3-7", "VGG-16": "2-3 between pooling layers"},
+}
+
+
+def _gmean(values):
+    values = list(values)
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False):
+    """Run the four designs on each variant: ``{variant: {design: NetworkResult}}``."""
+    config = IsoscelesConfig.paper() if config is None else config
+    models = (FusedLayerModel(), SparTenModel(),
+              IsoscelesModel(config, pipelined=False, pooled_mergers=pooled_mergers),
+              IsoscelesModel(config, pipelined=True, pooled_mergers=pooled_mergers))
+    results = {}
+    for name in names:
+        w = workload(name, seed=seed)
+        results[name] = {model.name: model.run(w) for model in models}
+    return results
+
+
+def _memory_bound_share(result):
+    return sum(g.cycles for g in result.groups if g.bound == "memory") / result.cycles
+
+
+def _pipeline_lengths(w, result):
+    """Layers per group, over the groups of layers ISOSceles may pipeline."""
+    layers = {layer.name: layer for layer in w.layers}
+    lengths = [len(g.layers) for g in result.groups
+               if all(pipelinable(w, layers[name]) for name in g.layers)]
+    return {"mean": sum(lengths) / len(lengths) if lengths else 0.0,
+            "max": max(lengths) if lengths else 0}
+
+
+def summarize(results):
+    """Every figure the report prints, as plain numbers: per network and overall."""
+    per_network = {}
+    for name, by_design in results.items():
+        fl, st = by_design["Fused-Layer"], by_design["SparTen"]
+        iso, single = by_design["ISOSceles"], by_design["ISOSceles-single"]
+        w = workload(name)  # the layer table (kinds and shapes do not depend on the seed)
+        first_and_fc = {layer.name for layer in w.layers
+                        if layer.kind == "fc" or reads_image(w, layer)}
+        first_and_fc_cycles = sum(g.cycles for g in iso.groups if set(g.layers) <= first_and_fc)
+        per_network[name] = {
+            "network": NETWORK_OF[name],
+            "cycles": {d: r.cycles for d, r in by_design.items()},
+            "speedup_vs_fused_layer": {d: fl.cycles / r.cycles for d, r in by_design.items()},
+            "traffic_bytes": {d: r.traffic for d, r in by_design.items()},
+            "traffic_vs_fused_layer": {
+                d: {kind: r.traffic[kind] / fl.traffic_bytes for kind in TRAFFIC_KINDS}
+                for d, r in by_design.items()},
+            "mac_utilization": {d: r.mac_utilization for d, r in by_design.items()},
+            "bandwidth_utilization": {d: r.bandwidth_utilization for d, r in by_design.items()},
+            "memory_bound_share": {d: _memory_bound_share(r) for d, r in by_design.items()},
+            "speedup_vs_sparten": st.cycles / iso.cycles,
+            "traffic_reduction_vs_sparten": st.traffic_bytes / iso.traffic_bytes,
+            "traffic_reduction_vs_fused_layer": fl.traffic_bytes / iso.traffic_bytes,
+            "single_speedup_vs_sparten": st.cycles / single.cycles,
+            "pipelining_speedup": single.cycles / iso.cycles,
+            "pipelining_traffic_reduction": single.traffic_bytes / iso.traffic_bytes,
+            "first_conv_and_fc_time_share": first_and_fc_cycles / iso.cycles,
+            "layers_per_pipeline": _pipeline_lengths(w, iso),
+        }
+    overall = {}
+    if per_network:
+        rows = per_network.values()
+        overall = {
+            "speedup_vs_sparten_gmean": _gmean(r["speedup_vs_sparten"] for r in rows),
+            "speedup_vs_sparten_max": max(r["speedup_vs_sparten"] for r in rows),
+            "traffic_reduction_vs_sparten_gmean": _gmean(
+                r["traffic_reduction_vs_sparten"] for r in rows),
+            "traffic_reduction_vs_sparten_max": max(
+                r["traffic_reduction_vs_sparten"] for r in rows),
+            "speedup_vs_fused_layer_gmean": _gmean(
+                r["speedup_vs_fused_layer"]["ISOSceles"] for r in rows),
+            "speedup_vs_fused_layer_max": max(
+                r["speedup_vs_fused_layer"]["ISOSceles"] for r in rows),
+            "traffic_reduction_vs_fused_layer_gmean": _gmean(
+                r["traffic_reduction_vs_fused_layer"] for r in rows),
+            "mac_utilization_mean": {d: sum(r["mac_utilization"][d] for r in rows) / len(rows)
+                                     for d in DESIGNS},
+            "isosceles_not_bandwidth_bound": sum(
+                1 for r in rows if r["memory_bound_share"]["ISOSceles"] < 0.5),
+        }
+        overall["mac_utilization_vs_sparten"] = (overall["mac_utilization_mean"]["ISOSceles"]
+                                                 / overall["mac_utilization_mean"]["SparTen"])
+    return {"networks": per_network, "overall": overall}
+
+
+def _paper_speedup_fl(name):
+    value = PAPER["speedup_vs_fused_layer"].get(name)
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _paper_speedup_sparten(name):
+    if name in PAPER["speedup_vs_sparten"]:
+        return f"{PAPER['speedup_vs_sparten'][name]:.1f}"
+    if NETWORK_OF[name] == "ResNet-50":
+        low, high = PAPER["speedup_vs_sparten_resnet_range"]
+        return f"{low}-{high}"
+    return "-"
+
+
+def format_report(results, summary, *, config, seed, pooled_mergers=False):
+    """The text report: one table per figure, ours beside the paper's."""
+    net, overall = summary["networks"], summary["overall"]
+    lines = [
+        f"isosceles model: {config.lanes} lanes x {config.macs_per_lane} MACs, "
+        f"{config.filter_buffer_bytes // 1024} KB filter buffer, {config.context_bytes // 1024} "
+        f"KB context + {config.queue_bytes // 1024} KB queues per lane, "
+        f"{config.dram_bytes_per_cycle:g} B/cycle at {config.clock_hz / 1e9:g} GHz; "
+        f"seed {seed}; K-mergers {'pooled' if pooled_mergers else 'one per layer'}",
+        f"paper: {PAPER['source']}",
+        "",
+        "Fig. 14a  speedup over Fused-Layer",
+        f"{'':6}{'SparTen':>10}{'single':>10}{'ISOSceles':>11}{'paper':>8}",
+    ]
+    for name, row in net.items():
+        s = row["speedup_vs_fused_layer"]
+        lines.append(f"{name:6}{s['SparTen']:>10.2f}{s['ISOSceles-single']:>10.2f}"
+                     f"{s['ISOSceles']:>11.2f}{_paper_speedup_fl(name):>8}")
+    lines += ["", "Fig. 14b  cycles (thousands)",
+              f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)]
+    for name, row in net.items():
+        lines.append(f"{name:6}" + "".join(f"{row['cycles'][d] / 1e3:>18.1f}" for d in DESIGNS))
+    lines += ["", "Fig. 14c  DRAM traffic / Fused-Layer total, by tensor "
+              "(input + weights + output + partials)"]
+    for name, row in net.items():
+        parts = []
+        for d in DESIGNS:
+            t = row["traffic_vs_fused_layer"][d]
+            parts.append(f"{d} {sum(t.values()):.2f} = " + "+".join(
+                f"{t[kind]:.2f}" for kind in TRAFFIC_KINDS))
+        lines.append(f"{name:6}" + "; ".join(parts))
+    for title, key in (("Fig. 15   MAC utilisation", "mac_utilization"),
+                       ("Fig. 16   DRAM bandwidth utilisation", "bandwidth_utilization")):
+        lines += ["", title, f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)
+                  + f"{'ISOSceles bound':>18}"]
+        for name, row in net.items():
+            bound = row["memory_bound_share"]["ISOSceles"]
+            lines.append(f"{name:6}" + "".join(f"{row[key][d]:>18.2f}" for d in DESIGNS)
+                         + f"{f'memory {bound:.0%}':>18}")
+    lines += ["", "ISOSceles over SparTen: speedup and traffic reduction (paper)",
+              f"{'':6}{'speedup':>10}{'paper':>10}{'traffic':>10}   layers/pipeline mean, max"]
+    for name, row in net.items():
+        lengths = row["layers_per_pipeline"]
+        lines.append(f"{name:6}{row['speedup_vs_sparten']:>10.2f}"
+                     f"{_paper_speedup_sparten(name):>10}"
+                     f"{row['traffic_reduction_vs_sparten']:>10.2f}   "
+                     f"{lengths['mean']:.1f}, {lengths['max']}")
+    lines.append("paper layers/pipeline: " + "; ".join(
+        f"{k} {v}" for k, v in PAPER["layers_per_pipeline"].items()))
+    if "R96" in net:
+        r, p = net["R96"], PAPER["ablation_R96"]
+        lines += ["", "R96 ablation                              ours   paper",
+                  f"single over SparTen (speedup)          {r['single_speedup_vs_sparten']:>7.2f}"
+                  f"{p['single_speedup_vs_sparten']:>8.1f}",
+                  f"pipelining over single (speedup)       {r['pipelining_speedup']:>7.2f}"
+                  f"{p['pipelining_speedup']:>8.1f}",
+                  f"pipelining over single (traffic)       "
+                  f"{r['pipelining_traffic_reduction']:>7.2f}"
+                  f"{p['pipelining_traffic_reduction']:>8.1f}",
+                  f"first conv + FC share of time          "
+                  f"{r['first_conv_and_fc_time_share']:>7.2f}"
+                  f"{p['first_conv_and_fc_time_share']:>8.2f}"]
+    if overall:
+        o = overall
+        lines += ["", f"Overall ({len(net)} networks)                  ours   paper",
+                  f"speedup over SparTen, gmean (max)   {o['speedup_vs_sparten_gmean']:>6.2f} "
+                  f"({o['speedup_vs_sparten_max']:.1f})  {PAPER['speedup_vs_sparten_gmean']} "
+                  f"({PAPER['speedup_vs_sparten_max']})",
+                  f"traffic vs SparTen, gmean (max)     "
+                  f"{o['traffic_reduction_vs_sparten_gmean']:>6.2f} "
+                  f"({o['traffic_reduction_vs_sparten_max']:.1f})  "
+                  f"{PAPER['traffic_reduction_vs_sparten_gmean']} "
+                  f"({PAPER['traffic_reduction_vs_sparten_max']})",
+                  f"speedup over Fused-Layer, gmean (max) "
+                  f"{o['speedup_vs_fused_layer_gmean']:>4.2f} "
+                  f"({o['speedup_vs_fused_layer_max']:.1f})  "
+                  f"{PAPER['speedup_vs_fused_layer_gmean']} (18.0)",
+                  f"traffic vs Fused-Layer, gmean       "
+                  f"{o['traffic_reduction_vs_fused_layer_gmean']:>6.2f}"
+                  f"{PAPER['traffic_reduction_vs_fused_layer_gmean']:>12}",
+                  f"ISOSceles MAC utilisation, mean     "
+                  f"{o['mac_utilization_mean']['ISOSceles']:>6.2f}"
+                  f"{PAPER['mac_utilization_mean']:>12}",
+                  f"  ... over SparTen's                "
+                  f"{o['mac_utilization_vs_sparten']:>6.2f}"
+                  f"{PAPER['mac_utilization_vs_sparten']:>12}",
+                  f"ISOSceles not bandwidth-bound       "
+                  f"{o['isosceles_not_bandwidth_bound']:>3} of {len(net)}"
+                  f"{PAPER['isosceles_not_bandwidth_bound']:>6} of 11"]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path, document):
+    text = json.dumps(document, indent=1, sort_keys=False).encode()
+    _atomic_write(path, lambda f: f.write(text))
+
+
+def write_plots(summary, out_dir):
+    """Fig. 14a-c, 15 and 16 as PNG files in ``out_dir``; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    net = summary["networks"]
+    names = list(net)
+    x = range(len(names))
+    width = 0.8 / len(DESIGNS)
+    colours = {"Fused-Layer": "#999999", "SparTen": "#4477aa", "ISOSceles-single": "#ccbb44",
+               "ISOSceles": "#ee6677"}
+    paths = []
+
+    def save(fig, filename):
+        path = Path(out_dir) / filename
+        _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+        plt.close(fig)
+        paths.append(path)
+
+    def bars(key, ylabel, title, filename, *, log=False, paper=None):
+        fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 3.6))
+        for i, design in enumerate(DESIGNS):
+            ax.bar([j + (i - 1.5) * width for j in x], [net[n][key][design] for n in names],
+                   width, label=design, color=colours[design])
+        if paper:
+            marks = [(j, paper[n]) for j, n in enumerate(names) if paper.get(n)]
+            if marks:
+                ax.scatter([j + 1.5 * width for j, _ in marks], [v for _, v in marks],
+                           marker="*", s=90, color="black", zorder=3, label="paper, ISOSceles")
+        ax.set_xticks(list(x), names)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        save(fig, filename)
+
+    bars("speedup_vs_fused_layer", "speedup over Fused-Layer", "Fig. 14a: speedup",
+         "fig14a_speedup.png", paper=PAPER["speedup_vs_fused_layer"])
+    bars("cycles", "cycles", "Fig. 14b: cycles", "fig14b_cycles.png", log=True)
+    bars("mac_utilization", "MAC utilisation", "Fig. 15: MAC utilisation",
+         "fig15_mac_utilization.png")
+    bars("bandwidth_utilization", "DRAM bandwidth utilisation",
+         "Fig. 16: bandwidth utilisation", "fig16_bandwidth_utilization.png")
+
+    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 3.6))
+    hatches = {"input": "", "weights": "//", "output": "..", "partials": "xx"}
+    for i, design in enumerate(DESIGNS):
+        bottom = [0.0] * len(names)
+        for kind in TRAFFIC_KINDS:
+            values = [net[n]["traffic_vs_fused_layer"][design][kind] for n in names]
+            ax.bar([j + (i - 1.5) * width for j in x], values, width, bottom=bottom,
+                   color=colours[design], hatch=hatches[kind], edgecolor="black", linewidth=0.3,
+                   label=design if kind == "input" else None)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_xticks(list(x), names)
+    ax.set_ylabel("traffic / Fused-Layer")
+    ax.set_title("Fig. 14c: DRAM traffic by tensor "
+                 "(plain input, // weights, .. output, xx partials)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, "fig14c_traffic.png")
+    return paths
+
+
+def _document(results, summary, *, config, seed, pooled_mergers):
+    return {
+        "config": {"lanes": config.lanes, "macs_per_lane": config.macs_per_lane,
+                   "filter_buffer_bytes": config.filter_buffer_bytes,
+                   "context_bytes": config.context_bytes, "queue_bytes": config.queue_bytes,
+                   "kmerger_radix": config.kmerger_radix,
+                   "layers_in_flight": config.layers_in_flight, "clock_hz": config.clock_hz,
+                   "dram_bytes_per_cycle": config.dram_bytes_per_cycle},
+        "seed": seed,
+        "pooled_mergers": pooled_mergers,
+        "paper": PAPER,
+        "summary": summary,
+        "results": {name: {d: r.to_dict() for d, r in by_design.items()}
+                    for name, by_design in results.items()},
+    }
+
+
+def run_model(args):
+    """The ``isosceles model`` command."""
+    names = parse_variants(args.networks)
+    config = IsoscelesConfig.paper()
+    results = evaluate(names, seed=args.seed, config=config, pooled_mergers=args.pooled_mergers)
+    summary = summarize(results)
+    print(format_report(results, summary, config=config, seed=args.seed,
+                        pooled_mergers=args.pooled_mergers), end="")
+    paths = write_plots(summary, args.out)
+    print(f"\nplots: {', '.join(str(p) for p in paths)}")
+    if args.json:
+        write_json(args.json, _document(results, summary, config=config, seed=args.seed,
+                                        pooled_mergers=args.pooled_mergers))
+        print(f"json: {args.json}")
+    return 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "model", help="paper-scale performance model: ISOSceles vs SparTen and Fused-Layer")
+    parser.add_argument("--networks", default="all",
+                        help=f"'all' or a comma-separated list of {','.join(VARIANTS)}")
+    parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
+    parser.add_argument("--out", metavar="DIR", default="reports/model",
+                        help="folder for the PNG plots (default: reports/model)")
+    parser.add_argument("--seed", default=0, type=int,
+                        help="seed of the activation-density and row-nonzero draws")
+    parser.add_argument("--pooled-mergers", action="store_true",
+                        help="sensitivity study: let a layer use idle K-mergers of its lane")
+    parser.set_defaults(func=run_model)

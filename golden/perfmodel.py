@@ -1,0 +1,600 @@
+"""Analytical performance model of ISOSceles, pipelined and layer by layer (``single``).
+
+The model works from the densities of :mod:`isosceles.golden.workloads` (expected nonzeros, i.i.d.
+positions; the nonzeros of each activation row are a seeded binomial draw) and the one
+configuration object, :class:`~isosceles.gen.config.IsoscelesConfig`. It runs with the paper's
+design (:meth:`IsoscelesConfig.paper`) and, unchanged, with the RTL's small configuration.
+
+What it charges, per pipeline (a *group* of consecutive layers; layer by layer, a group is one
+layer), for each *band* of rows (see below):
+
+* **Compute.** A PE takes one input nonzero and up to ``macs_per_pe`` of the nonzero weights of
+  its filter fiber per cycle, so one input nonzero whose fiber holds ``L`` effectual weights costs
+  ``ceil(L / macs_per_pe)`` PE cycles; ``L`` is binomial over the fiber's valid ``(r, k, s)``.
+  Frontend lane ``h`` does the work of input row ``h`` of every layer in flight (the dynamic
+  scheduler gives the lane's PEs to whichever layer has work), so a band takes
+  ``max over lanes (work) / pes_per_lane``. A layer with fewer rows than lanes splits ``K`` (the
+  channels, for grouped convolutions) across ``lanes // rows`` adjacent lanes.
+* **Mergers.** Each backend lane has one K-merger per layer in flight, which emits one element per
+  cycle: a layer's backend row costs ``Q * K / split`` times the density of its accumulations
+  ``T2`` (plus the skip stream a residual add merges in). K-mergers of different layers run in
+  parallel, so a band costs the slowest layer's merger time. (``pooled_mergers=True`` lets a
+  layer use the lane's idle K-mergers instead: a sensitivity study, not the published design.)
+* **Memory.** DRAM traffic over ``dram_bytes_per_cycle``. Tensors are stored compressed: an outer
+  array of fibers (one per activation column ``(h, w)``; one per input channel of a filter) with
+  an offset each, and each fiber as the cheaper of a coordinate list and a bitmask (or the whole
+  tensor dense when that is smaller). Values ``act_bits`` / ``weight_bits`` wide.
+* **Overheads.** Per band: DRAM latency (``dram_latency_cycles``) and the wavefront fill: layer
+  ``i`` cannot retire its first output column before ``(S - 1 - pad) / u + 1`` columns of its
+  input have passed, which costs that fraction of the layer's own time in the band.
+* A group takes ``max(compute, mergers, memory) + overheads``.
+
+Pipelining (greedy, in execution order): a layer joins the current pipeline while the pipeline's
+compressed filters fit the filter buffer, at most ``layers_in_flight`` layers are in flight, and
+joining neither raises DRAM traffic nor cycles (halo re-reads and recomputation can outgrow what
+the pipeline saves). The pipeline is cut into *bands* of output rows when its rows exceed the
+lanes or when, per lane, its contexts (``ceil(R/u) * ceil(S/u) * K / split`` partial sums of
+``acc_bits`` per layer) or queues (``queue_slack_columns`` columns of every input stream, plus the
+columns a skip stream waits for the main path) overflow: fewer rows per band leave more lanes to
+split ``K`` over. ``K / split`` must fit the K-merger radix. Every band recomputes the rows its
+pyramid needs and re-reads its input halo rows from DRAM. The first convolution (reading the RGB
+image), fully connected and max/average pooling layers run unpipelined; a fully connected layer
+is an input-stationary sparse matrix-vector product with weights streamed from DRAM. A layer
+whose filters exceed the filter buffer runs alone, ``K`` tiled, re-reading its input per tile.
+
+Not modelled (assumed not to limit): filter-buffer bandwidth and bank conflicts, R-merger
+throughput, the interconnect between lanes, the 100-cycle granularity of the dynamic scheduler,
+and spatially correlated (non-i.i.d.) sparsity.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from isosceles.gen.config import IsoscelesConfig, bits_for
+from isosceles.golden.workloads import Workload, accumulation_density
+
+__all__ = [
+    "TRAFFIC_KINDS",
+    "GroupResult",
+    "NetworkResult",
+    "IsoscelesModel",
+    "compressed_bits",
+    "expected_ceil_binomial",
+    "compulsory_bytes",
+    "reads_image",
+    "pipelinable",
+]
+
+TRAFFIC_KINDS = ("input", "weights", "output", "partials")
+
+
+# --- storage formats --------------------------------------------------------------------------
+
+def compressed_bits(fibers, length, density, *, value_bits):
+    """Bits of a tensor of ``fibers`` x ``length`` elements stored compressed: one offset per
+    fiber plus the cheaper of a coordinate list and a bitmask per fiber, then the values; or
+    dense, whichever is smaller."""
+    elements = fibers * length
+    nonzeros = elements * density
+    dense = elements * value_bits
+    offsets = fibers * bits_for(int(nonzeros) + 2)
+    positions = min(nonzeros * bits_for(length), elements)
+    return min(dense, offsets + positions + nonzeros * value_bits)
+
+
+def activation_bytes(tensor, numerics):
+    return compressed_bits(tensor.rows * tensor.cols, tensor.channels, tensor.density,
+                           value_bits=numerics.act_bits) / 8
+
+
+def filter_bytes(layer, numerics):
+    """ISOSceles filters ``[C, R, K, S]``: one fiber of ``(r, k, s)`` per input channel."""
+    if not layer.has_weights:
+        return 0.0
+    return compressed_bits(layer.in_channels, layer.weights // layer.in_channels,
+                           layer.weight_density, value_bits=numerics.weight_bits) / 8
+
+
+def compulsory_bytes(workload, numerics):
+    """Read the network input and every weight once, write the network outputs once."""
+    tensors = ("input",) + workload.outputs
+    return (sum(activation_bytes(workload.tensor(t), numerics) for t in tensors)
+            + sum(filter_bytes(layer, numerics) for layer in workload.layers))
+
+
+def reads_image(workload, layer):
+    """Whether ``layer`` is a first convolution, reading the network's RGB image."""
+    return layer.input == "input" and workload.tensor("input").channels <= 4
+
+
+def pipelinable(workload, layer):
+    """Whether ISOSceles may pipeline ``layer``: convolutions (global pooling included) except
+    the first; fully connected and max/average pooling layers run on their own."""
+    return layer.kind in ("conv", "gap") and not reads_image(workload, layer)
+
+
+# --- expectations ------------------------------------------------------------------------------
+
+@lru_cache(maxsize=65536)
+def _expected_ceil_int(n, p, width):
+    if n == 0 or p == 0:
+        return 0.0
+    if p >= 1:
+        return float(math.ceil(n / width))
+    k = np.arange(n + 1)
+    # log pmf by the ratio pmf(k+1)/pmf(k) = (n-k)/(k+1) * p/(1-p): exact and overflow-free.
+    steps = np.log((n - k[:-1]) / (k[:-1] + 1)) + math.log(p / (1 - p))
+    log_pmf = np.concatenate(([n * math.log1p(-p)], n * math.log1p(-p) + np.cumsum(steps)))
+    return float(np.dot(np.exp(log_pmf), np.ceil(k / width)))
+
+
+def expected_ceil_binomial(n, p, width):
+    """``E[ceil(L / width)]`` for ``L ~ Binomial(n, p)``; a fractional ``n`` interpolates."""
+    low = math.floor(n)
+    frac = n - low
+    value = _expected_ceil_int(low, float(p), width)
+    if frac:
+        value += frac * (_expected_ceil_int(low + 1, float(p), width) - value)
+    return value
+
+
+# --- results -----------------------------------------------------------------------------------
+
+@dataclass
+class GroupResult:
+    """One pipeline or unpipelined layer of a design.
+
+    ``cycles = max(compute, merger, memory) + overhead`` (the baselines have no merger bound).
+    """
+
+    layers: tuple
+    pipelined: bool
+    bands: int
+    compute_cycles: float
+    merger_cycles: float
+    memory_cycles: float
+    overhead_cycles: float
+    macs: float
+    traffic: dict
+
+    @property
+    def cycles(self):
+        return max(self.compute_cycles, self.merger_cycles, self.memory_cycles) + \
+            self.overhead_cycles
+
+    @property
+    def bound(self):
+        bounds = {"compute": self.compute_cycles, "merger": self.merger_cycles,
+                  "memory": self.memory_cycles}
+        return max(bounds, key=bounds.get)
+
+    def to_dict(self):
+        return {"layers": list(self.layers), "pipelined": self.pipelined, "bands": self.bands,
+                "cycles": float(self.cycles), "bound": self.bound,
+                "compute_cycles": float(self.compute_cycles),
+                "merger_cycles": float(self.merger_cycles),
+                "memory_cycles": float(self.memory_cycles),
+                "overhead_cycles": float(self.overhead_cycles), "macs": float(self.macs),
+                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()}}
+
+
+@dataclass
+class NetworkResult:
+    """A design's run of one workload: its groups in order and the totals."""
+
+    design: str
+    workload: str
+    groups: list
+    peak_macs_per_cycle: int
+    dram_bytes_per_cycle: float
+    compulsory_bytes: float
+
+    @property
+    def cycles(self):
+        return sum(group.cycles for group in self.groups)
+
+    @property
+    def traffic(self):
+        return {kind: sum(group.traffic[kind] for group in self.groups)
+                for kind in TRAFFIC_KINDS}
+
+    @property
+    def traffic_bytes(self):
+        return sum(self.traffic.values())
+
+    @property
+    def macs(self):
+        return sum(group.macs for group in self.groups)
+
+    @property
+    def mac_utilization(self):
+        return self.macs / (self.cycles * self.peak_macs_per_cycle)
+
+    @property
+    def bandwidth_utilization(self):
+        return self.traffic_bytes / (self.cycles * self.dram_bytes_per_cycle)
+
+    def to_dict(self):
+        return {"design": self.design, "workload": self.workload, "cycles": float(self.cycles),
+                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
+                "traffic_total_bytes": float(self.traffic_bytes),
+                "compulsory_bytes": float(self.compulsory_bytes), "macs": float(self.macs),
+                "mac_utilization": float(self.mac_utilization),
+                "bandwidth_utilization": float(self.bandwidth_utilization),
+                "groups": [group.to_dict() for group in self.groups]}
+
+
+# --- ISOSceles ---------------------------------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """A feasible mapping of a group: its band count, K tiles and per-band row ranges."""
+
+    layers: tuple
+    bands: int
+    k_tiles: int
+    ranges: list  # per band: {tensor: (lo, hi)}
+
+
+def _span(rng):
+    return max(0, rng[1] - rng[0])
+
+
+def _hull(a, b):
+    if a is None or _span(a) == 0:
+        return b
+    if _span(b) == 0:
+        return a
+    return (min(a[0], b[0]), max(a[1], b[1]))
+
+
+class IsoscelesModel:
+    """ISOSceles on a workload, pipelined (``pipelined=True``) or layer by layer.
+
+    Parameters
+    ----------
+    config : IsoscelesConfig
+        The design; :meth:`IsoscelesConfig.paper` by default.
+    pipelined : bool
+        Greedy inter-layer pipelining (the paper's ISOSceles) or one layer at a time (the
+        paper's "single" ablation).
+    dram_latency_cycles : int
+        Latency before a band's first data arrives (HBM, about 100 ns at 1 GHz).
+    queue_slack_columns : int
+        Columns of every input stream the per-lane queues hold to decouple producer and consumer.
+    pooled_mergers : bool
+        ``False`` (the published reading): each layer in flight has its own K-merger per lane,
+        one element per cycle. ``True`` (a sensitivity study, not in the paper): the lane's
+        ``layers_in_flight`` K-mergers are pooled, a layer splitting its ``K`` range over
+        several of them, so a band's merge time is the lane's total merge work over
+        ``layers_in_flight``.
+    """
+
+    def __init__(self, config=None, *, pipelined=True, dram_latency_cycles=100,
+                 queue_slack_columns=2, pooled_mergers=False):
+        config = IsoscelesConfig.paper() if config is None else config
+        if not isinstance(config, IsoscelesConfig):
+            raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
+        for name, value in (("dram_latency_cycles", dram_latency_cycles),
+                            ("queue_slack_columns", queue_slack_columns)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+        self.config = config
+        self.pipelined = pipelined
+        self.dram_latency_cycles = dram_latency_cycles
+        self.queue_slack_columns = queue_slack_columns
+        self.pooled_mergers = bool(pooled_mergers)
+        self.name = "ISOSceles" if pipelined else "ISOSceles-single"
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def run(self, workload):
+        """Group the layers and cost every group; returns a :class:`NetworkResult`."""
+        if not isinstance(workload, Workload):
+            raise ValueError(f"workload must be a Workload, not {workload!r}")
+        self._check_fits(workload)
+        self._workload = workload
+        self._plans = {}
+        self._costs = {}
+        grouping = self._groups(workload)
+        plans = [self._plan(group) for group in grouping]
+        for group, plan in zip(grouping, plans, strict=True):
+            if plan is None:
+                raise ValueError(f"workload {workload.name}: layer {group[0].name!r} does not "
+                                 f"fit the configuration even one row per band with K tiled")
+        groups = [self._cost(plan) for plan in plans]
+        cfg = self.config
+        return NetworkResult(
+            self.name, workload.name, groups, cfg.lanes * cfg.macs_per_lane,
+            cfg.dram_bytes_per_cycle, compulsory_bytes(workload, cfg.numerics))
+
+    # -- grouping -------------------------------------------------------------------------------
+
+    def _check_fits(self, workload):
+        cfg = self.config
+        for layer in workload.layers:
+            if layer.kind in ("conv", "maxpool", "avgpool"):
+                for name, value, limit in (
+                        ("kernel", layer.kernel, cfg.max_kernel),
+                        ("input columns", layer.in_cols, cfg.max_columns),
+                        ("input channels", layer.in_channels, cfg.max_channels),
+                        ("output channels", layer.out_channels, cfg.max_channels)):
+                    if value > limit:
+                        raise ValueError(f"workload {workload.name}: layer {layer.name!r} has "
+                                         f"{name} {value}, above the configuration's {limit}")
+
+    def _groups(self, workload):
+        groups, current = [], ()
+        for layer in workload.layers:
+            if self.pipelined and pipelinable(workload, layer):
+                if current and self._joins(current, layer):
+                    current += (layer,)
+                    continue
+                if current:
+                    groups.append(current)
+                current = (layer,)
+            else:
+                if current:
+                    groups.append(current)
+                    current = ()
+                groups.append((layer,))
+        if current:
+            groups.append(current)
+        return groups
+
+    def _joins(self, current, layer):
+        alone, before = self._plan((layer,)), self._plan(current)
+        if alone is None or before is None:
+            return False
+        merged = self._plan(current + (layer,), allow_k_tiles=False)
+        if merged is None:
+            return False
+        apart = self._total(before) + self._total(alone)
+        slower = self._cost(merged).cycles > self._cost(before).cycles + self._cost(alone).cycles
+        return self._total(merged) <= apart * (1 + 1e-12) and not slower
+
+    def _total(self, plan):
+        return sum(self._traffic(plan).values())
+
+    # -- planning -------------------------------------------------------------------------------
+
+    def _terminal(self, tensor, names):
+        """Whether a tensor produced in the group must be written to DRAM."""
+        w = self._workload
+        consumers = w.consumers(tensor)
+        return not consumers or any(c.name not in names for c in consumers)
+
+    def _band_ranges(self, layers, bands, band):
+        w = self._workload
+        names = {layer.name for layer in layers}
+        need = {}
+        for layer in reversed(layers):
+            out = w.tensor(layer.name)
+            rng = need.get(layer.name)
+            if self._terminal(layer.name, names):
+                lo, hi = band * out.rows // bands, (band + 1) * out.rows // bands
+                rng = _hull(rng, (lo, hi))
+            rng = rng if rng is not None else (0, 0)
+            need[layer.name] = rng
+            if _span(rng) == 0:
+                continue
+            if layer.kind == "fc":
+                in_rng = (0, w.tensor(layer.input).rows)
+            else:
+                in_rng = (max(0, rng[0] * layer.stride - layer.padding),
+                          min(layer.in_rows,
+                              (rng[1] - 1) * layer.stride - layer.padding + layer.kernel))
+            need[layer.input] = _hull(need.get(layer.input), in_rng)
+            if layer.residual:
+                need[layer.residual] = _hull(need.get(layer.residual), rng)
+        return need
+
+    def _split(self, rows):
+        return max(1, self.config.lanes // max(1, rows))
+
+    def _context_bytes(self, layer, rows_in, k_tiles):
+        """Partial sums one frontend lane keeps for ``layer``."""
+        if layer.kind == "fc":
+            return 0.0
+        live_r = min(math.ceil(layer.kernel / layer.stride), layer.out_rows)
+        live_q = min(math.ceil(layer.kernel / layer.stride), layer.out_cols)
+        channels = math.ceil(layer.out_channels / k_tiles / self._split(rows_in))
+        return live_r * live_q * channels * self.config.numerics.acc_bits / 8
+
+    def _lags(self, layers):
+        """Wavefront lag (in columns) of each tensor behind the group's inputs."""
+        lag = {}
+        for layer in layers:
+            behind = lag.get(layer.input, 0.0)
+            lag[layer.name] = (behind + layer.kernel - 1 - layer.padding) / layer.stride + 1
+        return lag
+
+    def _column_bytes(self, tensor, split=1):
+        n = self.config.numerics
+        t = self._workload.tensor(tensor)
+        return t.channels / split * t.density * (n.act_bits + bits_for(t.channels)) / 8
+
+    def _queue_bytes(self, layers, ranges):
+        names = {layer.name for layer in layers}
+        lag = self._lags(layers)
+        total = 0.0
+        for layer in layers:
+            if layer.kind == "fc":
+                continue
+            rows_in = _span(ranges.get(layer.input, (0, 0)))
+            split = self._split(rows_in) if layer.groups > 1 else 1
+            total += self.queue_slack_columns * self._column_bytes(layer.input, split)
+            if layer.residual:
+                waits = lag[layer.name] - (lag[layer.residual] if layer.residual in names else 0)
+                split_out = self._split(_span(ranges.get(layer.name, (0, 0))))
+                total += (self.queue_slack_columns + max(0.0, waits)) * self._column_bytes(
+                    layer.residual, split_out)
+        return total
+
+    def _fits(self, layers, ranges, k_tiles):
+        cfg = self.config
+        context = 0.0
+        for layer in layers:
+            rows_in = _span(ranges.get(layer.input, (0, 0)))
+            rows_out = _span(ranges.get(layer.name, (0, 0)))
+            if layer.kind == "fc":
+                continue
+            if rows_in > cfg.lanes or rows_out > cfg.lanes:
+                return False
+            if rows_out and math.ceil(layer.out_channels / k_tiles / self._split(rows_out)) > \
+                    cfg.kmerger_radix:
+                return False
+            context += self._context_bytes(layer, rows_in, k_tiles)
+        # A lone layer streams its inputs from DRAM in step and needs no queue slack to be
+        # correct; in a pipeline, a queue that cannot hold a skip stream's lag would deadlock.
+        return context <= cfg.context_bytes and (
+            len(layers) == 1 or self._queue_bytes(layers, ranges) <= cfg.queue_bytes)
+
+    def _plan(self, layers, *, allow_k_tiles=True):
+        key = tuple(layer.name for layer in layers)
+        if key not in self._plans:
+            self._plans[key] = self._search(layers, allow_k_tiles)
+        return self._plans[key]
+
+    def _search(self, layers, allow_k_tiles):
+        cfg, n = self.config, self.config.numerics
+        if len([layer for layer in layers if layer.kind in ("conv", "gap")]) > \
+                cfg.layers_in_flight:
+            return None
+        filters = sum(filter_bytes(layer, n) for layer in layers if layer.kind != "fc")
+        k_tiles = 1
+        if filters > cfg.filter_buffer_bytes:
+            if not allow_k_tiles or len(layers) > 1:
+                return None
+            k_tiles = math.ceil(filters / cfg.filter_buffer_bytes)
+        most_rows = max(self._workload.tensor(layer.name).rows for layer in layers)
+        fewest = math.ceil(most_rows / cfg.lanes)
+        while True:
+            for bands in range(fewest, most_rows + 1):
+                # The middle band carries the most halo: test it first.
+                order = [bands // 2] + [b for b in range(bands) if b != bands // 2]
+                if all(self._fits(layers, self._band_ranges(layers, bands, b), k_tiles)
+                       for b in order):
+                    ranges = [self._band_ranges(layers, bands, b) for b in range(bands)]
+                    return _Plan(layers, bands, k_tiles, ranges)
+            if not allow_k_tiles or len(layers) > 1 or k_tiles >= layers[0].out_channels:
+                return None
+            k_tiles *= 2  # context or queues too small even one row per band: tile K further
+
+    # -- costing --------------------------------------------------------------------------------
+
+    def _cost(self, plan):
+        key = tuple(layer.name for layer in plan.layers)
+        if key not in self._costs:
+            self._costs[key] = self._evaluate(plan)
+        return self._costs[key]
+
+    def _traffic(self, plan):
+        """DRAM bytes of a group, by tensor kind."""
+        w, n = self._workload, self.config.numerics
+        names = {layer.name for layer in plan.layers}
+        traffic = dict.fromkeys(TRAFFIC_KINDS, 0.0)
+        traffic["weights"] = sum(filter_bytes(layer, n) for layer in plan.layers)
+        read = set()
+        for layer in plan.layers:
+            for source in (layer.input, layer.residual):
+                if source is None or source in names or source in read:
+                    continue
+                read.add(source)
+                t = w.tensor(source)
+                rows_read = sum(_span(r.get(source, (0, 0))) for r in plan.ranges)
+                traffic["input"] += activation_bytes(t, n) * rows_read / t.rows * plan.k_tiles
+            if self._terminal(layer.name, names):
+                traffic["output"] += activation_bytes(w.tensor(layer.name), n)
+        return traffic
+
+    def _evaluate(self, plan):
+        cfg = self.config
+        traffic = self._traffic(plan)
+        compute = merger = overhead = macs = 0.0
+        for ranges in plan.ranges:
+            lanes_work = np.zeros(cfg.lanes)
+            slowest_merger = merge_work = fill = 0.0
+            for layer in plan.layers:
+                work, layer_macs = self._pe_work(layer, ranges, plan.k_tiles)
+                tokens = self._merger_tokens(layer, ranges, plan.k_tiles)
+                lanes_work += work
+                macs += layer_macs
+                slowest_merger = max(slowest_merger, tokens)
+                merge_work += tokens
+                if self.pooled_mergers:
+                    tokens /= cfg.layers_in_flight
+                own = max(work.max() / cfg.pes_per_lane, tokens)
+                columns = 1 if layer.kind == "fc" else layer.out_cols
+                fill += own * ((layer.kernel - 1 - layer.padding) / layer.stride + 1) / columns
+            compute += lanes_work.max() / cfg.pes_per_lane
+            merger += merge_work / cfg.layers_in_flight if self.pooled_mergers else \
+                slowest_merger
+            overhead += self.dram_latency_cycles + fill * plan.k_tiles
+        memory = sum(traffic.values()) / cfg.dram_bytes_per_cycle
+        tiles = plan.k_tiles
+        return GroupResult(tuple(layer.name for layer in plan.layers), len(plan.layers) > 1,
+                           plan.bands, compute * tiles, merger * tiles, memory, overhead,
+                           macs * tiles, traffic)
+
+    def _pe_work(self, layer, ranges, k_tiles):
+        """PE cycles each frontend lane spends on ``layer`` in one band, and the MACs done."""
+        cfg, w = self.config, self._workload
+        lanes = np.zeros(cfg.lanes)
+        out_rng = ranges.get(layer.name, (0, 0))
+        if _span(out_rng) == 0:
+            return lanes, 0.0
+        dw = layer.weight_density
+        row_nnz = w.row_nonzeros(layer.input)
+        if layer.kind == "fc":
+            # Input-stationary SpMV: the input nonzeros are dealt round-robin to the lanes.
+            nnz = float(row_nnz.sum())
+            slots = expected_ceil_binomial(layer.out_channels / k_tiles, dw, cfg.macs_per_pe)
+            lanes += math.ceil(nnz / cfg.lanes) * slots
+            return lanes, nnz * layer.out_channels / k_tiles * dw
+        in_rng = ranges[layer.input]
+        split = self._split(_span(in_rng))
+        pooling = not layer.multiplies
+        # Outputs each input feeds, per valid r: over a row, every (q, s) pair with an input
+        # column inside the tensor, averaged over the columns.
+        per_column = sum(1 for q in range(layer.out_cols) for s in range(layer.kernel)
+                         if 0 <= q * layer.stride - layer.padding + s < layer.in_cols)
+        per_column /= layer.in_cols
+        fiber_k = 1 if pooling else layer.out_channels // layer.groups / k_tiles
+        macs = 0.0
+        for i, h in enumerate(range(*in_rng)):
+            valid_r = sum(1 for r in range(layer.kernel)
+                          if (h + layer.padding - r) % layer.stride == 0
+                          and out_rng[0] <= (h + layer.padding - r) // layer.stride < out_rng[1])
+            fiber = valid_r * per_column * fiber_k
+            nnz = float(row_nnz[h])
+            if pooling:  # one comparison or addition per (input, window position)
+                work = nnz * fiber / split / cfg.macs_per_pe
+            elif layer.groups > 1:  # channels, not fibers, are split across the lanes
+                work = nnz / split * expected_ceil_binomial(fiber, dw, cfg.macs_per_pe)
+                macs += nnz * fiber * dw
+            else:
+                work = nnz * expected_ceil_binomial(fiber / split, dw, cfg.macs_per_pe)
+                macs += nnz * fiber * dw
+            lanes[i * split:(i + 1) * split] += work
+        return lanes, macs
+
+    def _merger_tokens(self, layer, ranges, k_tiles):
+        """Elements the busiest K-merger of ``layer`` emits in one band."""
+        w = self._workload
+        rows_out = _span(ranges.get(layer.name, (0, 0)))
+        if rows_out == 0 or layer.kind == "fc":
+            return 0.0
+        split = self._split(rows_out)
+        channels = math.ceil(layer.out_channels / k_tiles / split)
+        d_in = w.tensor(layer.input).density
+        if layer.multiplies:
+            density = accumulation_density(layer.products_per_output, layer.weight_density, d_in)
+        else:
+            density = w.tensor(layer.name).density
+        if layer.residual:
+            density += w.tensor(layer.residual).density
+        return layer.out_cols * channels * density

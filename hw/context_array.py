@@ -1,0 +1,186 @@
+"""The context array: a lane's partial sums, banked, with occupancy for sparse retirement."""
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2, exact_log2
+
+from isosceles.gen.config import bits_for
+from isosceles.golden.numerics import Numerics
+
+__all__ = ["ContextArray", "first_set"]
+
+
+def first_set(bits):
+    """``(found, index)`` of the lowest set bit among ``bits`` (1-bit values), as a log-depth
+    tree of multiplexers."""
+    if len(bits) == 1:
+        return bits[0], Const(0, 1)
+    half = 1 << (ceil_log2(len(bits)) - 1)
+    low_found, low_index = first_set(bits[:half])
+    high_found, high_index = first_set(bits[half:])
+    return low_found | high_found, Mux(low_found, low_index, high_index + half)
+
+
+class ContextArray(wiring.Component):
+    """Partial sums of one lane: for every ``(r, k)``, the ``window`` output columns in flight.
+
+    Storage is ``banks`` memories (``amaranth.lib.memory``). The word of ``(r, k)`` lives in bank
+    ``k % banks`` at row ``r * ceil(max_channels / banks) + k // banks`` and holds the partial
+    sums of all its columns, column ``q`` in lane ``q % window``. One access to a bank therefore
+    updates every column of one ``(r, k)``: the products of one input with the weights
+    ``(r, k, s)`` of several ``s`` (a dense run of a filter row) cost one access, and consecutive
+    ``k`` of a fiber fall in different banks.
+
+    Updates (``update``, one per bank per cycle) are read-modify-write over two cycles: the word is
+    read in the cycle the update is presented and written back, with the products added
+    saturating to ``acc_bits``, in the next. An update of the same word in that next cycle would
+    read the old value; the read ports are transparent to the write ports, so it reads the word
+    being written instead (forwarding in the memory's bypass): back-to-back updates of one entry
+    are exact without stalls.
+
+    An occupancy bit per entry (flip-flops) marks entries holding a partial sum of a live column.
+    A clear entry reads as zero whatever its memory holds, so retiring an entry only clears its
+    bit and never writes the memory. For the column being retired (``retire_slot``) a priority
+    encoder gives the first live entry in ``(r, k)`` order (``retire_found``, ``retire_r``,
+    ``retire_k``), so a column costs one cycle per live entry, not ``R*K``. ``retire_take`` reads
+    that entry through its bank's read port, which updates have first claim on
+    (``retire_ready`` is low while the bank is being updated); its value is on
+    ``retire_value`` in the next cycle. ``clear`` empties the array.
+
+    The user keeps the columns updated and the column retired apart: an entry must not be
+    updated while its column is being retired, and at most ``window`` consecutive columns are
+    live.
+
+    Parameters
+    ----------
+    numerics : Numerics
+        ``acc_bits`` sets the partial sums, ``act_bits + weight_bits`` the products.
+    max_kernel : int
+        Largest ``R`` (rows of each bank per ``k``).
+    max_channels : int
+        Largest ``K``.
+    window : int
+        Columns per ``(r, k)``, a power of two from 2 to 64.
+    banks : int
+        A power of two from 1 to 64.
+    """
+
+    def __init__(self, *, numerics, max_kernel, max_channels, window, banks):
+        self._numerics, self._max_kernel, self._max_channels = numerics, max_kernel, max_channels
+        self._window, self._banks = window, banks
+        self.rows_per_r = -(-max_channels // banks)
+        self.depth = max_kernel * self.rows_per_r
+        self.product_shape = signed(numerics.act_bits + numerics.weight_bits)
+        self.word_layout = data.ArrayLayout(signed(numerics.acc_bits), window)
+        self.update_layout = data.StructLayout({
+            "en": 1,
+            "row": unsigned(bits_for(self.depth)),
+            "mask": unsigned(window),
+            "product": data.ArrayLayout(self.product_shape, window),
+        })
+        slot_bits = exact_log2(window)
+        super().__init__({
+            "clear": In(1),
+            "update": In(data.ArrayLayout(self.update_layout, banks)),
+            "retire_slot": In(unsigned(slot_bits)),
+            "retire_take": In(1),
+            "retire_found": Out(1),
+            "retire_ready": Out(1),
+            "retire_r": Out(unsigned(bits_for(max_kernel))),
+            "retire_k": Out(unsigned(bits_for(max_channels))),
+            "retire_value": Out(signed(numerics.acc_bits)),
+        })
+
+    @property
+    def nbytes(self):
+        """Partial-sum storage in bytes (the occupancy flip-flops not included)."""
+        return (self._banks * self.depth * self.word_layout.size + 7) // 8
+
+    def bank_of(self, k):
+        """The bank holding the entries of output channel ``k`` (an Amaranth value)."""
+        return k[:exact_log2(self._banks)] if self._banks > 1 else Const(0, 1)
+
+    def row_of(self, r, k):
+        """The row of ``(r, k)`` inside its bank (an Amaranth value)."""
+        return r * self.rows_per_r + (k >> exact_log2(self._banks))
+
+    def elaborate(self, platform):
+        m = Module()
+        banks, window, acc_bits = self._banks, self._window, self._numerics.acc_bits
+        channels, kernel = self._max_channels, self._max_kernel
+        low, high = Numerics.signed_range(acc_bits)
+
+        occupied = [[Signal(window, name=f"occupied_r{r}_k{k}") for k in range(channels)]
+                    for r in range(kernel)]
+
+        # Retirement: the first live entry of the retiring column, in (r, k) order.
+        live = [Cat(occupied[r][k].bit_select(self.retire_slot, 1) for k in range(channels))
+                for r in range(kernel)]
+        found, first_r = first_set([row.any() for row in live])
+        live_of_first_r = Signal(channels)
+        m.d.comb += live_of_first_r.eq(Cat(live).word_select(first_r, channels))
+        _, first_k = first_set(list(live_of_first_r))
+        retire_bank = self.bank_of(self.retire_k)
+        updating = Cat(self.update[b].en for b in range(banks))
+        m.d.comb += [
+            self.retire_found.eq(found),
+            self.retire_r.eq(first_r),
+            self.retire_k.eq(first_k),
+            self.retire_ready.eq(~updating.bit_select(retire_bank, 1)),
+        ]
+        retire_row = self.row_of(self.retire_r, self.retire_k)
+        taken_bank = Signal.like(retire_bank)
+        taken_slot = Signal.like(self.retire_slot)
+        m.d.sync += [taken_bank.eq(retire_bank), taken_slot.eq(self.retire_slot)]
+
+        read_words = []
+        set_bits = {}  # (r, k) -> occupancy bits set by this cycle's write-back
+        for b in range(banks):
+            memory = m.submodules[f"bank{b}"] = Memory(shape=self.word_layout, depth=self.depth,
+                                                       init=[])
+            write = memory.write_port()
+            read = memory.read_port(transparent_for=(write,))
+            update = self.update[b]
+            m.d.comb += [
+                read.addr.eq(Mux(update.en, update.row, retire_row)),
+                read.en.eq(update.en | (self.retire_take & (retire_bank == b))),
+            ]
+            read_words.append(read.data.as_value())
+
+            # Write-back stage: add the products to the entries read, saturating once each.
+            pending = Signal(self.update_layout, name=f"writeback{b}")
+            m.d.sync += pending.eq(update)
+            entries = [(r, kd * banks + b) for r in range(kernel)
+                       for kd in range(self.rows_per_r)]
+            stored = Signal(window, name=f"stored{b}")
+            m.d.comb += stored.eq(Cat(occupied[r][k] if k < channels else Const(0, window)
+                                      for r, k in entries).word_select(pending.row, window))
+            summed = Signal(self.word_layout, name=f"summed{b}")
+            for lane in range(window):
+                old = Mux(stored[lane], read.data[lane], 0)
+                total = old + pending.product[lane]
+                saturated = Mux(total > high, high, Mux(total < low, low, total))
+                m.d.comb += summed[lane].eq(Mux(pending.mask[lane], saturated, read.data[lane]))
+            m.d.comb += [write.addr.eq(pending.row), write.data.eq(summed),
+                         write.en.eq(pending.en)]
+            for row, (r, k) in enumerate(entries):
+                if k < channels:
+                    set_bits[(r, k)] = Mux(pending.en & (pending.row == row), pending.mask, 0)
+
+        retired = Signal(window)
+        m.d.comb += retired.eq(Mux(self.retire_take, Const(1, window) << self.retire_slot, 0))
+        for r in range(kernel):
+            for k in range(channels):
+                taken_here = (self.retire_r == r) & (self.retire_k == k)
+                with m.If(self.clear):
+                    m.d.sync += occupied[r][k].eq(0)
+                with m.Else():
+                    m.d.sync += occupied[r][k].eq(
+                        (occupied[r][k] | set_bits[(r, k)]) & ~Mux(taken_here, retired, 0))
+
+        word = Cat(read_words).word_select(taken_bank, self.word_layout.size)
+        m.d.comb += self.retire_value.eq(word.word_select(taken_slot, acc_bits).as_signed())
+        return m
+

@@ -1,0 +1,191 @@
+"""Invariants of the performance models and the ``isosceles model`` command."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from isosceles.gen.cli import main
+from isosceles.gen.config import IsoscelesConfig
+from isosceles.gen.model import DESIGNS, PAPER, _atomic_write, evaluate, summarize
+from isosceles.golden.perf_baselines import (
+    FusedLayerModel,
+    SparTenModel,
+    bitmask_bits,
+    expected_max_normal,
+)
+from isosceles.golden.perfmodel import (
+    IsoscelesModel,
+    compressed_bits,
+    compulsory_bytes,
+    expected_ceil_binomial,
+)
+from isosceles.golden.workloads import VARIANTS, layer_workload, workload
+
+
+@pytest.fixture(scope="module")
+def results():
+    return evaluate(VARIANTS)
+
+
+def test_every_group_is_bounded_by_compute_and_memory(results):
+    for name, by_design in results.items():
+        for design, result in by_design.items():
+            bandwidth = result.dram_bytes_per_cycle
+            for group in result.groups:
+                where = f"{name} {design} {group.layers[0]}"
+                assert group.cycles >= group.compute_cycles, where
+                assert group.cycles >= group.merger_cycles, where
+                assert group.cycles >= sum(group.traffic.values()) / bandwidth - 1e-6, where
+                assert group.cycles >= group.macs / result.peak_macs_per_cycle, where
+            assert 0 < result.mac_utilization <= 1 and 0 < result.bandwidth_utilization <= 1
+
+
+def test_traffic_is_at_least_compulsory(results):
+    for name, by_design in results.items():
+        for design, result in by_design.items():
+            assert result.traffic_bytes >= result.compulsory_bytes * (1 - 1e-9), (name, design)
+        iso = by_design["ISOSceles"]
+        assert iso.compulsory_bytes == compulsory_bytes(workload(name), IsoscelesConfig().numerics)
+
+
+def test_pipelining_never_costs_traffic_or_time(results):
+    for name, by_design in results.items():
+        single, iso = by_design["ISOSceles-single"], by_design["ISOSceles"]
+        assert iso.traffic_bytes <= single.traffic_bytes * (1 + 1e-9), name
+        assert iso.cycles <= single.cycles * (1 + 1e-9), name
+        assert all(len(g.layers) == 1 for g in single.groups)
+
+
+def test_sparten_moves_at_least_what_isosceles_single_moves(results):
+    for name, by_design in results.items():
+        sparten, single = by_design["SparTen"], by_design["ISOSceles-single"]
+        assert sparten.traffic_bytes >= single.traffic_bytes, name
+
+
+def test_sparse_designs_do_about_the_effectual_macs(results):
+    for name, by_design in results.items():
+        effectual = workload(name).sparse_macs
+        # Padding positions are not effectual (a few % fewer); halos are recomputed (more).
+        assert by_design["ISOSceles-single"].macs == pytest.approx(effectual, rel=0.05), name
+        assert by_design["ISOSceles"].macs == pytest.approx(effectual, rel=0.12), name
+        assert by_design["SparTen"].macs == pytest.approx(effectual), name
+        assert by_design["Fused-Layer"].macs == workload(name).dense_macs
+
+
+@pytest.mark.parametrize("name, weight_scale, activation_scale",
+                         [("R96", 1.5, 1.0), ("R96", 1.0, 1.3), ("M89", 2.0, 1.5),
+                          ("V90", 1.5, 1.0), ("G58", 2.0, 1.5)])
+def test_denser_is_never_faster(name, weight_scale, activation_scale):
+    sparse = workload(name)
+    dense = sparse.scaled(weight_scale, activation_scale)
+    for model in (IsoscelesModel(), IsoscelesModel(pipelined=False), SparTenModel(),
+                  FusedLayerModel()):
+        assert model.run(dense).cycles >= model.run(sparse).cycles * (1 - 1e-9), model.name
+
+
+def test_pooled_mergers_are_never_slower():
+    w = workload("R96")
+    assert IsoscelesModel(pooled_mergers=True).run(w).cycles <= IsoscelesModel().run(w).cycles
+
+
+def test_runs_with_the_rtl_configuration():
+    small = IsoscelesConfig()
+    w = layer_workload(rows=16, cols=16, channels=16, kernels=16, weight_density=0.3,
+                       input_density=0.5, seed=1)
+    result = IsoscelesModel(small).run(w)
+    (group,) = result.groups
+    # 16 output rows on 4 lanes: a band of 2 output rows reads 4 input rows (3x3, padding 1).
+    assert group.bands == 8
+    assert result.peak_macs_per_cycle == small.lanes * small.macs_per_lane
+    # A lane holds a band's row: the work cannot beat the 4 x 8 MACs of the instance.
+    assert result.cycles >= w.sparse_macs / (small.lanes * small.macs_per_lane)
+    assert IsoscelesModel(small).run(w).cycles == result.cycles  # deterministic
+
+
+def test_workload_larger_than_the_configuration_is_rejected():
+    with pytest.raises(ValueError, match="layer 'conv1' has input columns 224, "
+                                         "above the configuration's 64"):
+        IsoscelesModel(IsoscelesConfig()).run(workload("R96"))
+    with pytest.raises(ValueError, match="config must be an IsoscelesConfig"):
+        IsoscelesModel("paper")
+    with pytest.raises(ValueError, match="dram_latency_cycles must be a non-negative integer"):
+        IsoscelesModel(dram_latency_cycles=-1)
+
+
+def test_expected_ceil_binomial():
+    assert expected_ceil_binomial(0, 0.3, 8) == 0
+    assert expected_ceil_binomial(20, 1.0, 8) == 3
+    assert expected_ceil_binomial(50, 0.2, 1) == pytest.approx(10.0)
+    seed = 1234
+    print(f"seed {seed}")
+    draws = np.random.default_rng(seed).binomial(300, 0.07, size=200_000)
+    assert expected_ceil_binomial(300, 0.07, 8) == pytest.approx(np.ceil(draws / 8).mean(),
+                                                                 abs=0.01)
+    # A fractional fiber length interpolates between its neighbours.
+    low, high = expected_ceil_binomial(9, 0.5, 8), expected_ceil_binomial(10, 0.5, 8)
+    assert low < expected_ceil_binomial(9.5, 0.5, 8) < high
+
+
+def test_expected_max_normal():
+    assert expected_max_normal(1) == pytest.approx(0.0, abs=1e-9)
+    assert expected_max_normal(2) == pytest.approx(1 / math.sqrt(math.pi), rel=1e-6)
+    assert expected_max_normal(64) == pytest.approx(2.343, abs=0.002)
+
+
+@pytest.mark.parametrize("fibers, length", [(1, 1), (3136, 64), (50176, 3), (64, 2304),
+                                            (25088, 4096)])
+@pytest.mark.parametrize("density", [0.001, 0.05, 0.3, 0.7, 1.0])
+def test_isosceles_format_is_never_larger_than_bitmask_or_dense(fibers, length, density):
+    bits = compressed_bits(fibers, length, density, value_bits=8)
+    assert bits <= bitmask_bits(fibers, length, density, value_bits=8)
+    assert bits <= fibers * length * 8
+
+
+def test_summary_matches_the_paper_table_keys(results):
+    overall = summarize(results)["overall"]
+    for key in ("speedup_vs_sparten_gmean", "traffic_reduction_vs_sparten_gmean",
+                "speedup_vs_fused_layer_gmean", "traffic_reduction_vs_fused_layer_gmean",
+                "mac_utilization_vs_sparten", "isosceles_not_bandwidth_bound"):
+        assert key in overall and key in PAPER
+    assert set(overall["mac_utilization_mean"]) == set(DESIGNS)
+
+
+def test_model_command_writes_report_plots_and_json(tmp_path, capsys):
+    out, report = tmp_path / "plots", tmp_path / "model.json"
+    assert main(["model", "--networks", "R96,G58", "--json", str(report),
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for heading in ("Fig. 14a", "Fig. 14b", "Fig. 14c", "Fig. 15", "Fig. 16", "R96 ablation",
+                    "speedup over SparTen, gmean"):
+        assert heading in text
+    document = json.loads(report.read_text())
+    assert set(document["results"]) == {"R96", "G58"}
+    assert set(document["results"]["R96"]) == set(DESIGNS)
+    assert document["paper"]["speedup_vs_sparten_gmean"] == 4.3
+    r96 = document["summary"]["networks"]["R96"]
+    assert r96["cycles"]["ISOSceles"] == document["results"]["R96"]["ISOSceles"]["cycles"]
+    pngs = sorted(p.name for p in out.iterdir())
+    assert pngs == ["fig14a_speedup.png", "fig14b_cycles.png", "fig14c_traffic.png",
+                    "fig15_mac_utilization.png", "fig16_bandwidth_utilization.png"]
+    assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_model_command_rejects_unknown_networks(capsys):
+    assert main(["model", "--networks", "R96,R97"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown network(s) R97" in err and "valid names are all, R81, R90" in err
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out.json"
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        _atomic_write(target, fail)
+    assert list(tmp_path.iterdir()) == []
