@@ -268,7 +268,8 @@ class FrontendLane(wiring.Component):
                 max_channels=params["max_channels"])
         lane = cls(**params)
         if lane.context.nbytes > config.context_bytes:
-            lane._MustUse__silence = True
+            for rejected in (lane, lane.filter_buffer, lane.context):
+                rejected._MustUse__silence = True
             raise ValueError(
                 f"the context array needs {lane.context.nbytes} bytes (max_kernel * max_channels"
                 f" * window partial sums), more than context_bytes={config.context_bytes}; "

@@ -295,4 +295,9 @@ async def bench(dut):
         with open(extra["bench_out"], "w") as file:
             json.dump({"unit": "pe", "params": params,
                        "extra": {k: v for k, v in extra.items() if k != "bench_out"},
-                       "figures": figures}, file, indent=1)
+                       "cases": [{**figures, "latency": figures["latency_max"],
+                                  "note": f"{totals['rows']} rows, paper densities"}],
+                       "figures_of_note": {name: figures[name] for name in (
+                           "mac_utilisation", "fetch_bound_utilisation",
+                           "cycles_per_input_nonzero", "conflict_cycle_fraction",
+                           "marker_fraction_out")}}, file, indent=1)

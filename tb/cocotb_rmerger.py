@@ -11,10 +11,11 @@ from isosceles.golden.numerics import Numerics
 from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
 
 
-def random_cases(ctx, count, *, dense=False):
+def random_cases(ctx, count, *, dense=False, full_width=False):
     """(streams, p, k) of random layers whose R fits the merger, with large values when the
     accumulator is narrow so that sums saturate; ``dense`` gives every source a token in every
-    column (positive values, so no sum cancels)."""
+    column (positive values, so no sum cancels); ``full_width`` makes rows ``max_columns``
+    long."""
     rng = np.random.default_rng(ctx.seed)
     radix, max_columns = ctx.params["radix"], ctx.params["max_columns"]
     numerics = Numerics(acc_bits=ctx.params["acc_bits"])
@@ -23,6 +24,8 @@ def random_cases(ctx, count, *, dense=False):
         R = int(rng.choice([r for r in (1, 3, 5, 7) if r <= radix] or [radix]))
         stride, ph = int(rng.integers(1, 3)), int(rng.integers(0, (R + 1) // 2 + 1))
         H, W = int(rng.integers(max(1, R - 2 * ph), 10)), int(rng.integers(1, max_columns + 1))
+        if full_width:  # Q = max_columns (filters are one column wide, no column padding)
+            W = stride * (max_columns - 1) + 1
         C, K = int(rng.integers(1, 4)), int(rng.integers(1, 3))
         low = 64 if narrow else 1
         i = rng.integers(low, 128, (H, W, C)) * rng.choice([-1, 1], (H, W, C))
@@ -31,7 +34,7 @@ def random_cases(ctx, count, *, dense=False):
         f *= rng.random(f.shape) < rng.choice([0.3, 1.0, rng.random()])
         if dense:
             stride, ph = 1, 0
-            H = max(H, R)
+            H, W = max(H, R), max_columns if full_width else W
             i, f = rng.integers(1, 8, (H, W, C)), rng.integers(1, 8, (C, R, K, 1))
         s = isos_streams(i, f, stride=stride, padding=(ph, 0), numerics=numerics)
         yield s, int(rng.integers(0, s.geometry.P)), int(rng.integers(0, K))
@@ -98,15 +101,16 @@ async def bench(dut):
     ctx = tb_context()
     await start_clock_and_reset(dut)
     figures = []
-    cases = [(True, case) for case in random_cases(ctx, 3, dense=True)]
-    cases += [(False, case) for case in random_cases(ctx, 3)]
+    cases = [(True, case) for case in random_cases(ctx, 3, dense=True, full_width=True)]
+    cases += [(False, case) for case in random_cases(ctx, 3, full_width=True)]
     for dense, case in cases:
         out, marks, inputs = await run_case(dut, ctx, case, idle=0.0, backpressure=0.0)
         g = case[0].geometry
         data_cycles = out.last_transfer - out.first_transfer + 1 if out.received else 0
         if dense:
             assert data_cycles == len(out.received) == g.Q, (data_cycles, len(out.received), g.Q)
-        figures.append({"dense": dense, "R": g.R, "Q": g.Q, "tokens_in": inputs,
+        figures.append({"note": f"{'dense' if dense else 'sparse'} R={g.R} Q={g.Q}",
+                        "dense": dense, "R": g.R, "Q": g.Q, "tokens_in": inputs,
                         "tokens_out": len(out.received), "watermarks": g.Q,
                         "data_cycles": data_cycles, "cycles": marks.last_transfer + 1})
         for _ in range(3):

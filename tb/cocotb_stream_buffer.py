@@ -43,6 +43,6 @@ async def bench(dut):
     assert cycles == len(tokens) + latency, f"{cycles} cycles for {len(tokens)} tokens"
     if ctx.extra.get("bench_out"):
         with open(ctx.extra["bench_out"], "w") as file:
-            json.dump({"unit": "stream_buffer", "params": ctx.params, "tokens_in": len(tokens),
-                       "tokens_out": len(monitor.received), "cycles": cycles,
-                       "latency": latency, "cycles_per_token": cycles / len(tokens)}, file)
+            json.dump({"unit": "stream_buffer", "params": ctx.params, "cases": [{
+                "tokens_in": len(tokens), "tokens_out": len(monitor.received), "cycles": cycles,
+                "latency": latency}]}, file)

@@ -1,0 +1,106 @@
+"""Throughput of every RTL unit on Verilator: tokens, cycles, cycles per token, utilisation.
+
+Runs the ``bench`` cocotb test of each unit (no idle cycles, no backpressure; each bench asserts
+its own throughput bound), collects the figures the bench writes, adds the simulation speed from
+cocotb's results, prints one table and writes ``reports/bench_units.json`` (``--json`` moves it).
+
+    python scripts/bench_units.py                 # every unit
+    python scripts/bench_units.py --units pe rmerger --seed 7
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from isosceles.tb.harness import run_cocotb
+
+
+def _unit_benches():
+    """name -> (factory, params, cocotb module, extra) for each unit's bench."""
+    from isosceles.tb import test_pe, test_rmerger
+    from isosceles.tb import test_stream_buffer as buffer
+
+    return {
+        "stream_buffer": (buffer.stream_buffer, dict(value_bits=16), buffer.MODULE, {}),
+        "pe": (test_pe.frontend_lane, test_pe.BUILDS["macs8-acc16"], test_pe.MODULE, {}),
+        "rmerger": (test_rmerger.r_merger, test_rmerger.CONFIGS[0], test_rmerger.MODULE, {}),
+    }
+
+
+def _simulation_speed(run_dir):
+    """Simulated clock cycles per wall-clock second (10 ns clock), from cocotb's results."""
+    tree = ElementTree.parse(run_dir / "results.xml")
+    ratio = [float(p.get("value")) for p in tree.iter("property")
+             if p.get("name") == "sim_time_ratio"]
+    return ratio[0] / 10 if ratio else None
+
+
+def _summary(name, figures):
+    """One table row per bench case: the fields every bench reports."""
+    rows = []
+    for case in figures["cases"]:
+        tokens_out, cycles = case["tokens_out"], case["cycles"]
+        rows.append({
+            "unit": name, "tokens_in": case["tokens_in"], "tokens_out": tokens_out,
+            "cycles": cycles, "latency": case.get("latency"),
+            "cycles_per_token": cycles / tokens_out if tokens_out else None,
+            "note": case.get("note", ""),
+        })
+    return rows
+
+
+def _write_atomically(path, payload):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as file:
+        json.dump(payload, file, indent=1)
+    os.replace(file.name, path)
+
+
+def main(argv=None):
+    benches = _unit_benches()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", nargs="+", choices=sorted(benches), default=list(benches),
+                        help="units to measure (default: all)")
+    parser.add_argument("--seed", type=int, default=1, help="stimulus seed (default 1)")
+    parser.add_argument("--json", type=Path, default=Path("reports/bench_units.json"),
+                        help="where to write the figures (default reports/bench_units.json)")
+    args = parser.parse_args(argv)
+
+    results, rows = {}, []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in args.units:
+            factory, params, module, extra = benches[name]
+            out = Path(scratch) / f"{name}.json"
+            run_dir = run_cocotb(factory, params=params, test_module=module, seed=args.seed,
+                                 testcase="bench", extra={**extra, "bench_out": str(out)})
+            figures = json.loads(out.read_text())
+            figures["simulated_cycles_per_second"] = _simulation_speed(run_dir)
+            results[name] = figures
+            rows.extend(_summary(name, figures))
+
+    header = f"{'unit':<14}{'tokens in':>10}{'tokens out':>11}{'cycles':>9}{'latency':>8}" \
+             f"{'cyc/out':>10}  note"
+    print(header)
+    for row in rows:
+        latency = "" if row["latency"] is None else row["latency"]
+        per_token = "" if row["cycles_per_token"] is None else f"{row['cycles_per_token']:.3f}"
+        print(f"{row['unit']:<14}{row['tokens_in']:>10}{row['tokens_out']:>11}{row['cycles']:>9}"
+              f"{latency:>8}{per_token:>10}  {row['note']}")
+    print()
+    for name, figures in results.items():
+        speed = figures["simulated_cycles_per_second"]
+        extra = figures.get("figures_of_note", {})
+        notes = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                          for key, value in extra.items())
+        print(f"{name:<14}Verilator+cocotb {speed:,.0f} cycles/s" + (f"; {notes}" if notes else ""))
+    _write_atomically(args.json, {"seed": args.seed, "units": results, "table": rows})
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
