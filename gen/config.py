@@ -7,6 +7,7 @@ fails before anything is elaborated or simulated.
 
 from dataclasses import dataclass, field, replace
 
+from isosceles.golden.checks import check_int
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
 
 __all__ = ["IsoscelesConfig", "bits_for"]
@@ -15,14 +16,6 @@ __all__ = ["IsoscelesConfig", "bits_for"]
 def bits_for(count):
     """Width of an unsigned field that holds ``0 .. count - 1`` (at least 1 bit)."""
     return max(1, (count - 1).bit_length())
-
-
-def _check_int(name, value, low, high=None):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (
-        high is not None and value > high
-    ):
-        bound = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -82,17 +75,17 @@ class IsoscelesConfig:
     def __post_init__(self):
         if not isinstance(self.numerics, Numerics):
             raise ValueError(f"numerics must be a Numerics, not {self.numerics!r}")
-        _check_int("lanes", self.lanes, 1, 1024)
-        _check_int("macs_per_pe", self.macs_per_pe, 1, 64)
-        _check_int("pes_per_lane", self.pes_per_lane, 1, 64)
-        _check_int("max_kernel", self.max_kernel, 1, 15)
-        _check_int("max_channels", self.max_channels, 1, 4096)
-        _check_int("max_columns", self.max_columns, 1, 4096)
-        _check_int("filter_buffer_bytes", self.filter_buffer_bytes, 1)
-        _check_int("context_bytes", self.context_bytes, 1)
-        _check_int("queue_bytes", self.queue_bytes, 1)
-        _check_int("kmerger_radix", self.kmerger_radix, 2, 256)
-        _check_int("layers_in_flight", self.layers_in_flight, 1, 16)
+        check_int("lanes", self.lanes, 1, 1024)
+        check_int("macs_per_pe", self.macs_per_pe, 1, 64)
+        check_int("pes_per_lane", self.pes_per_lane, 1, 64)
+        check_int("max_kernel", self.max_kernel, 1, 15)
+        check_int("max_channels", self.max_channels, 1, 4096)
+        check_int("max_columns", self.max_columns, 1, 4096)
+        check_int("filter_buffer_bytes", self.filter_buffer_bytes, 1)
+        check_int("context_bytes", self.context_bytes, 1)
+        check_int("queue_bytes", self.queue_bytes, 1)
+        check_int("kmerger_radix", self.kmerger_radix, 2, 256)
+        check_int("layers_in_flight", self.layers_in_flight, 1, 16)
         if not self.clock_hz > 0:
             raise ValueError(f"clock_hz must be positive, not {self.clock_hz!r}")
         if not self.dram_bytes_per_cycle > 0:

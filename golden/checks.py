@@ -4,7 +4,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["check_tensor", "check_conv_arguments", "ConvGeometry"]
+__all__ = ["check_int", "check_power_of_two", "check_tensor", "check_conv_arguments",
+           "ConvGeometry"]
+
+
+def check_int(name, value, low, high=None):
+    """ValueError naming ``name`` unless ``value`` is an integer in ``low .. high`` (inclusive;
+    no upper bound when ``high`` is None). Booleans are not integers here."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (
+        high is not None and value > high
+    ):
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
+
+
+def check_power_of_two(name, value, low, high):
+    """As :func:`check_int`, and ``value`` must be a power of two."""
+    check_int(name, value, low, high)
+    if value & (value - 1):
+        raise ValueError(f"{name} must be a power of two from {low} to {high}, not {value!r}")
 
 
 def check_tensor(name, x, *, ndim, bits, form):

@@ -22,12 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isosceles.golden.checks import check_int
+
 __all__ = ["Numerics", "DEFAULT_NUMERICS", "saturate", "requantize"]
-
-
-def _check_bits(name, value, low, high):
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -58,13 +55,13 @@ class Numerics:
     shift_bits: int = 5
 
     def __post_init__(self):
-        _check_bits("act_bits", self.act_bits, 2, 16)
-        _check_bits("weight_bits", self.weight_bits, 2, 16)
+        check_int("act_bits", self.act_bits, 2, 16)
+        check_int("weight_bits", self.weight_bits, 2, 16)
         # Upper bounds keep (x + bias) * mult inside int64 in the golden model.
-        _check_bits("acc_bits", self.acc_bits, self.act_bits + self.weight_bits - 1, 32)
-        _check_bits("bias_bits", self.bias_bits, 1, 32)
-        _check_bits("mult_bits", self.mult_bits, 1, 24)
-        _check_bits("shift_bits", self.shift_bits, 1, 6)
+        check_int("acc_bits", self.acc_bits, self.act_bits + self.weight_bits - 1, 32)
+        check_int("bias_bits", self.bias_bits, 1, 32)
+        check_int("mult_bits", self.mult_bits, 1, 24)
+        check_int("shift_bits", self.shift_bits, 1, 6)
 
     @staticmethod
     def signed_range(bits):

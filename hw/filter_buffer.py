@@ -9,15 +9,11 @@ from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
 
 from isosceles.gen.config import bits_for
+from isosceles.golden.checks import check_int
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
 
 __all__ = ["FilterBuffer", "FilterImage", "pack_filter_fibers", "weight_layout",
            "pointer_layout"]
-
-
-def _check_int(name, value, low, high):
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, not {value!r}")
 
 
 def weight_layout(*, numerics, max_kernel, max_channels):
@@ -88,9 +84,9 @@ def pack_filter_fibers(fibers, *, macs_per_pe, words, banks=None):
     one fiber update distinct partial sums, so their order within the fiber changes no partial
     sum's order of accumulation.
     """
-    _check_int("macs_per_pe", macs_per_pe, 1, 64)
+    check_int("macs_per_pe", macs_per_pe, 1, 64)
     if banks is not None:
-        _check_int("banks", banks, 1, 64)
+        check_int("banks", banks, 1, 64)
     image_words, pointers = [], []
     for fiber in fibers:
         if banks is None:
@@ -147,10 +143,10 @@ class FilterBuffer(wiring.Component):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         if not isinstance(numerics, Numerics):
             raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
-        _check_int("macs_per_pe", macs_per_pe, 1, 64)
-        _check_int("max_kernel", max_kernel, 1, 15)
-        _check_int("max_channels", max_channels, 1, 4096)
-        _check_int("words", words, 1, 1 << 20)
+        check_int("macs_per_pe", macs_per_pe, 1, 64)
+        check_int("max_kernel", max_kernel, 1, 15)
+        check_int("max_channels", max_channels, 1, 4096)
+        check_int("words", words, 1, 1 << 20)
         self._MustUse__silence = False
         self._macs_per_pe, self._max_channels, self._words = macs_per_pe, max_channels, words
         self.max_fiber = max_kernel * max_channels * max_kernel

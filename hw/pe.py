@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
+from isosceles.golden.checks import check_int, check_power_of_two
 from isosceles.golden.numerics import Numerics
 from isosceles.hw.context_array import ContextArray
 from isosceles.hw.filter_buffer import (
@@ -67,17 +68,6 @@ def config_layout(*, max_kernel, max_columns, max_rows):
         "ph": unsigned(bits_for(max_kernel)),
         "pw": unsigned(bits_for(max_kernel)),
     })
-
-
-def _check_int(name, value, low, high):
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, not {value!r}")
-
-
-def _check_power_of_two(name, value, low, high):
-    _check_int(name, value, low, high)
-    if value & (value - 1):
-        raise ValueError(f"{name} must be a power of two from {low} to {high}, not {value!r}")
 
 
 def _power_of_two_at_least(n):
@@ -190,22 +180,22 @@ class FrontendLane(wiring.Component):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         if not isinstance(numerics, Numerics):
             raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
-        _check_int("macs_per_pe", macs_per_pe, 1, 64)
-        _check_int("max_kernel", max_kernel, 1, 15)
-        _check_int("max_channels", max_channels, 1, 4096)
-        _check_int("max_columns", max_columns, 1, 4096)
+        check_int("macs_per_pe", macs_per_pe, 1, 64)
+        check_int("max_kernel", max_kernel, 1, 15)
+        check_int("max_channels", max_channels, 1, 4096)
+        check_int("max_columns", max_columns, 1, 4096)
         max_rows = max_columns if max_rows is None else max_rows
-        _check_int("max_rows", max_rows, 1, 4096)
+        check_int("max_rows", max_rows, 1, 4096)
         if filter_words is None:
             filter_words = filter_words_for(
                 _DEFAULTS.filter_buffer_bytes, numerics=numerics, macs_per_pe=macs_per_pe,
                 max_kernel=max_kernel, max_channels=max_channels)
-        _check_int("filter_words", filter_words, 1, 1 << 20)
+        check_int("filter_words", filter_words, 1, 1 << 20)
         least_window = max(2, _power_of_two_at_least(max_kernel))
         window = least_window if window is None else window
-        _check_power_of_two("window", window, least_window, 64)
+        check_power_of_two("window", window, least_window, 64)
         banks = min(64, 2 * _power_of_two_at_least(macs_per_pe)) if banks is None else banks
-        _check_power_of_two("banks", banks, 1, 64)
+        check_power_of_two("banks", banks, 1, 64)
         self._MustUse__silence = False
 
         self._numerics, self._macs_per_pe = numerics, macs_per_pe

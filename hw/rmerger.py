@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from isosceles.gen.config import bits_for
+from isosceles.golden.checks import check_int
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
 
 __all__ = ["RMerger", "fiber_layout", "watermark_layout"]
@@ -53,10 +54,8 @@ class RMerger(wiring.Component):
 
     def __init__(self, *, radix, max_columns, numerics=DEFAULT_NUMERICS):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
-        if not isinstance(radix, int) or isinstance(radix, bool) or not 1 <= radix <= 15:
-            raise ValueError(f"radix must be an integer from 1 to 15, not {radix!r}")
-        if not isinstance(max_columns, int) or not 1 <= max_columns <= 4096:
-            raise ValueError(f"max_columns must be an integer from 1 to 4096, not {max_columns!r}")
+        check_int("radix", radix, 1, 15)
+        check_int("max_columns", max_columns, 1, 4096)
         if not isinstance(numerics, Numerics):
             raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
         self._MustUse__silence = False
