@@ -116,8 +116,10 @@ class ContextArray(wiring.Component):
                     for r in range(kernel)]
 
         # Retirement: the first live entry of the retiring column, in (r, k) order.
-        live = [Cat(occupied[r][k].bit_select(self.retire_slot, 1) for k in range(channels))
-                for r in range(kernel)]
+        # Named signals throughout: Amaranth emits an unnamed expression again at every use.
+        live = [Signal(channels, name=f"live_r{r}") for r in range(kernel)]
+        m.d.comb += [live[r].eq(Cat(occupied[r][k].bit_select(self.retire_slot, 1)
+                                    for k in range(channels))) for r in range(kernel)]
         found, first_r = first_set([row.any() for row in live])
         live_of_first_r = Signal(channels)
         m.d.comb += live_of_first_r.eq(Cat(live).word_select(first_r, channels))
@@ -160,7 +162,9 @@ class ContextArray(wiring.Component):
             summed = Signal(self.word_layout, name=f"summed{b}")
             for lane in range(window):
                 old = Mux(stored[lane], read.data[lane], 0)
-                total = old + pending.product[lane]
+                total = Signal(signed(max(acc_bits, self.product_shape.width) + 1),
+                               name=f"total{b}_{lane}")
+                m.d.comb += total.eq(old + pending.product[lane])
                 saturated = Mux(total > high, high, Mux(total < low, low, total))
                 m.d.comb += summed[lane].eq(Mux(pending.mask[lane], saturated, read.data[lane]))
             m.d.comb += [write.addr.eq(pending.row), write.data.eq(summed),

@@ -412,10 +412,17 @@ class FrontendLane(wiring.Component):
                                & reaches.bit_select(weight.s, 1))
             product = Signal(ctx.product_shape, name=f"product{j}")
             m.d.comb += product.eq(beat_value * weight.value)
+            # Named, because the bank routing below uses each of them banks * window times and
+            # Amaranth would emit the whole expression at every use.
+            bank = Signal.like(ctx.bank_of(weight.k), name=f"bank{j}")
+            row = Signal.like(ctx.row_of(weight.r, weight.k), name=f"row{j}")
+            slot = Signal(window, name=f"slot{j}")  # one-hot
+            m.d.comb += [bank.eq(ctx.bank_of(weight.k)), row.eq(ctx.row_of(weight.r, weight.k)),
+                         slot.eq(1 << slot_of_s.word_select(weight.s, slot_bits))]
             hits.append(hit)
-            banks_of.append(ctx.bank_of(weight.k))
-            rows_of.append(ctx.row_of(weight.r, weight.k))
-            slots.append(slot_of_s.word_select(weight.s, slot_bits))
+            banks_of.append(bank)
+            rows_of.append(row)
+            slots.append(slot)
             products.append(product)
         # A bank is claimed by its lowest hitting weight; weights of the same (r, k) share the
         # access, weights of another (r, k) in that bank wait for the next cycle.
@@ -454,15 +461,17 @@ class FrontendLane(wiring.Component):
         # Route the issued products to their bank and slot: the context update of next cycle.
         for b in range(self._banks):
             update = ctx.update[b]
-            to_bank = [issued[j] & (banks_of[j] == b) for j in range(M)]
+            to_bank = [Signal(name=f"to_bank{b}_{j}") for j in range(M)]
+            m.d.comb += [to_bank[j].eq(issued[j] & (banks_of[j] == b)) for j in range(M)]
             m.d.sync += [
                 update.en.eq(Cat(to_bank).any()),
                 update.row.eq(reduce(or_, (Mux(to_bank[j], rows_of[j], 0) for j in range(M)))),
             ]
             for lane in range(window):
-                chosen = [to_bank[j] & (slots[j] == lane) for j in range(M)]
+                chosen = Signal(M, name=f"chosen{b}_{lane}")
+                m.d.comb += chosen.eq(Cat(to_bank[j] & slots[j][lane] for j in range(M)))
                 m.d.sync += [
-                    update.mask[lane].eq(Cat(chosen).any()),
+                    update.mask[lane].eq(chosen.any()),
                     update.product[lane].eq(reduce(or_, (Mux(chosen[j], products[j], 0)
                                                          for j in range(M)))),
                 ]
