@@ -33,7 +33,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # bad input, or an output path we cannot write
         print(f"isosceles {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -41,13 +41,17 @@ from functools import cache
 
 import numpy as np
 
-from isosceles.gen.config import bits_for
-from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+from isosceles.gen.config import IsoscelesConfig, bits_for
+from isosceles.golden.numerics import Numerics
 from isosceles.golden.perfmodel import TRAFFIC_KINDS, GroupResult, NetworkResult
 from isosceles.golden.workloads import Workload
 
 __all__ = ["SparTenConfig", "SparTenModel", "FusedLayerConfig", "FusedLayerModel",
            "bitmask_bits", "expected_max_normal"]
+
+
+# The baselines share the published ISOSceles design's memory system and integer widths.
+_PAPER = IsoscelesConfig.paper()
 
 
 def _check_positive(name, value, integer=True):
@@ -104,9 +108,9 @@ class SparTenConfig:
     units_per_cluster: int = 64
     onchip_bytes: int = 5 * 1024 * 1024
     chunk: int = 128
-    dram_bytes_per_cycle: float = 128.0
+    dram_bytes_per_cycle: float = _PAPER.dram_bytes_per_cycle
     dram_latency_cycles: int = 100
-    numerics: Numerics = DEFAULT_NUMERICS
+    numerics: Numerics = _PAPER.numerics
 
     def __post_init__(self):
         for name in ("clusters", "units_per_cluster", "onchip_bytes", "chunk",
@@ -220,9 +224,9 @@ class FusedLayerConfig:
     array_rows: int = 64
     array_cols: int = 64
     filter_buffer_bytes: int = 5 * 1024 * 1024 // 2
-    dram_bytes_per_cycle: float = 128.0
+    dram_bytes_per_cycle: float = _PAPER.dram_bytes_per_cycle
     dram_latency_cycles: int = 100
-    numerics: Numerics = DEFAULT_NUMERICS
+    numerics: Numerics = _PAPER.numerics
 
     def __post_init__(self):
         for name in ("array_rows", "array_cols", "filter_buffer_bytes", "dram_latency_cycles"):

@@ -17,9 +17,10 @@ layer), for each *band* of rows (see below):
   channels, for grouped convolutions) across ``lanes // rows`` adjacent lanes.
 * **Mergers.** Each backend lane has one K-merger per layer in flight, which emits one element per
   cycle: a layer's backend row costs ``Q * K / split`` times the density of its accumulations
-  ``T2`` (plus the skip stream a residual add merges in). K-mergers of different layers run in
-  parallel, so a band costs the slowest layer's merger time. (``pooled_mergers=True`` lets a
-  layer use the lane's idle K-mergers instead: a sensitivity study, not the published design.)
+  ``T2``. A residual add takes another merger of the lane (the skip stream is merged and added
+  to the layer's output stream, one element of their union per cycle). Mergers run in
+  parallel, so a band costs the busiest merger's time. (``pooled_mergers=True`` lets a layer
+  use the lane's idle mergers instead: a sensitivity study, not the published design.)
 * **Memory.** DRAM traffic over ``dram_bytes_per_cycle``. Tensors are stored compressed: an outer
   array of fibers (one per activation column ``(h, w)``; one per input channel of a filter) with
   an offset each, and each fiber as the cheaper of a coordinate list and a bitmask (or the whole
@@ -30,17 +31,24 @@ layer), for each *band* of rows (see below):
 * A group takes ``max(compute, mergers, memory) + overheads``.
 
 Pipelining (greedy, in execution order): a layer joins the current pipeline while the pipeline's
-compressed filters fit the filter buffer, at most ``layers_in_flight`` layers are in flight, and
-joining neither raises DRAM traffic nor cycles (halo re-reads and recomputation can outgrow what
-the pipeline saves). The pipeline is cut into *bands* of output rows when its rows exceed the
+compressed filters fit the filter buffer, its K-mergers and skip-add mergers fit the lane's
+``layers_in_flight`` mergers, and joining neither raises DRAM traffic nor cycles (halo re-reads
+and recomputation can outgrow what the pipeline saves; this last rule is ours, the paper stops
+only on overflow). The pipeline is cut into *bands* of output rows when its rows exceed the
 lanes or when, per lane, its contexts (``ceil(R/u) * ceil(S/u) * K / split`` partial sums of
-``acc_bits`` per layer) or queues (``queue_slack_columns`` columns of every input stream, plus the
-columns a skip stream waits for the main path) overflow: fewer rows per band leave more lanes to
-split ``K`` over. ``K / split`` must fit the K-merger radix. Every band recomputes the rows its
-pyramid needs and re-reads its input halo rows from DRAM. The first convolution (reading the RGB
-image), fully connected and max/average pooling layers run unpipelined; a fully connected layer
-is an input-stationary sparse matrix-vector product with weights streamed from DRAM. A layer
-whose filters exceed the filter buffer runs alone, ``K`` tiled, re-reading its input per tile.
+``acc_bits`` per layer) or queues overflow. The queues hold ``queue_slack_columns`` columns of
+every stream a layer consumes: its input activations and the partial sums ``T1`` its frontend
+retires towards the R-mergers (``ceil(R/u) * K / split`` of them per column, at the density of
+``C/groups * S`` products), plus the columns a skip stream waits for the main path. The ``T1``
+term is the one that depends on weight sparsity, so sparser networks pipeline deeper. Fewer
+rows per band leave more lanes to split ``K`` over. ``K / split`` must fit the K-merger radix.
+Every band recomputes the rows its pyramid needs and re-reads its input halo rows from DRAM.
+The first convolution (reading the RGB image), fully connected and max/average pooling layers
+run unpipelined; a fully connected layer is an input-stationary sparse matrix-vector product with
+weights streamed from DRAM. A layer whose filters exceed the filter buffer runs alone, ``K``
+tiled, re-reading its input per tile.
+
+:func:`predict_layer_cycles` is the entry point for calibrating against the RTL.
 
 Not modelled (assumed not to limit): filter-buffer bandwidth and bank conflicts, R-merger
 throughput, the interconnect between lanes, the 100-cycle granularity of the dynamic scheduler,
@@ -48,7 +56,7 @@ and spatially correlated (non-i.i.d.) sparsity.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -66,6 +74,7 @@ __all__ = [
     "compulsory_bytes",
     "reads_image",
     "pipelinable",
+    "predict_layer_cycles",
 ]
 
 TRAFFIC_KINDS = ("input", "weights", "output", "partials")
@@ -148,6 +157,9 @@ class GroupResult:
     """One pipeline or unpipelined layer of a design.
 
     ``cycles = max(compute, merger, memory) + overhead`` (the baselines have no merger bound).
+    ``buffers`` is what the group occupies on chip, in bytes: for ISOSceles the filter buffer
+    (``"filter"``) and, per lane in its fullest band, the context array (``"context"``) and
+    the queues (``"queue"``); empty for the baselines.
     """
 
     layers: tuple
@@ -159,6 +171,7 @@ class GroupResult:
     overhead_cycles: float
     macs: float
     traffic: dict
+    buffers: dict = field(default_factory=dict)
 
     @property
     def cycles(self):
@@ -178,7 +191,8 @@ class GroupResult:
                 "merger_cycles": float(self.merger_cycles),
                 "memory_cycles": float(self.memory_cycles),
                 "overhead_cycles": float(self.overhead_cycles), "macs": float(self.macs),
-                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()}}
+                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
+                "buffer_bytes": {kind: float(v) for kind, v in self.buffers.items()}}
 
 
 @dataclass
@@ -237,6 +251,13 @@ class _Plan:
     bands: int
     k_tiles: int
     ranges: list  # per band: {tensor: (lo, hi)}
+
+
+def _mergers_needed(layers):
+    """Per-lane mergers a group occupies: a K-merger per layer in flight, plus one per residual
+    add (the skip stream is merged and added to the layer's output stream)."""
+    return sum((layer.kind in ("conv", "gap")) + (layer.residual is not None)
+               for layer in layers)
 
 
 def _span(rng):
@@ -417,7 +438,28 @@ class IsoscelesModel:
         t = self._workload.tensor(tensor)
         return t.channels / split * t.density * (n.act_bits + bits_for(t.channels)) / 8
 
-    def _queue_bytes(self, layers, ranges):
+    def _t1_column_bytes(self, layer, rows_in, k_tiles):
+        """Partial sums ``T1`` one frontend lane retires per output column of ``layer``.
+
+        They wait in the lane's queue for the R-merger, which can emit column ``q`` only once
+        all ``R`` frontend lanes feeding it have passed ``q``. A ``T1`` element is nonzero when
+        at least one of its ``C/groups * S`` products is effectual, so the stream thins out with
+        weight sparsity.
+        """
+        if layer.kind not in ("conv", "gap"):
+            return 0.0
+        n = self.config.numerics
+        live_r = min(math.ceil(layer.kernel / layer.stride), layer.out_rows)
+        channels = math.ceil(layer.out_channels / k_tiles / self._split(rows_in))
+        density = accumulation_density(layer.in_channels // layer.groups * layer.kernel,
+                                       layer.weight_density,
+                                       self._workload.tensor(layer.input).density)
+        return live_r * channels * density * (n.acc_bits + bits_for(layer.out_channels)) / 8
+
+    def _queue_bytes(self, layers, ranges, k_tiles=1):
+        """Per-lane queue storage of a band: ``queue_slack_columns`` columns of every stream a
+        layer consumes (its input activations, its ``T1`` partial sums on their way to the
+        R-merger) plus the columns a skip stream waits for the main path."""
         names = {layer.name for layer in layers}
         lag = self._lags(layers)
         total = 0.0
@@ -426,7 +468,9 @@ class IsoscelesModel:
                 continue
             rows_in = _span(ranges.get(layer.input, (0, 0)))
             split = self._split(rows_in) if layer.groups > 1 else 1
-            total += self.queue_slack_columns * self._column_bytes(layer.input, split)
+            total += self.queue_slack_columns * (self._column_bytes(layer.input, split)
+                                                 + self._t1_column_bytes(layer, rows_in,
+                                                                         k_tiles))
             if layer.residual:
                 waits = lag[layer.name] - (lag[layer.residual] if layer.residual in names else 0)
                 split_out = self._split(_span(ranges.get(layer.name, (0, 0))))
@@ -434,9 +478,12 @@ class IsoscelesModel:
                     layer.residual, split_out)
         return total
 
+    def _band_context_bytes(self, layers, ranges, k_tiles):
+        return sum(self._context_bytes(layer, _span(ranges.get(layer.input, (0, 0))), k_tiles)
+                   for layer in layers)
+
     def _fits(self, layers, ranges, k_tiles):
         cfg = self.config
-        context = 0.0
         for layer in layers:
             rows_in = _span(ranges.get(layer.input, (0, 0)))
             rows_out = _span(ranges.get(layer.name, (0, 0)))
@@ -447,11 +494,10 @@ class IsoscelesModel:
             if rows_out and math.ceil(layer.out_channels / k_tiles / self._split(rows_out)) > \
                     cfg.kmerger_radix:
                 return False
-            context += self._context_bytes(layer, rows_in, k_tiles)
         # A lone layer streams its inputs from DRAM in step and needs no queue slack to be
         # correct; in a pipeline, a queue that cannot hold a skip stream's lag would deadlock.
-        return context <= cfg.context_bytes and (
-            len(layers) == 1 or self._queue_bytes(layers, ranges) <= cfg.queue_bytes)
+        return self._band_context_bytes(layers, ranges, k_tiles) <= cfg.context_bytes and (
+            len(layers) == 1 or self._queue_bytes(layers, ranges, k_tiles) <= cfg.queue_bytes)
 
     def _plan(self, layers, *, allow_k_tiles=True):
         key = tuple(layer.name for layer in layers)
@@ -461,8 +507,7 @@ class IsoscelesModel:
 
     def _search(self, layers, allow_k_tiles):
         cfg, n = self.config, self.config.numerics
-        if len([layer for layer in layers if layer.kind in ("conv", "gap")]) > \
-                cfg.layers_in_flight:
+        if _mergers_needed(layers) > cfg.layers_in_flight:
             return None
         filters = sum(filter_bytes(layer, n) for layer in layers if layer.kind != "fc")
         k_tiles = 1
@@ -520,13 +565,14 @@ class IsoscelesModel:
             slowest_merger = merge_work = fill = 0.0
             for layer in plan.layers:
                 work, layer_macs = self._pe_work(layer, ranges, plan.k_tiles)
-                tokens = self._merger_tokens(layer, ranges, plan.k_tiles)
+                k_tokens, skip_tokens = self._merger_tokens(layer, ranges, plan.k_tiles)
                 lanes_work += work
                 macs += layer_macs
-                slowest_merger = max(slowest_merger, tokens)
-                merge_work += tokens
+                slowest_merger = max(slowest_merger, k_tokens, skip_tokens)
+                merge_work += k_tokens + skip_tokens
+                tokens = max(k_tokens, skip_tokens)
                 if self.pooled_mergers:
-                    tokens /= cfg.layers_in_flight
+                    tokens = (k_tokens + skip_tokens) / cfg.layers_in_flight
                 own = max(work.max() / cfg.pes_per_lane, tokens)
                 columns = 1 if layer.kind == "fc" else layer.out_cols
                 fill += own * ((layer.kernel - 1 - layer.padding) / layer.stride + 1) / columns
@@ -538,7 +584,21 @@ class IsoscelesModel:
         tiles = plan.k_tiles
         return GroupResult(tuple(layer.name for layer in plan.layers), len(plan.layers) > 1,
                            plan.bands, compute * tiles, merger * tiles, memory, overhead,
-                           macs * tiles, traffic)
+                           macs * tiles, traffic, self._buffers(plan))
+
+    def _buffers(self, plan):
+        """On-chip occupancy of a plan: filter buffer, and per lane the fullest band's context
+        array and queues (a lone layer's queues only need to hold one column in step)."""
+        n = self.config.numerics
+        layers = plan.layers
+        filters = sum(filter_bytes(layer, n) for layer in layers if layer.kind != "fc")
+        return {
+            "filter": filters / plan.k_tiles,
+            "context": max(self._band_context_bytes(layers, r, plan.k_tiles)
+                           for r in plan.ranges),
+            "queue": max(self._queue_bytes(layers, r, plan.k_tiles) for r in plan.ranges)
+            if len(layers) > 1 else 0.0,
+        }
 
     def _pe_work(self, layer, ranges, k_tiles):
         """PE cycles each frontend lane spends on ``layer`` in one band, and the MACs done."""
@@ -583,18 +643,41 @@ class IsoscelesModel:
         return lanes, macs
 
     def _merger_tokens(self, layer, ranges, k_tiles):
-        """Elements the busiest K-merger of ``layer`` emits in one band."""
+        """Elements the busiest lane's mergers of ``layer`` emit in one band: its K-merger
+        (the nonzero accumulations ``T2``) and, for a residual add, the merger that adds the
+        skip stream (the union of the two streams' nonzeros)."""
         w = self._workload
         rows_out = _span(ranges.get(layer.name, (0, 0)))
         if rows_out == 0 or layer.kind == "fc":
-            return 0.0
+            return 0.0, 0.0
         split = self._split(rows_out)
-        channels = math.ceil(layer.out_channels / k_tiles / split)
+        positions = layer.out_cols * math.ceil(layer.out_channels / k_tiles / split)
         d_in = w.tensor(layer.input).density
         if layer.multiplies:
             density = accumulation_density(layer.products_per_output, layer.weight_density, d_in)
         else:
             density = w.tensor(layer.name).density
+        skip = 0.0
         if layer.residual:
-            density += w.tensor(layer.residual).density
-        return layer.out_cols * channels * density
+            skip = 1 - (1 - density) * (1 - w.tensor(layer.residual).density)
+        return positions * density, positions * skip
+
+
+def predict_layer_cycles(config, workload, **model_options):
+    """Cycles ISOSceles takes on each layer of ``workload`` run one layer at a time.
+
+    The seam for calibrating the model against the RTL: called with the RTL's own small
+    configuration (``IsoscelesConfig()``) and the layer benchmark's workload (see
+    :func:`~isosceles.golden.workloads.layer_workload`), it predicts what the block's cycle
+    counter should read, layer by layer. ``model_options`` go to :class:`IsoscelesModel`
+    (``dram_latency_cycles``, ``queue_slack_columns``, ``pooled_mergers``).
+
+    Returns
+    -------
+    dict
+        Layer name -> predicted cycles, in execution order.
+    """
+    if not isinstance(config, IsoscelesConfig):
+        raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
+    result = IsoscelesModel(config, pipelined=False, **model_options).run(workload)
+    return {group.layers[0]: group.cycles for group in result.groups}

@@ -10,12 +10,12 @@ cocotb's results, prints one table and writes ``reports/bench_units.json`` (``--
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from isosceles.gen.files import write_json
 from isosceles.tb.harness import run_cocotb
 
 
@@ -51,13 +51,6 @@ def _summary(name, figures):
             "note": case.get("note", ""),
         })
     return rows
-
-
-def _write_atomically(path, payload):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as file:
-        json.dump(payload, file, indent=1)
-    os.replace(file.name, path)
 
 
 def main(argv=None):
@@ -97,7 +90,7 @@ def main(argv=None):
         notes = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
                           for key, value in extra.items())
         print(f"{name:<14}Verilator+cocotb {speed:,.0f} cycles/s" + (f"; {notes}" if notes else ""))
-    _write_atomically(args.json, {"seed": args.seed, "units": results, "table": rows})
+    write_json(args.json, {"seed": args.seed, "units": results, "table": rows})
     print(f"\nwrote {args.json}")
     return 0
 

@@ -8,7 +8,7 @@ import pytest
 
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.model import DESIGNS, PAPER, _atomic_write, evaluate, summarize
+from isosceles.gen.model import DESIGNS, PAPER, evaluate, summarize
 from isosceles.golden.perf_baselines import (
     FusedLayerModel,
     SparTenModel,
@@ -20,6 +20,7 @@ from isosceles.golden.perfmodel import (
     compressed_bits,
     compulsory_bytes,
     expected_ceil_binomial,
+    predict_layer_cycles,
 )
 from isosceles.golden.workloads import VARIANTS, layer_workload, workload
 
@@ -83,6 +84,61 @@ def test_denser_is_never_faster(name, weight_scale, activation_scale):
     for model in (IsoscelesModel(), IsoscelesModel(pipelined=False), SparTenModel(),
                   FusedLayerModel()):
         assert model.run(dense).cycles >= model.run(sparse).cycles * (1 - 1e-9), model.name
+
+
+def test_pipelines_never_exceed_the_buffers(results):
+    cfg = IsoscelesConfig.paper()
+    for name, by_design in results.items():
+        w = workload(name)
+        # A lane's mergers serve the K-merger of every layer in flight and every skip add.
+        mergers = {layer.name: (layer.kind in ("conv", "gap")) + (layer.residual is not None)
+                   for layer in w.layers}
+        for design in ("ISOSceles", "ISOSceles-single"):
+            for group in by_design[design].groups:
+                where = f"{name} {design} {group.layers[0]}"
+                buffers = group.buffers
+                assert buffers["filter"] <= cfg.filter_buffer_bytes, where
+                assert buffers["context"] <= cfg.context_bytes, where
+                assert buffers["queue"] <= cfg.queue_bytes, where
+                assert sum(mergers[layer] for layer in group.layers) <= cfg.layers_in_flight, \
+                    where
+                if group.pipelined:
+                    assert buffers["queue"] > 0 and buffers["context"] > 0, where
+
+
+def test_smaller_buffers_give_shorter_pipelines():
+    w = workload("R98")
+    paper = IsoscelesConfig.paper()
+
+    def longest(config):
+        return max(len(g.layers) for g in IsoscelesModel(config).run(w).groups)
+
+    assert longest(paper.replace(queue_bytes=2048)) < longest(paper)
+    assert longest(paper.replace(context_bytes=2048)) < longest(paper)
+    assert longest(paper.replace(layers_in_flight=2)) == 2
+
+
+def test_baselines_share_the_memory_system_of_the_configuration():
+    config = IsoscelesConfig.paper(dram_bytes_per_cycle=64.0)
+    by_design = evaluate(["G58"], config=config)["G58"]
+    assert {r.dram_bytes_per_cycle for r in by_design.values()} == {64.0}
+
+
+def test_calibration_seam_predicts_each_layer_of_the_rtl_configuration():
+    small = IsoscelesConfig()
+    w = layer_workload(rows=8, cols=8, channels=32, kernels=32, weight_density=0.25,
+                       input_density=0.5, seed=2)
+    cycles = predict_layer_cycles(small, w)
+    assert list(cycles) == [layer.name for layer in w.layers]
+    (layer,) = w.layers
+    compute_bound = w.effectual_macs(layer) / (small.lanes * small.macs_per_lane)
+    memory_bound = compulsory_bytes(w, small.numerics) / small.dram_bytes_per_cycle
+    assert cycles[layer.name] >= max(compute_bound, memory_bound)
+    # Halving the multipliers of every PE cannot make the layer faster.
+    slower = predict_layer_cycles(small.replace(macs_per_pe=4), w)
+    assert slower[layer.name] >= cycles[layer.name]
+    with pytest.raises(ValueError, match="config must be an IsoscelesConfig"):
+        predict_layer_cycles("small", w)
 
 
 def test_pooled_mergers_are_never_slower():
@@ -166,9 +222,22 @@ def test_model_command_writes_report_plots_and_json(tmp_path, capsys):
     assert document["paper"]["speedup_vs_sparten_gmean"] == 4.3
     r96 = document["summary"]["networks"]["R96"]
     assert r96["cycles"]["ISOSceles"] == document["results"]["R96"]["ISOSceles"]["cycles"]
+    for key in ("cycles", "speedup_vs_fused_layer", "traffic_vs_fused_layer",
+                "mac_utilization", "bandwidth_utilization", "speedup_vs_sparten",
+                "traffic_reduction_vs_sparten", "single_speedup_vs_sparten",
+                "pipelining_speedup", "pipelining_traffic_reduction", "layers_per_pipeline"):
+        assert key in r96, key
+    assert set(r96["traffic_vs_fused_layer"]["SparTen"]) == {"input", "weights", "output",
+                                                            "partials"}
+    group = document["results"]["R96"]["ISOSceles"]["groups"][0]
+    assert {"layers", "cycles", "bound", "compute_cycles", "merger_cycles", "memory_cycles",
+            "traffic_bytes", "buffer_bytes"} <= set(group)
+    assert set(document["results"]["R96"]["ISOSceles"]["groups"][2]["buffer_bytes"]) == {
+        "filter", "context", "queue"}
     pngs = sorted(p.name for p in out.iterdir())
     assert pngs == ["fig14a_speedup.png", "fig14b_cycles.png", "fig14c_traffic.png",
-                    "fig15_mac_utilization.png", "fig16_bandwidth_utilization.png"]
+                    "fig15_mac_utilization.png", "fig16_bandwidth_utilization.png",
+                    "speedup_vs_sparten.png"]
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -177,15 +246,3 @@ def test_model_command_rejects_unknown_networks(capsys):
     assert main(["model", "--networks", "R96,R97"]) == 2
     err = capsys.readouterr().err
     assert "unknown network(s) R97" in err and "valid names are all, R81, R90" in err
-
-
-def test_failed_write_leaves_no_file(tmp_path):
-    target = tmp_path / "out.json"
-
-    def fail(f):
-        f.write(b"half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        _atomic_write(target, fail)
-    assert list(tmp_path.iterdir()) == []

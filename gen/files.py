@@ -1,0 +1,37 @@
+"""Output files written whole or not at all, so a failed run never leaves a corrupt one behind."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write", "write_json"]
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, write):
+    """Call ``write(binary_file)`` on a temporary file next to ``path``, then rename it onto
+    ``path`` (creating its folder). The file gets the usual permissions, not the temporary
+    file's private ones."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path, document):
+    """``document`` as indented JSON at ``path``, atomically."""
+    text = json.dumps(document, indent=1).encode()
+    atomic_write(path, lambda file: file.write(text))
