@@ -8,6 +8,7 @@ import json
 import os
 import random
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import cocotb
 from cocotb.clock import Clock
@@ -32,6 +33,9 @@ class TbContext:
     seed: int
     layouts: dict
     rng: random.Random
+    # Stream ends made so far per port, so that each new driver or monitor of a port draws its
+    # own stalls instead of repeating the previous one's.
+    ends_per_port: dict = dataclass_field(default_factory=dict)
 
     def layout(self, port):
         """Field table of port ``port`` (or of stream ``port``'s payload): name, offset, width,
@@ -100,7 +104,8 @@ class _StreamEnd:
         self._valid, self._ready, self._payload = (
             self._signal(dut, f"{port}__{name}") for name in ("valid", "ready", "payload"))
         self._port, self._ctx = port, ctx
-        self._rng = random.Random(f"{ctx.seed}/{port}")
+        instance = ctx.ends_per_port[port] = ctx.ends_per_port.get(port, -1) + 1
+        self._rng = random.Random(f"{ctx.seed}/{port}/{instance}")
         self.cycle = 0
         self.first_transfer = None
         self.last_transfer = None
