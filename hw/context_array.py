@@ -4,23 +4,13 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2, exact_log2
+from amaranth.utils import exact_log2
 
 from isosceles.gen.config import bits_for
 from isosceles.golden.numerics import Numerics
+from isosceles.hw.priority import first_set
 
-__all__ = ["ContextArray", "first_set"]
-
-
-def first_set(bits):
-    """``(found, index)`` of the lowest set bit among ``bits`` (1-bit values), as a log-depth
-    tree of multiplexers."""
-    if len(bits) == 1:
-        return bits[0], Const(0, 1)
-    half = 1 << (ceil_log2(len(bits)) - 1)
-    low_found, low_index = first_set(bits[:half])
-    high_found, high_index = first_set(bits[half:])
-    return low_found | high_found, Mux(low_found, low_index, high_index + half)
+__all__ = ["ContextArray"]
 
 
 class ContextArray(wiring.Component):
@@ -120,10 +110,10 @@ class ContextArray(wiring.Component):
         live = [Signal(channels, name=f"live_r{r}") for r in range(kernel)]
         m.d.comb += [live[r].eq(Cat(occupied[r][k].bit_select(self.retire_slot, 1)
                                     for k in range(channels))) for r in range(kernel)]
-        found, first_r = first_set([row.any() for row in live])
+        found, first_r = first_set(m, [row.any() for row in live], name="live_r")
         live_of_first_r = Signal(channels)
         m.d.comb += live_of_first_r.eq(Cat(live).word_select(first_r, channels))
-        _, first_k = first_set(list(live_of_first_r))
+        _, first_k = first_set(m, list(live_of_first_r), name="live_k")
         retire_bank = self.bank_of(self.retire_k)
         updating = Cat(self.update[b].en for b in range(banks))
         m.d.comb += [

@@ -284,9 +284,13 @@ class FrontendLane(wiring.Component):
         quotient_shape = unsigned(dividend_bits)
         remainder_shape = unsigned(stride_bits(kernel))
         divide_steps = Signal(range(dividend_bits + 1))
-        row_quotient, pad_quotient = Signal(quotient_shape), Signal(quotient_shape)
-        row_remainder, pad_remainder = Signal(remainder_shape), Signal(remainder_shape)
-        setting_up, running, input_done = Signal(), Signal(), Signal()
+        row_quotient = Signal(quotient_shape)
+        pad_quotient = Signal(quotient_shape)
+        row_remainder = Signal(remainder_shape)
+        pad_remainder = Signal(remainder_shape)
+        setting_up = Signal()
+        running = Signal()
+        input_done = Signal()
 
         with m.If(self.start):
             m.d.sync += [divide_steps.eq(dividend_bits), setting_up.eq(1),
@@ -334,9 +338,11 @@ class FrontendLane(wiring.Component):
 
         # --- Column state of the decode stage: w + pw = column*u + phase. ---------------------
         column_shape = unsigned(bits_for(self._max_columns + kernel))
-        column, phase = Signal(column_shape), Signal(remainder_shape)
-        next_column, next_phase, load_column = Signal(column_shape), Signal(remainder_shape), \
-            Signal()
+        column = Signal(column_shape)
+        phase = Signal(remainder_shape)
+        next_column = Signal(column_shape)
+        next_phase = Signal(remainder_shape)
+        load_column = Signal()
         # Per filter column s: does this input column reach an output column, and which slot.
         slot_bits = exact_log2(window)
         reaches = Signal(kernel)
@@ -350,7 +356,8 @@ class FrontendLane(wiring.Component):
 
         # --- Token register: pointer lookup, then the fiber walk, one word a cycle. ----------
         token = Signal(self.i.payload.shape())
-        token_valid, walking = Signal(), Signal()
+        token_valid = Signal()
+        walking = Signal()
         walk_addr = Signal.like(fb.filter_read.addr)
         walk_rest = Signal.like(fb.pointer_read.data.words)
         pointer = fb.pointer_read.data
@@ -390,7 +397,9 @@ class FrontendLane(wiring.Component):
                     m.d.sync += input_done.eq(1)
 
         # --- Decode: validity, slot, bank and product of each weight of the word. -------------
-        beat_valid, beat_marker, beat_last = Signal(), Signal(), Signal()
+        beat_valid = Signal()
+        beat_marker = Signal()
+        beat_last = Signal()
         beat_value = Signal(signed(self._numerics.act_bits))
         pending = Signal(M)
         with m.If(issue):
@@ -479,7 +488,8 @@ class FrontendLane(wiring.Component):
         # Markers follow their products through update (read) and write-back.
         marker_layout = data.StructLayout({"valid": 1, "last": 1,
                                            "upto": signed(retire_upto.shape().width)})
-        at_update, at_writeback = Signal(marker_layout), Signal(marker_layout)
+        at_update = Signal(marker_layout)
+        at_writeback = Signal(marker_layout)
         m.d.sync += [at_update.valid.eq(beat_valid & beat_marker), at_update.last.eq(beat_last),
                      at_update.upto.eq(retire_upto), at_writeback.eq(at_update)]
 

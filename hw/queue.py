@@ -6,7 +6,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
-from isosceles.hw.context_array import first_set
+from isosceles.golden.checks import check_int
+from isosceles.hw.priority import first_set
 
 __all__ = ["MultiContextQueue", "push_layout", "region_layout"]
 
@@ -112,10 +113,7 @@ class MultiContextQueue(wiring.Component):
                              f"not {layout!r}") from error
         if width < 1:
             raise ValueError(f"layout must be at least 1 bit wide, not {layout!r}")
-        if not isinstance(contexts, int) or isinstance(contexts, bool) or not (
-                1 <= contexts <= MAX_CONTEXTS):
-            raise ValueError(f"contexts must be an integer from 1 to {MAX_CONTEXTS}, "
-                             f"not {contexts!r}")
+        check_int("contexts", contexts, 1, MAX_CONTEXTS)
         low = max(2, contexts)
         if not isinstance(depth, int) or isinstance(depth, bool) or not (
                 low <= depth <= MAX_DEPTH):
@@ -236,8 +234,8 @@ class MultiContextQueue(wiring.Component):
         after_last = Signal(contexts)
         for c in range(1, contexts):
             m.d.comb += after_last[c].eq(request[c] & (last_served < c))
-        found_after, index_after = first_set(list(after_last))
-        found_any, index_any = first_set(request)
+        found_after, index_after = first_set(m, list(after_last), name="after_last")
+        found_any, index_any = first_set(m, request, name="request")
         grant = Signal.like(read_ctx)
         reading = Signal()
         m.d.comb += [

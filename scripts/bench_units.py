@@ -21,13 +21,14 @@ from isosceles.tb.harness import run_cocotb
 
 def _unit_benches():
     """name -> (factory, params, cocotb module, extra) for each unit's bench."""
-    from isosceles.tb import test_pe, test_queue, test_rmerger
+    from isosceles.tb import test_pe, test_pou, test_queue, test_rmerger
     from isosceles.tb import test_stream_buffer as buffer
 
     return {
         "stream_buffer": (buffer.stream_buffer, dict(value_bits=16), buffer.MODULE, {}),
         "pe": (test_pe.frontend_lane, test_pe.BUILDS["macs8-acc16"], test_pe.MODULE, {}),
         "rmerger": (test_rmerger.r_merger, test_rmerger.CONFIGS[0], test_rmerger.MODULE, {}),
+        "pou": (test_pou.pou, test_pou.BUILDS["paper-k256"], test_pou.MODULE, {}),
         "queue": (test_queue.lane_queue, test_queue.BUILD, test_queue.MODULE, {}),
     }
 
@@ -49,7 +50,7 @@ def _summary(name, figures):
             "unit": name, "tokens_in": case["tokens_in"], "tokens_out": tokens_out,
             "cycles": cycles, "latency": case.get("latency"),
             "cycles_per_token": cycles / tokens_out if tokens_out else None,
-            "note": case.get("note", ""),
+            "note": case.get("note", case.get("case", "")),
         })
     return rows
 

@@ -1,0 +1,288 @@
+"""The post-processing unit (POU): bias, requantisation, ReLU and fill channels on a lane stream."""
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory, WritePort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from isosceles.gen.config import bits_for
+from isosceles.golden.checks import check_int
+from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+from isosceles.hw.priority import first_set
+
+__all__ = ["Pou", "kmerger_lane_layout", "o_lane_layout", "channel_params_layout",
+           "pou_config_layout"]
+
+# Clock edges from a token's transfer on `i` to its result on `o`: parameter read, bias add,
+# multiply, rounding shift and saturation into the output register.
+LATENCY = 4
+
+
+def _lane_layout(*, value_shape, max_channels, max_columns):
+    return data.StructLayout({
+        "q": unsigned(bits_for(max_columns)),
+        "k": unsigned(bits_for(max_channels)),
+        "value": value_shape,
+        "marker": 1,
+        "last": 1,
+    })
+
+
+def kmerger_lane_layout(*, numerics, max_channels, max_columns):
+    """A token of the K-merger lane stream of one output row (docs/dataflow.md)."""
+    return _lane_layout(value_shape=signed(numerics.acc_bits), max_channels=max_channels,
+                        max_columns=max_columns)
+
+
+def o_lane_layout(*, numerics, max_channels, max_columns):
+    """A token of the O lane stream: bit for bit the next layer's I token (``q -> w``,
+    ``k -> c``)."""
+    return _lane_layout(value_shape=signed(numerics.act_bits), max_channels=max_channels,
+                        max_columns=max_columns)
+
+
+def channel_params_layout(*, numerics):
+    """One output channel's entry of the parameter table."""
+    return data.StructLayout({
+        "bias": signed(numerics.bias_bits),
+        "mult": unsigned(numerics.mult_bits),
+        "shift": unsigned(numerics.shift_bits),
+    })
+
+
+def pou_config_layout(*, max_channels):
+    """Runtime configuration of a layer: its channel count ``K`` and whether ReLU applies."""
+    return data.StructLayout({"K": unsigned(bits_for(max_channels + 1)), "relu": 1})
+
+
+class Pou(wiring.Component):
+    """Requantises the K-merger lane stream of one output row into its O lane stream.
+
+    Every data token ``(q, k, x)`` becomes ``requantize(x, bias[k], mult[k], shift[k])``
+    (:mod:`isosceles.golden.numerics`): ``y = (x + bias) * mult`` exactly in
+    ``numerics.pou_product_bits``, an arithmetic right shift by ``shift`` rounding half toward
+    +infinity, saturation to ``act_bits``, then ReLU when ``config.relu`` is set. Zero results
+    are dropped; markers pass through unchanged. A channel absent from a column is an exact zero
+    whose result ``requantize(0, ...)`` need not be zero (large positive bias): for every column
+    the POU also emits these *fill* channels, merged into the data in ``k`` order, exactly as
+    :func:`isosceles.golden.pou.pou_stream` does.
+
+    Fill channels: each parameter write also sends a zero through the datapath as a *probe*,
+    reading the entry just written (the table's read port is transparent to its write port), and
+    records the sign of its saturated result in two flag bits per channel (positive, negative).
+    Channel ``k`` is a fill channel when ``k < config.K`` and its result is positive, or negative
+    with ReLU off: the flags hold both signs so ``relu`` can change without reloading. The flags
+    come from the datapath itself, so they cannot disagree with it, and software never computes
+    them. The value of a fill token is computed at run time by sending ``x = 0`` down the same
+    pipeline. Issue: a priority encoder finds the lowest fill channel not yet passed in the
+    current column; it goes first when it is below the head data token's ``k`` or the head is
+    the column's marker, otherwise the head goes (and a data token of a fill channel replaces
+    its fill). So a column costs one cycle per data token, per fill token and for its marker.
+
+    Pipeline (one token per cycle, stalled as a whole by ``o``): issue and parameter-table read;
+    ``x + bias``; multiply; rounding shift, saturation and ReLU into the ``o`` register. A token
+    transferred on ``i`` in cycle ``t`` is offered on ``o`` in cycle ``t + 4`` at the earliest
+    (``Pou.latency``).
+
+    Loading: write the table through ``param_write`` (``{bias, mult, shift}`` of channel
+    ``addr``, one per cycle) while ``status.busy`` is low; ``i`` is not taken while a write or
+    its probe is in flight, so a stream may be offered right after the last write. ``config`` is
+    held while a layer streams.
+
+    Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
+    stable while ``o.valid & ~o.ready``; a transfer happens on a rising edge with
+    ``valid & ready``. ``i.ready`` depends combinationally on ``o.ready``, on the POU's state and
+    on ``i.payload`` (whether a fill channel goes before the head), never on ``i.valid``.
+
+    Parameters
+    ----------
+    numerics : Numerics
+        ``acc_bits`` inputs, ``act_bits`` outputs, ``bias_bits``, ``mult_bits``, ``shift_bits``
+        parameters, ``pou_product_bits`` the exact product.
+    max_channels : int
+        Largest ``K`` (1 to 4096): the parameter table depth and the fill flags.
+    max_columns : int
+        Largest row length ``Q`` (1 to 4096): the width of ``q``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(kmerger_lane_layout))``
+    o : ``Out(stream.Signature(o_lane_layout))``
+    config : ``In(pou_config_layout)``
+        ``K`` and ``relu``.
+    param_write : ``Out(WritePort.Signature)``
+        Writes the parameters of channel ``addr`` (``channel_params_layout``).
+    status : ``Out(StructLayout{busy})``
+        A token or a probe is in the pipeline or on ``o``.
+    """
+
+    latency = LATENCY
+
+    lint_waivers = {
+        "UNUSEDSIGNAL": "Amaranth's Verilog keeps named wires that its logic bypasses: the "
+                        "table's port members (table_write__en) and named nodes it reads "
+                        "through their temporaries (below_K, from_floor, rounded, saturated, "
+                        "channel); the POU has no unused signal",
+    }
+
+    def __init__(self, *, numerics=DEFAULT_NUMERICS, max_channels, max_columns):
+        self._MustUse__silence = True  # only cleared below, once the parameters are valid
+        if not isinstance(numerics, Numerics):
+            raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
+        check_int("max_channels", max_channels, 1, 4096)
+        check_int("max_columns", max_columns, 1, 4096)
+        self._MustUse__silence = False
+        self._numerics, self._max_channels = numerics, max_channels
+        self.params_layout = channel_params_layout(numerics=numerics)
+        self.config_layout = pou_config_layout(max_channels=max_channels)
+        self.status_layout = data.StructLayout({"busy": 1})
+        lanes = dict(numerics=numerics, max_channels=max_channels, max_columns=max_columns)
+        super().__init__({
+            "i": In(stream.Signature(kmerger_lane_layout(**lanes))),
+            "o": Out(stream.Signature(o_lane_layout(**lanes))),
+            "config": In(self.config_layout),
+            "param_write": Out(WritePort.Signature(addr_width=ceil_log2(max_channels),
+                                                   shape=self.params_layout)),
+            "status": Out(self.status_layout),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        numerics, max_channels = self._numerics, self._max_channels
+        k_shape = unsigned(bits_for(max_channels))
+        floor_shape = unsigned(bits_for(max_channels + 1))
+        sum_shape = signed(max(numerics.acc_bits, numerics.bias_bits) + 1)
+        product_shape = signed(numerics.pou_product_bits)
+        act_low, act_high = numerics.act_range
+        write, head = self.param_write, self.i.payload
+
+        table = m.submodules.params = Memory(shape=self.params_layout, depth=max_channels,
+                                             init=[])
+        table_write = table.write_port()
+        table_read = table.read_port(transparent_for=(table_write,))
+        m.d.comb += [table_write.addr.eq(write.addr), table_write.data.eq(write.data),
+                     table_write.en.eq(write.en)]
+
+        # Every stage moves when the output register is free.
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+
+        # --- Fill flags, and the lowest fill channel the current column has not passed. -------
+        # Like the table, the flags keep their contents through a reset, so the two agree.
+        fill_positive = Signal(max_channels, reset_less=True)
+        fill_negative = Signal(max_channels, reset_less=True)
+        floor = Signal(floor_shape)  # channels below have been emitted or passed in this column
+        # Whole-vector operations (thermometer codes from shifts) rather than one comparison
+        # per channel: a fraction of the Verilog and of the simulator's build time.
+        ones = Const((1 << max_channels) - 1, max_channels)
+        below_K = Signal(max_channels)
+        from_floor = Signal(max_channels)
+        candidates = Signal(max_channels)
+        m.d.comb += [
+            below_K.eq(~(ones << self.config.K)),
+            from_floor.eq(ones << floor),
+            candidates.eq((fill_positive | (fill_negative & ~self.config.relu.replicate(
+                max_channels))) & below_K & from_floor),
+        ]
+        fill_found, fill_k = first_set(m, candidates, name="fill")
+
+        # --- Issue: a fill channel, the head token, or a probe of a parameter write. ----------
+        probing = Signal()
+        fill_first = Signal()
+        m.d.comb += fill_first.eq(fill_found & (head.marker | (fill_k < head.k)))
+        issue = Signal()
+        m.d.comb += issue.eq(advance & ~write.en & ~probing)
+        m.d.comb += self.i.ready.eq(issue & ~fill_first)
+        issue_k = Signal(k_shape)
+        m.d.comb += issue_k.eq(Mux(fill_first, fill_k, head.k))
+        m.d.comb += [table_read.addr.eq(Mux(write.en, write.addr, issue_k)),
+                     table_read.en.eq(advance)]
+        with m.If(issue & self.i.valid):
+            with m.If(~fill_first & head.marker):
+                m.d.sync += floor.eq(0)
+            with m.Else():
+                m.d.sync += floor.eq(issue_k + 1)
+
+        # Stage registers: what each token carries down the pipeline.
+        def stage(name):
+            return {"valid": Signal(name=f"{name}_valid"), "probe": Signal(name=f"{name}_probe"),
+                    "marker": Signal(name=f"{name}_marker"), "last": Signal(name=f"{name}_last"),
+                    "q": Signal.like(head.q, name=f"{name}_q"),
+                    "k": Signal(k_shape, name=f"{name}_k")}
+
+        def carry(into, source):
+            return [into[field].eq(source[field]) for field in into]
+
+        read, added, multiplied = stage("read"), stage("added"), stage("multiplied")
+        read_x = Signal(signed(numerics.acc_bits))
+        added_sum = Signal(sum_shape)
+        added_mult = Signal(self.params_layout["mult"].shape)
+        added_shift = Signal(self.params_layout["shift"].shape)
+        multiplied_product = Signal(product_shape)
+        multiplied_shift = Signal.like(added_shift)
+        m.d.comb += probing.eq(read["probe"] | added["probe"] | multiplied["probe"])
+
+        with m.If(advance):
+            m.d.sync += [
+                read["valid"].eq(write.en | (issue & self.i.valid)),
+                read["probe"].eq(write.en),
+                read["marker"].eq(~write.en & ~fill_first & head.marker),
+                read["last"].eq(head.last),
+                read["q"].eq(head.q),
+                read["k"].eq(Mux(write.en, write.addr, issue_k)),
+                # A fill channel and a probe requantise an exact zero.
+                read_x.eq(Mux(write.en | fill_first, 0, head.value)),
+            ]
+            # Stage 2: x + bias, exact.
+            m.d.sync += carry(added, read) + [
+                added_sum.eq(read_x + table_read.data.bias),
+                added_mult.eq(table_read.data.mult),
+                added_shift.eq(table_read.data.shift),
+            ]
+            # Stage 3: (x + bias) * mult, exact.
+            m.d.sync += carry(multiplied, added) + [
+                multiplied_product.eq(added_sum * added_mult),
+                multiplied_shift.eq(added_shift),
+            ]
+
+        # Stage 4: (y + 2**(shift-1)) >> shift as ((2y >> shift) + 1) >> 1, which needs no
+        # variable rounding constant (and gives y when shift is 0); saturation; ReLU.
+        halves = Signal(signed(numerics.pou_product_bits + 1))
+        rounded = Signal(signed(numerics.pou_product_bits + 1))
+        saturated = Signal(signed(numerics.act_bits))
+        result = Signal(signed(numerics.act_bits))
+        m.d.comb += [
+            halves.eq(Cat(Const(0, 1), multiplied_product).as_signed() >> multiplied_shift),
+            rounded.eq((halves + 1) >> 1),
+            saturated.eq(Mux(rounded > act_high, act_high,
+                             Mux(rounded < act_low, act_low, rounded))),
+            result.eq(Mux(self.config.relu & (saturated < 0), 0, saturated)),
+        ]
+        with m.If(advance):
+            emit = multiplied["valid"] & ~multiplied["probe"]
+            m.d.sync += [
+                self.o.valid.eq(emit & (multiplied["marker"] | (result != 0))),
+                self.o.payload.q.eq(multiplied["q"]),
+                self.o.payload.k.eq(multiplied["k"]),
+                self.o.payload.value.eq(Mux(multiplied["marker"], 0, result)),
+                self.o.payload.marker.eq(multiplied["marker"]),
+                self.o.payload.last.eq(multiplied["marker"] & multiplied["last"]),
+            ]
+        # A probe records the sign of the saturated result, before ReLU, for its channel.
+        recording = Signal()
+        positive = Signal()
+        negative = Signal()
+        m.d.comb += [recording.eq(advance & multiplied["valid"] & multiplied["probe"]),
+                     positive.eq(saturated > 0), negative.eq(saturated < 0)]
+        channel = Signal(max_channels)
+        m.d.comb += channel.eq(Const(1, max_channels) << multiplied["k"])
+        with m.If(recording):
+            m.d.sync += [
+                fill_positive.eq(Mux(positive, fill_positive | channel, fill_positive & ~channel)),
+                fill_negative.eq(Mux(negative, fill_negative | channel, fill_negative & ~channel)),
+            ]
+
+        m.d.comb += self.status.busy.eq(read["valid"] | added["valid"] | multiplied["valid"]
+                                        | self.o.valid)
+        return m
