@@ -8,7 +8,7 @@ fails before anything is elaborated or simulated.
 from dataclasses import dataclass, field, replace
 
 from isosceles.golden.checks import check_int
-from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics, check_numerics
 
 __all__ = ["IsoscelesConfig", "bits_for"]
 
@@ -73,8 +73,7 @@ class IsoscelesConfig:
     dram_bytes_per_cycle: float = 128.0
 
     def __post_init__(self):
-        if not isinstance(self.numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {self.numerics!r}")
+        check_numerics(self.numerics)
         check_int("lanes", self.lanes, 1, 1024)
         check_int("macs_per_pe", self.macs_per_pe, 1, 64)
         check_int("pes_per_lane", self.pes_per_lane, 1, 64)

@@ -24,7 +24,7 @@ import numpy as np
 
 from isosceles.golden.checks import check_int
 
-__all__ = ["Numerics", "DEFAULT_NUMERICS", "saturate", "requantize"]
+__all__ = ["Numerics", "DEFAULT_NUMERICS", "check_numerics", "saturate", "requantize"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,12 @@ class Numerics:
 
 
 DEFAULT_NUMERICS = Numerics()
+
+
+def check_numerics(numerics):
+    """ValueError unless ``numerics`` is a :class:`Numerics`."""
+    if not isinstance(numerics, Numerics):
+        raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
 
 
 def saturate(x, bits):

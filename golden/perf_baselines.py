@@ -42,7 +42,7 @@ from functools import cache
 import numpy as np
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
-from isosceles.golden.numerics import Numerics
+from isosceles.golden.numerics import Numerics, check_numerics
 from isosceles.golden.perfmodel import TRAFFIC_KINDS, GroupResult, NetworkResult
 from isosceles.golden.workloads import Workload
 
@@ -117,8 +117,7 @@ class SparTenConfig:
                      "dram_latency_cycles"):
             _check_positive(name, getattr(self, name))
         _check_positive("dram_bytes_per_cycle", self.dram_bytes_per_cycle, integer=False)
-        if not isinstance(self.numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {self.numerics!r}")
+        check_numerics(self.numerics)
 
 
 class SparTenModel:
@@ -232,8 +231,7 @@ class FusedLayerConfig:
         for name in ("array_rows", "array_cols", "filter_buffer_bytes", "dram_latency_cycles"):
             _check_positive(name, getattr(self, name))
         _check_positive("dram_bytes_per_cycle", self.dram_bytes_per_cycle, integer=False)
-        if not isinstance(self.numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {self.numerics!r}")
+        check_numerics(self.numerics)
 
     @property
     def macs(self):

@@ -10,7 +10,7 @@ from amaranth.utils import ceil_log2
 
 from isosceles.gen.config import bits_for
 from isosceles.golden.checks import check_int
-from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
 
 __all__ = ["FilterBuffer", "FilterImage", "pack_filter_fibers", "weight_layout",
            "pointer_layout"]
@@ -141,8 +141,7 @@ class FilterBuffer(wiring.Component):
     def __init__(self, *, numerics=DEFAULT_NUMERICS, macs_per_pe, max_kernel, max_channels,
                  words):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
-        if not isinstance(numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
+        check_numerics(numerics)
         check_int("macs_per_pe", macs_per_pe, 1, 64)
         check_int("max_kernel", max_kernel, 1, 15)
         check_int("max_channels", max_channels, 1, 4096)

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from isosceles.gen.config import bits_for
 from isosceles.golden.checks import check_int
-from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
 from isosceles.hw.heap import HeapOp, PipelinedHeap
 from isosceles.hw.rmerger import fiber_layout, watermark_layout
 
@@ -93,8 +93,7 @@ class KMerger(wiring.Component):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         check_int("radix", radix, 1, 256)
         check_int("max_columns", max_columns, 1, 4096)
-        if not isinstance(numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
+        check_numerics(numerics)
         self._MustUse__silence = False
         self._radix, self._max_columns, self._numerics = radix, max_columns, numerics
         fiber = fiber_layout(max_columns=max_columns, numerics=numerics)

@@ -11,7 +11,7 @@ from amaranth.utils import exact_log2
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
 from isosceles.golden.checks import check_int, check_power_of_two
-from isosceles.golden.numerics import Numerics
+from isosceles.golden.numerics import check_numerics
 from isosceles.hw.context_array import ContextArray
 from isosceles.hw.filter_buffer import (
     FilterBuffer,
@@ -178,8 +178,7 @@ class FrontendLane(wiring.Component):
                  max_columns=_DEFAULTS.max_columns, max_rows=None, filter_words=None,
                  window=None, banks=None):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
-        if not isinstance(numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
+        check_numerics(numerics)
         check_int("macs_per_pe", macs_per_pe, 1, 64)
         check_int("max_kernel", max_kernel, 1, 15)
         check_int("max_channels", max_channels, 1, 4096)

@@ -8,10 +8,11 @@ from amaranth.utils import ceil_log2
 
 from isosceles.gen.config import bits_for
 from isosceles.golden.checks import check_int
-from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics
+from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
+from isosceles.hw.kmerger import lane_layout
 from isosceles.hw.priority import first_set
 
-__all__ = ["Pou", "kmerger_lane_layout", "o_lane_layout", "channel_params_layout",
+__all__ = ["Pou", "o_lane_layout", "channel_params_layout",
            "pou_config_layout"]
 
 # Clock edges from a token's transfer on `i` to its result on `o`: parameter read, bias add,
@@ -19,27 +20,16 @@ __all__ = ["Pou", "kmerger_lane_layout", "o_lane_layout", "channel_params_layout
 LATENCY = 4
 
 
-def _lane_layout(*, value_shape, max_channels, max_columns):
-    return data.StructLayout({
-        "q": unsigned(bits_for(max_columns)),
-        "k": unsigned(bits_for(max_channels)),
-        "value": value_shape,
-        "marker": 1,
-        "last": 1,
-    })
-
-
-def kmerger_lane_layout(*, numerics, max_channels, max_columns):
-    """A token of the K-merger lane stream of one output row (docs/dataflow.md)."""
-    return _lane_layout(value_shape=signed(numerics.acc_bits), max_channels=max_channels,
-                        max_columns=max_columns)
-
-
 def o_lane_layout(*, numerics, max_channels, max_columns):
     """A token of the O lane stream: bit for bit the next layer's I token (``q -> w``,
     ``k -> c``)."""
-    return _lane_layout(value_shape=signed(numerics.act_bits), max_channels=max_channels,
-                        max_columns=max_columns)
+    return data.StructLayout({
+        "q": unsigned(bits_for(max_columns)),
+        "k": unsigned(bits_for(max_channels)),
+        "value": signed(numerics.act_bits),
+        "marker": 1,
+        "last": 1,
+    })
 
 
 def channel_params_layout(*, numerics):
@@ -107,7 +97,7 @@ class Pou(wiring.Component):
 
     Members
     -------
-    i : ``In(stream.Signature(kmerger_lane_layout))``
+    i : ``In(stream.Signature(kmerger.lane_layout))``
     o : ``Out(stream.Signature(o_lane_layout))``
     config : ``In(pou_config_layout)``
         ``K`` and ``relu``.
@@ -128,8 +118,7 @@ class Pou(wiring.Component):
 
     def __init__(self, *, numerics=DEFAULT_NUMERICS, max_channels, max_columns):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
-        if not isinstance(numerics, Numerics):
-            raise ValueError(f"numerics must be a Numerics, not {numerics!r}")
+        check_numerics(numerics)
         check_int("max_channels", max_channels, 1, 4096)
         check_int("max_columns", max_columns, 1, 4096)
         self._MustUse__silence = False
@@ -137,10 +126,11 @@ class Pou(wiring.Component):
         self.params_layout = channel_params_layout(numerics=numerics)
         self.config_layout = pou_config_layout(max_channels=max_channels)
         self.status_layout = data.StructLayout({"busy": 1})
-        lanes = dict(numerics=numerics, max_channels=max_channels, max_columns=max_columns)
         super().__init__({
-            "i": In(stream.Signature(kmerger_lane_layout(**lanes))),
-            "o": Out(stream.Signature(o_lane_layout(**lanes))),
+            "i": In(stream.Signature(lane_layout(radix=max_channels, max_columns=max_columns,
+                                                  numerics=numerics))),
+            "o": Out(stream.Signature(o_lane_layout(numerics=numerics, max_channels=max_channels,
+                                                    max_columns=max_columns))),
             "config": In(self.config_layout),
             "param_write": Out(WritePort.Signature(addr_width=ceil_log2(max_channels),
                                                    shape=self.params_layout)),
