@@ -47,14 +47,17 @@ def _simulation_speed(run_dir):
 
 
 def _summary(name, figures):
-    """One table row per bench case: the fields every bench reports."""
+    """One table row per bench case: the fields every bench reports. Cycles are counted per
+    output token, or per ``elements`` where a bench names what its throughput claim counts
+    (the heap: operations)."""
     rows = []
     for case in figures["cases"]:
         tokens_out, cycles = case["tokens_out"], case["cycles"]
+        elements = case.get("elements", tokens_out)
         rows.append({
             "unit": name, "tokens_in": case["tokens_in"], "tokens_out": tokens_out,
             "cycles": cycles, "latency": case.get("latency"),
-            "cycles_per_token": cycles / tokens_out if tokens_out else None,
+            "cycles_per_element": cycles / elements if elements else None,
             "note": case.get("note", case.get("case", "")),
         })
     return rows
@@ -83,13 +86,14 @@ def main(argv=None):
             rows.extend(_summary(name, figures))
 
     header = f"{'unit':<14}{'tokens in':>10}{'tokens out':>11}{'cycles':>9}{'latency':>8}" \
-             f"{'cyc/out':>10}  note"
+             f"{'cyc/elem':>10}  note"
     print(header)
     for row in rows:
         latency = "" if row["latency"] is None else row["latency"]
-        per_token = "" if row["cycles_per_token"] is None else f"{row['cycles_per_token']:.3f}"
+        per_element = "" if row["cycles_per_element"] is None else \
+            f"{row['cycles_per_element']:.3f}"
         print(f"{row['unit']:<14}{row['tokens_in']:>10}{row['tokens_out']:>11}{row['cycles']:>9}"
-              f"{latency:>8}{per_token:>10}  {row['note']}")
+              f"{latency:>8}{per_element:>10}  {row['note']}")
     print()
     for name, figures in results.items():
         speed = figures["simulated_cycles_per_second"]

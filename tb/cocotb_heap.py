@@ -142,8 +142,9 @@ async def bench(dut):
     first_result = next(j for j, o in enumerate(operations) if o["op"] != HeapOp.INSERT.value)
     latency = monitor.first_transfer - (driver.first_transfer + first_result)
     assert latency == 1, f"result {latency} cycles after its operation"
-    figures = {"tokens_in": len(operations), "tokens_out": len(monitor.received),
-               "cycles": cycles, "latency": latency,
+    figures = {"note": "random operations, one offered a cycle", "tokens_in": len(operations),
+               "elements": len(operations),
+               "tokens_out": len(monitor.received), "cycles": cycles, "latency": latency,
                "elements_per_cycle": len(operations) / cycles}
     if ctx.extra.get("bench_out"):
         with open(ctx.extra["bench_out"], "w") as file:

@@ -142,7 +142,8 @@ async def bench(dut):
             assert tokens_in == g.K * g.Q, "a dense row lost a token"
         assert cycles <= tokens_out + g.K + BENCH_SLACK, (
             f"K={g.K} Q={g.Q}: {tokens_out} tokens took {cycles} cycles")
-        figures.append({"dense": dense, "K": g.K, "Q": g.Q, "tokens_in": tokens_in,
+        figures.append({"note": f"{'dense' if dense else 'sparse'} K={g.K} Q={g.Q}",
+                        "dense": dense, "K": g.K, "Q": g.Q, "tokens_in": tokens_in,
                         "tokens_out": tokens_out, "markers": g.Q, "watermarks": g.K * g.Q,
                         "cycles": cycles, "latency": out.first_transfer + 1,
                         "elements_per_cycle": tokens_out / cycles})
