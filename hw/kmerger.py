@@ -152,12 +152,14 @@ class KMerger(wiring.Component):
         # What the output takes this cycle: a marker, the minimum, or nothing.
         out_free = Signal()
         m.d.comb += out_free.eq(self.o.ready | ~self.o.valid)
-        marker_due, data_due = Signal(), Signal()
+        marker_due = Signal()
+        data_due = Signal()
         m.d.comb += [
             marker_due.eq(active & (marked < complete) & (heap.empty | (root_q > marked))),
             data_due.eq(active & ~heap.empty & (root_q < complete) & ~marker_due),
         ]
-        emit_marker, emit_data = Signal(), Signal()
+        emit_marker = Signal()
+        emit_data = Signal()
         m.d.comb += [emit_marker.eq(out_free & marker_due), emit_data.eq(out_free & data_due)]
 
         # A head to insert: a source with a valid head and nothing in the heap (counting the
