@@ -1,6 +1,7 @@
 """The K-merger: merges the K T2 fibers of one output row into the (q, k) lane stream."""
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import ResetInserter
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,9 +56,15 @@ class KMerger(wiring.Component):
     and the minimum leaves. The bench checks this with bare sources under random stalls.
 
     A row begins with a one-cycle ``start`` pulse (``config`` is held for the row) and ends when
-    the marker with ``last`` set has been issued; between rows no input is ready.
+    the marker with ``last`` set has been issued. Between rows, in the ``start`` cycle and once
+    the row's last watermarks have been taken, no input is ready, so a producer that runs ahead
+    keeps its next row's tokens until that row starts. A producer offers a row's data only
+    after its previous row's last watermark has been transferred (an R-merger does: it starts
+    a row after ending the last), since a head cannot say which row it belongs to. A
+    ``start`` during a row abandons it: the heap is emptied, and a token already offered on
+    ``o`` stays offered until taken.
     ``order_error`` (cleared by ``start``) is set if, during a row, a present source offers a
-    watermark other than the column being completed.
+    watermark other than the column being completed, or with the wrong ``last``.
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
     stable until the transfer. A fiber's head is read in place while ``valid`` and taken when
@@ -119,12 +126,14 @@ class KMerger(wiring.Component):
         count_shape = unsigned(bits_for(self._max_columns + 1))
         columns = self.config.columns
 
-        m.submodules.heap = heap = PipelinedHeap(capacity=radix, key_bits=q_bits + k_bits,
-                                                 payload_bits=acc_bits)
+        heap = PipelinedHeap(capacity=radix, key_bits=q_bits + k_bits, payload_bits=acc_bits)
+        # `start` abandons any row in progress: the heap empties with the rest of the state.
+        m.submodules.heap = ResetInserter(self.start)(heap)
         # The key is (q, k) with q most significant: heap order is (q, k) order.
         root_k, root_q = heap.min.key[:k_bits], heap.min.key[k_bits:]
 
         active = Signal()           # between start and the last marker
+        running = Signal()          # active, and not restarting this cycle
         present = Signal(radix)     # bit k: k < config.channels, latched at start
         in_heap = Signal(radix)     # bit k: source k has its element in the heap
         complete = Signal(count_shape)  # columns whose watermarks have all been taken
@@ -134,7 +143,8 @@ class KMerger(wiring.Component):
         mark_valid = Signal(radix)
         m.d.comb += mark_valid.eq(Cat(self.watermark[k].valid for k in range(radix)))
         take_marks = Signal()
-        m.d.comb += take_marks.eq(active & (complete < columns) & (mark_valid | ~present).all())
+        m.d.comb += running.eq(active & ~self.start)
+        m.d.comb += take_marks.eq(running & (complete < columns) & (mark_valid | ~present).all())
         for k in range(radix):
             m.d.comb += self.watermark[k].ready.eq(take_marks & present[k])
         with m.If(take_marks):
@@ -155,8 +165,8 @@ class KMerger(wiring.Component):
         marker_due = Signal()
         data_due = Signal()
         m.d.comb += [
-            marker_due.eq(active & (marked < complete) & (heap.empty | (root_q > marked))),
-            data_due.eq(active & ~heap.empty & (root_q < complete) & ~marker_due),
+            marker_due.eq(running & (marked < complete) & (heap.empty | (root_q > marked))),
+            data_due.eq(running & ~heap.empty & (root_q < complete) & ~marker_due),
         ]
         emit_marker = Signal()
         emit_data = Signal()
@@ -169,7 +179,10 @@ class KMerger(wiring.Component):
         fiber_valid = Signal(radix)
         m.d.comb += fiber_valid.eq(Cat(self.fiber[k].valid for k in range(radix)))
         candidates = Signal(radix)
-        m.d.comb += candidates.eq(Mux(active, fiber_valid & present & (~in_heap | leaving), 0))
+        # Once every watermark of the row is taken, all its data is in: a head offered now
+        # belongs to the next row and waits for it.
+        m.d.comb += candidates.eq(Mux(running & (complete < columns),
+                                      fiber_valid & present & (~in_heap | leaving), 0))
         insert, chosen, head = self._lowest_set(m, candidates)
 
         m.d.comb += [

@@ -58,17 +58,19 @@ class Pou(wiring.Component):
     the POU also emits these *fill* channels, merged into the data in ``k`` order, exactly as
     :func:`isosceles.golden.pou.pou_stream` does.
 
-    Fill channels: each parameter write also sends a zero through the datapath as a *probe*,
-    reading the entry just written (the table's read port is transparent to its write port), and
-    records the sign of its saturated result in two flag bits per channel (positive, negative).
-    Channel ``k`` is a fill channel when ``k < config.K`` and its result is positive, or negative
-    with ReLU off: the flags hold both signs so ``relu`` can change without reloading. The flags
-    come from the datapath itself, so they cannot disagree with it, and software never computes
-    them. The value of a fill token is computed at run time by sending ``x = 0`` down the same
-    pipeline. Issue: a priority encoder finds the lowest fill channel not yet passed in the
-    current column; it goes first when it is below the head data token's ``k`` or the head is
-    the column's marker, otherwise the head goes (and a data token of a fill channel replaces
-    its fill). So a column costs one cycle per data token, per fill token and for its marker.
+    Fill channels: each parameter write marks its channel *unprobed*; an unprobed channel's
+    entry is read and a zero sent down the datapath as a *probe* whenever the pipeline moves
+    (lowest channel first, one a cycle, before any token), and the sign of the probe's saturated
+    result is recorded in two flag bits per channel (positive, negative). So a write may come in
+    any cycle, even while ``o`` is stalled: its probe waits for the pipeline. Channel ``k`` is a
+    fill channel when ``k < config.K`` and its result is positive, or negative with ReLU off:
+    the flags hold both signs so ``relu`` can change without reloading. The flags come from the
+    datapath itself, so they cannot disagree with it, and software never computes them. The
+    value of a fill token is computed at run time by sending ``x = 0`` down the same pipeline.
+    Issue: a priority encoder finds the lowest fill channel not yet passed in the current
+    column; it goes first when it is below the head data token's ``k`` or the head is the
+    column's marker, otherwise the head goes (and a data token of a fill channel replaces its
+    fill). So a column costs one cycle per data token, per fill token and for its marker.
 
     Pipeline (one token per cycle, stalled as a whole by ``o``): issue and parameter-table read;
     ``x + bias``; multiply; rounding shift, saturation and ReLU into the ``o`` register. A token
@@ -76,14 +78,17 @@ class Pou(wiring.Component):
     (``Pou.latency``).
 
     Loading: write the table through ``param_write`` (``{bias, mult, shift}`` of channel
-    ``addr``, one per cycle) while ``status.busy`` is low; ``i`` is not taken while a write or
-    its probe is in flight, so a stream may be offered right after the last write. ``config`` is
-    held while a layer streams.
+    ``addr``, one per cycle) between layers; ``i`` is not taken in a write cycle nor while a
+    probe is due or in flight, so a stream may be offered right after the last write.
+    ``config`` is held while a layer streams. The table, the flags and the unprobed marks keep
+    their contents through a reset, but a probe in the pipeline is lost: after a reset within
+    four cycles of a write, write that entry again.
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
     stable while ``o.valid & ~o.ready``; a transfer happens on a rising edge with
-    ``valid & ready``. ``i.ready`` depends combinationally on ``o.ready``, on the POU's state and
-    on ``i.payload`` (whether a fill channel goes before the head), never on ``i.valid``.
+    ``valid & ready``. ``i.ready`` depends combinationally on ``o.ready``, on
+    ``param_write.en``, on the POU's state and on ``i.payload`` (whether a fill channel goes
+    before the head), never on ``i.valid``.
 
     Parameters
     ----------
@@ -159,7 +164,7 @@ class Pou(wiring.Component):
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
 
         # --- Fill flags, and the lowest fill channel the current column has not passed. -------
-        # Like the table, the flags keep their contents through a reset, so the two agree.
+        # Like the table, the flags keep their contents through a reset.
         fill_positive = Signal(max_channels, reset_less=True)
         fill_negative = Signal(max_channels, reset_less=True)
         floor = Signal(floor_shape)  # channels below have been emitted or passed in this column
@@ -177,16 +182,29 @@ class Pou(wiring.Component):
         ]
         fill_found, fill_k = first_set(m, candidates, name="fill")
 
-        # --- Issue: a fill channel, the head token, or a probe of a parameter write. ----------
+        # --- Probes: a channel written and not yet probed is *unprobed*; probes go first. ----
+        # A write may come in any cycle, even with the output stalled: it only marks its
+        # channel, and the probe enters the pipeline when the pipeline next moves.
+        unprobed = Signal(max_channels, reset_less=True)
+        probe_found, probe_k = first_set(m, unprobed, name="unprobed")
+        probe = Signal()
+        m.d.comb += probe.eq(advance & probe_found)
+        written = Signal(max_channels)
+        probed = Signal(max_channels)
+        m.d.comb += [written.eq(Mux(write.en, Const(1, max_channels) << write.addr, 0)),
+                     probed.eq(Mux(probe, Const(1, max_channels) << probe_k, 0))]
+        m.d.sync += unprobed.eq((unprobed & ~probed) | written)
+
+        # --- Issue: a fill channel or the head token, once no probe is due or in flight. -----
         probing = Signal()
         fill_first = Signal()
         m.d.comb += fill_first.eq(fill_found & (head.marker | (fill_k < head.k)))
         issue = Signal()
-        m.d.comb += issue.eq(advance & ~write.en & ~probing)
+        m.d.comb += issue.eq(advance & ~write.en & ~probe_found & ~probing)
         m.d.comb += self.i.ready.eq(issue & ~fill_first)
         issue_k = Signal(k_shape)
         m.d.comb += issue_k.eq(Mux(fill_first, fill_k, head.k))
-        m.d.comb += [table_read.addr.eq(Mux(write.en, write.addr, issue_k)),
+        m.d.comb += [table_read.addr.eq(Mux(probe_found, probe_k, issue_k)),
                      table_read.en.eq(advance)]
         with m.If(issue & self.i.valid):
             with m.If(~fill_first & head.marker):
@@ -215,14 +233,14 @@ class Pou(wiring.Component):
 
         with m.If(advance):
             m.d.sync += [
-                read["valid"].eq(write.en | (issue & self.i.valid)),
-                read["probe"].eq(write.en),
-                read["marker"].eq(~write.en & ~fill_first & head.marker),
+                read["valid"].eq(probe | (issue & self.i.valid)),
+                read["probe"].eq(probe),
+                read["marker"].eq(~probe & ~fill_first & head.marker),
                 read["last"].eq(head.last),
                 read["q"].eq(head.q),
-                read["k"].eq(Mux(write.en, write.addr, issue_k)),
+                read["k"].eq(Mux(probe, probe_k, issue_k)),
                 # A fill channel and a probe requantise an exact zero.
-                read_x.eq(Mux(write.en | fill_first, 0, head.value)),
+                read_x.eq(Mux(probe | fill_first, 0, head.value)),
             ]
             # Stage 2: x + bias, exact.
             m.d.sync += carry(added, read) + [
@@ -273,6 +291,6 @@ class Pou(wiring.Component):
                 fill_negative.eq(Mux(negative, fill_negative | channel, fill_negative & ~channel)),
             ]
 
-        m.d.comb += self.status.busy.eq(read["valid"] | added["valid"] | multiplied["valid"]
-                                        | self.o.valid)
+        m.d.comb += self.status.busy.eq(probe_found | read["valid"] | added["valid"]
+                                        | multiplied["valid"] | self.o.valid)
         return m

@@ -50,18 +50,38 @@ def random_rows(ctx, count, *, dense=False):
         yield s, int(rng.integers(0, s.geometry.P))
 
 
-async def send_source(dut, ctx, k, fiber, columns, idle):
-    """Source ``k``: its fiber, and its watermarks each offered in the cycle after its column's
-    data has been transferred at the earliest."""
+async def send_source(dut, ctx, k, rows, idle):
+    """Source ``k`` over ``rows``, a list of ``(fiber, columns)``: each watermark offered in the
+    cycle after its column's data has been transferred at the earliest, and each row's data
+    offered as soon as the previous row's last watermark has been transferred (the source runs
+    ahead of the merger, which is still finishing that row)."""
     data = StreamDriver(dut, f"fiber__{k}", ctx, idle=idle)
     mark = StreamDriver(dut, f"watermark__{k}", ctx, idle=idle)
-    cocotb.start_soon(data.send(fiber))
-    for q in range(columns):
-        needed = sum(1 for token in fiber if token["q"] <= q)
-        while data.sent < needed:
-            await RisingEdge(dut.clk)
-            await ReadWrite()  # the data driver has counted this edge's transfer
-        await mark.send([{"q": q, "last": int(q == columns - 1)}])
+    before = 0  # data tokens of the earlier rows
+    for fiber, columns in rows:
+        sending = cocotb.start_soon(data.send(fiber))
+        for q in range(columns):
+            needed = before + sum(1 for token in fiber if token["q"] <= q)
+            while data.sent < needed:
+                await RisingEdge(dut.clk)
+                await ReadWrite()  # the data driver has counted this edge's transfer
+            await mark.send([{"q": q, "last": int(q == columns - 1)}])
+        await sending
+        before += len(fiber)
+
+
+async def start_row(dut, ctx, g):
+    dut.config.value = ctx.pack("config", {"channels": g.K, "columns": g.Q})
+    dut.start.value = 1
+    await RisingEdge(dut.clk)
+    dut.start.value = 0
+
+
+def check_row(got, expected, g, p):
+    assert len(got) == len(expected), f"{len(got) - len(expected)} extra tokens"
+    for index, (token, reference) in enumerate(zip(got, expected, strict=True)):
+        assert token == reference, (f"K={g.K} Q={g.Q} p={p}: token {index} {token} != golden "
+                                    f"{reference}")
 
 
 async def run_row(dut, ctx, s, p, *, idle, backpressure):
@@ -70,23 +90,17 @@ async def run_row(dut, ctx, s, p, *, idle, backpressure):
     g = s.geometry
     fibers = [s.t2_fibers[(p, k)] for k in range(g.K)]
     dut._log.info(f"row K={g.K} Q={g.Q} R={g.R} p={p} data={sum(map(len, fibers))}")
-    dut.config.value = ctx.pack("config", {"channels": g.K, "columns": g.Q})
-    dut.start.value = 1
-    await RisingEdge(dut.clk)
-    dut.start.value = 0
+    await start_row(dut, ctx, g)
     out = StreamMonitor(dut, "o", ctx, backpressure=backpressure)
     for k, fiber in enumerate(fibers):
-        cocotb.start_soon(send_source(dut, ctx, k, fiber, g.Q, idle))
+        cocotb.start_soon(send_source(dut, ctx, k, [(fiber, g.Q)], idle))
     expected = s.kmerger_out[p]
-    got = await out.receive(len(expected))
+    await out.receive(len(expected))
     for _ in range(3):
         await RisingEdge(dut.clk)
-    assert len(out.received) == len(expected), f"{len(out.received) - len(expected)} extra tokens"
     out.stop()
     assert not int(dut.order_error.value), "order_error on well-ordered watermarks"
-    for index, (token, reference) in enumerate(zip(got, expected, strict=True)):
-        assert token == reference, (f"K={g.K} Q={g.Q} p={p}: token {index} {token} != golden "
-                                    f"{reference}")
+    check_row(out.received, expected, g, p)
     return out, sum(map(len, fibers))
 
 
@@ -99,6 +113,46 @@ async def golden_rows_under_stalls(dut):
                       backpressure=ctx.extra.get("backpressure", 0.4))
         for _ in range(2):
             await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def rows_back_to_back_and_restart(dut):
+    """Producers that run ahead: every source offers its next row's data as soon as its current
+    row's last watermark is taken, while the merger is still emitting that row, and the merger
+    must keep it for the next row. Then a row
+    abandoned halfway (its heads inserted, no watermark yet) by a new ``start`` must leave
+    nothing behind."""
+    ctx = tb_context()
+    await start_clock_and_reset(dut)
+    rows = list(random_rows(ctx, 4))
+    radix = ctx.params["radix"]
+    out = StreamMonitor(dut, "o", ctx, backpressure=ctx.extra.get("backpressure", 0.4))
+    for k in range(radix):
+        present = [(s.t2_fibers[(p, k)], s.geometry.Q) for s, p in rows if k < s.geometry.K]
+        cocotb.start_soon(send_source(dut, ctx, k, present, ctx.extra.get("idle", 0.4)))
+    received = 0
+    for s, p in rows:
+        expected = s.kmerger_out[p]
+        await start_row(dut, ctx, s.geometry)
+        await out.receive(received + len(expected))
+        check_row(out.received[received:], expected, s.geometry, p)
+        received += len(expected)
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    assert len(out.received) == received, "tokens after the last row"
+    out.stop()
+
+    s, p = next(random_rows(ctx, 1, dense=True))
+    await start_row(dut, ctx, s.geometry)
+    abandoned = [cocotb.start_soon(StreamDriver(dut, f"fiber__{k}", ctx).send(
+        s.t2_fibers[(p, k)])) for k in range(s.geometry.K)]
+    for _ in range(s.geometry.K + 4):
+        await RisingEdge(dut.clk)
+    for k, task in enumerate(abandoned):
+        task.cancel()
+        getattr(dut, f"fiber__{k}__valid").value = 0
+    s, p = next(random_rows(ctx, 1))
+    await run_row(dut, ctx, s, p, idle=0.3, backpressure=0.3)
 
 
 @cocotb.test()

@@ -326,6 +326,43 @@ def bench_layers(rng, numerics, max_channels, max_columns):
 
 
 @cocotb.test()
+async def write_while_output_stalls(dut):
+    """A parameter written while ``o`` is stalled still sets its channel's fill flags: the
+    next layer's empty column emits the new fill token."""
+    ctx = tb_context()
+    numerics = numerics_of(ctx.params)
+    await start_clock_and_reset(dut)
+    K = min(4, ctx.params["max_channels"])
+    old = PouParams.make([0] * K, [1] * K, [0] * K, relu=False, numerics=numerics)
+    await load(dut, ctx, old)
+    first = [{"q": 0, "k": 0, "value": 3, "marker": 0, "last": 0},
+             {"q": 0, "k": 0, "value": 0, "marker": 1, "last": 1}]
+    stalled = StreamMonitor(dut, "o", ctx, backpressure=1.0)
+    await StreamDriver(dut, "i", ctx).send(first)
+    await tick(dut, LATENCY + 2)
+    await ReadOnly()
+    assert int(dut.o__valid.value), "the first token should be waiting on the stalled output"
+    await RisingEdge(dut.clk)
+    new = PouParams.make([0] * (K - 1) + [3], [1] * K, [0] * K, relu=False, numerics=numerics)
+    dut.param_write__addr.value = K - 1
+    dut.param_write__data.value = ctx.pack("param_write__data", {"bias": 3, "mult": 1,
+                                                                 "shift": 0})
+    dut.param_write__en.value = 1
+    await tick(dut)
+    dut.param_write__en.value = 0
+    stalled.stop()
+    drained = StreamMonitor(dut, "o", ctx)
+    await drained.receive(len(first))
+    drained.stop()
+    check_tokens(drained.received, pou_stream(first, old, numerics=numerics), "stalled layer")
+    empty = [{"q": 0, "k": 0, "value": 0, "marker": 1, "last": 1}]
+    expected = pou_stream(empty, new, numerics=numerics)
+    assert expected[0] == {"q": 0, "k": K - 1, "value": 3, "marker": 0, "last": 0}
+    await run_stream(dut, ctx, empty, expected, "after the stalled write", idle=0.0,
+                     backpressure=0.0)
+
+
+@cocotb.test()
 async def bench(dut):
     """No stalls: the POU must handle one token (input or fill) per cycle once the pipeline is
     full, and a token's result must leave ``Pou.latency`` cycles after it arrives."""

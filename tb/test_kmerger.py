@@ -78,6 +78,12 @@ def test_kmerger_golden_rows(build):
                testcase="golden_rows_under_stalls", extra=EXTRA[build])
 
 
+@pytest.mark.parametrize("build", ["radix3", "radix16"])
+def test_kmerger_rows_back_to_back_and_restart(build):
+    run_cocotb(k_merger, params=BUILDS[build], test_module=MODULE,
+               testcase="rows_back_to_back_and_restart", extra=EXTRA[build])
+
+
 def test_kmerger_flags_misordered_watermarks():
     run_cocotb(k_merger, params=BUILDS["radix3"], test_module=MODULE, testcase="order_error")
 

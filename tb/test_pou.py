@@ -43,6 +43,11 @@ def test_pou_arithmetic_sweep(build):
     run_cocotb(pou, params=BUILDS[build], test_module=MODULE, testcase="arithmetic_sweep")
 
 
+def test_pou_write_while_output_stalls():
+    run_cocotb(pou, params=BUILDS["narrow-k12"], test_module=MODULE,
+               testcase="write_while_output_stalls")
+
+
 def test_pou_throughput():
     run_cocotb(pou, params=BUILDS["paper-k256"], test_module=MODULE, testcase="bench")
 
