@@ -5,6 +5,7 @@ REPLACE when empty) and alternates fill-heavy and drain-heavy phases, so the hea
 edges; keys and payloads come from small ranges, so equal keys and equal entries are common.
 Every result on ``o`` is compared with ``heapq`` on ``(key, payload)`` tuples, and a checker
 compares ``count``, ``empty``, ``full`` and ``min`` with the model on every cycle.
+``illegal_operations_wait`` offers the illegal operations and checks that they wait.
 """
 
 import heapq
@@ -61,11 +62,13 @@ def expected_results(operations):
     return results
 
 
-async def check_status(dut, ctx, stop):
+async def check_status(dut, ctx, stop, counted):
     """Every cycle: the status outputs against a heapq model fed with the accepted operations.
-    Returns how many operations were accepted on a full heap and on a heap left empty."""
+    Returns how many of the first ``counted`` operations were accepted on a full heap and left
+    the heap empty (the final drain, which always empties it, does not count)."""
     model, capacity = [], ctx.params["capacity"]
     edges = {"at_full": 0, "to_empty": 0}
+    accepted = 0
     while not stop.done:
         await ReadOnly()
         count = int(dut.count.value)
@@ -76,9 +79,11 @@ async def check_status(dut, ctx, stop):
             least = ctx.unpack("min", int(dut.min.value))
             assert (least["key"], least["payload"]) == model[0], f"min {least} != {model[0]}"
         if dut.i__valid.value and dut.i__ready.value:
-            edges["at_full"] += len(model) == capacity
+            counts = accepted < counted
+            edges["at_full"] += counts and len(model) == capacity
             apply(model, ctx.unpack("i", int(dut.i__payload.value)))
-            edges["to_empty"] += not model
+            edges["to_empty"] += counts and not model
+            accepted += 1
         await RisingEdge(dut.clk)
     return edges
 
@@ -88,9 +93,11 @@ class _Flag:
 
 
 async def run_operations(dut, ctx, operations, *, idle, backpressure):
-    """Drive ``operations``, check every result; return (driver, monitor)."""
+    """Drive ``operations`` and then the EXTRACTs that drain the heap, check every result;
+    return (driver, monitor)."""
     stop = _Flag()
-    checker = cocotb.start_soon(check_status(dut, ctx, stop))
+    checker = cocotb.start_soon(check_status(dut, ctx, stop, counted=len(operations)))
+    operations = operations + drain(operations)
     expected = expected_results(operations)
     driver = StreamDriver(dut, "i", ctx, idle=idle)
     monitor = StreamMonitor(dut, "o", ctx, backpressure=backpressure)
@@ -117,7 +124,6 @@ async def priority_queue_vs_heapq(dut):
     await start_clock_and_reset(dut)
     for idle, backpressure in ((0.3, 0.4), (0.0, 0.7), (0.6, 0.0), (0.0, 0.0)):
         operations = random_operations(ctx, ctx.extra.get("operations", 600))
-        operations += drain(operations)
         await run_operations(dut, ctx, operations, idle=idle, backpressure=backpressure)
 
 
@@ -128,14 +134,51 @@ def drain(operations):
     return [{"op": HeapOp.EXTRACT.value, "key": 0, "payload": 0}] * size
 
 
+async def offer_refused(dut, ctx, operation, what, cycles=4):
+    """Offer ``operation`` on ``i`` for ``cycles`` cycles, expecting it never to be taken, then
+    withdraw it (a probe of the DUT's ``ready``, not a stream the DUT must finish)."""
+    dut.i__payload.value = ctx.pack("i", operation)
+    dut.i__valid.value = 1
+    for _ in range(cycles):
+        await ReadOnly()
+        assert not int(dut.i__ready.value), f"{what} was accepted"
+        await RisingEdge(dut.clk)
+    dut.i__valid.value = 0
+
+
+@cocotb.test()
+async def illegal_operations_wait(dut):
+    """EXTRACT and REPLACE wait on an empty heap, INSERT on a full one; the heap is unchanged."""
+    ctx = tb_context()
+    await start_clock_and_reset(dut)
+    capacity = ctx.params["capacity"]
+    for op in (HeapOp.EXTRACT, HeapOp.REPLACE):
+        await offer_refused(dut, ctx, {"op": op.value, "key": 1, "payload": 1},
+                            f"{op.name} on an empty heap")
+    assert int(dut.empty.value) and int(dut.count.value) == 0
+    fill = [{"op": HeapOp.INSERT.value, "key": ctx.rng.randrange(1 << ctx.params["key_bits"]),
+             "payload": 0} for _ in range(capacity)]
+    await StreamDriver(dut, "i", ctx).send(fill)
+    await RisingEdge(dut.clk)
+    assert int(dut.full.value) and int(dut.count.value) == capacity
+    await offer_refused(dut, ctx, {"op": HeapOp.INSERT.value, "key": 0, "payload": 1},
+                        "INSERT on a full heap")
+    assert int(dut.count.value) == capacity
+    monitor = StreamMonitor(dut, "o", ctx)
+    await StreamDriver(dut, "i", ctx).send(drain(fill))
+    got = await monitor.receive(capacity)
+    monitor.stop()
+    assert got == expected_results(fill + drain(fill)), "the refused operations changed the heap"
+
+
 @cocotb.test()
 async def bench(dut):
     """No stalls: one operation enters every cycle, results checked as above."""
     ctx = tb_context()
     await start_clock_and_reset(dut)
     operations = random_operations(ctx, 2000)
-    operations += drain(operations)
     driver, monitor = await run_operations(dut, ctx, operations, idle=0.0, backpressure=0.0)
+    operations += drain(operations)
     cycles = driver.last_transfer - driver.first_transfer + 1
     assert cycles == len(operations), f"{len(operations)} operations took {cycles} cycles"
     # Without stalls operation j enters in cycle first_transfer + j.

@@ -24,6 +24,11 @@ def test_heap_vs_heapq():
                testcase="priority_queue_vs_heapq")
 
 
+def test_heap_refuses_illegal_operations():
+    run_cocotb(PipelinedHeap, params=HEAP, test_module=HEAP_MODULE,
+               testcase="illegal_operations_wait")
+
+
 def test_heap_throughput():
     run_cocotb(PipelinedHeap, params=HEAP, test_module=HEAP_MODULE, testcase="bench")
 
