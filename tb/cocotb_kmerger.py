@@ -31,20 +31,24 @@ def random_rows(ctx, count, *, dense=False):
     numerics = Numerics(acc_bits=ctx.params.get("acc_bits", 16))
     max_width = min(max_columns, ctx.extra.get("max_width", max_columns))
     for row in range(count):
-        # The full radix first, then a random K, then 1 or 2, then any of these.
-        choices = [radix, int(rng.integers(1, radix + 1)), int(rng.choice([1, min(2, radix)]))]
-        K = choices[row] if row < len(choices) else int(rng.choice(choices))
+        # The edges first, whatever the seed: the full radix, K = 1, one column (Q = 1), all
+        # fibers empty; then K, Q and densities at random.
+        choices = [radix, 1, int(rng.integers(1, radix + 1))]
+        K = choices[row] if row < 2 else int(rng.choice(choices))
         R = S = 1 if K > 16 or dense or rng.random() < 0.5 else 3
         pad = 0 if dense else int(rng.integers(0, S // 2 + 1))
         H = int(rng.integers(max(1, R - 2 * pad), 4))
         W = int(rng.integers(max(1, S - 2 * pad), max_width + 1))
+        if row == 2:
+            W = max(1, S - 2 * pad)  # Q = W + 2 * pad - S + 1 = 1
         C = int(rng.integers(1, 3 if K > 16 else 4))
         if dense:
             i, f = rng.integers(1, 8, (H, W, C)), rng.integers(1, 8, (C, R, K, S))
         else:
             i = rng.integers(-128, 128, (H, W, C))
             f = rng.integers(-128, 128, (C, R, K, S))
-            i *= rng.random(i.shape) < rng.choice([0.0, 0.2, 1.0, rng.random()])
+            i *= rng.random(i.shape) < (0.0 if row == 3 else rng.choice([0.0, 0.2, 1.0,
+                                                                          rng.random()]))
             f *= rng.random(f.shape) < rng.choice([0.05, 0.3, 1.0, rng.random()])
         s = isos_streams(i, f, stride=1, padding=(pad, pad), numerics=numerics)
         yield s, int(rng.integers(0, s.geometry.P))

@@ -1,7 +1,8 @@
 """The pipelined heap and the K-merger on Verilator, against heapq and the golden model.
 
 Six builds: the heap alone (13 entries) and the K-merger at radix 2, 3, 16, 64 and 256, each
-K-merger build running rows of several K (the full radix, a random K, 1 or 2) at runtime.
+K-merger build running rows of several K at runtime (the full radix, 1, random), one row of a
+single column and one of empty fibers.
 """
 
 import pytest
