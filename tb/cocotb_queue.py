@@ -158,7 +158,8 @@ def random_partition(rng, kind, contexts, depth):
         usable = int(rng.integers(depth * 3 // 4, depth + 1))
         capacities = [max(1, int(w / weights.sum() * (usable - contexts))) for w in weights]
     elif kind == "subset":
-        chosen = set(rng.choice(contexts, int(rng.integers(1, contexts)), replace=False).tolist())
+        chosen = set(rng.choice(contexts, int(rng.integers(1, max(2, contexts))),
+                                replace=False).tolist())
         weights = rng.random(contexts) + 0.1
         capacities = [max(1, int(weights[c] / sum(weights[d] for d in chosen) * depth))
                       if c in chosen else 0 for c in range(contexts)]

@@ -29,8 +29,15 @@ def lane_queue(*, contexts, depth, max_channels, max_columns):
 BUILD = dict(contexts=5, depth=64, max_channels=8, max_columns=16)
 
 
-def test_queue_random_traffic():
-    run_cocotb(lane_queue, params=BUILD, test_module=MODULE, testcase="random_traffic")
+# A memory whose depth is no power of two (a `base` field can name entries past its end), and a
+# single context.
+OTHER_BUILDS = {"3x13": dict(BUILD, contexts=3, depth=13), "1x7": dict(BUILD, contexts=1, depth=7)}
+
+
+@pytest.mark.parametrize("params", [BUILD, *OTHER_BUILDS.values()],
+                         ids=["5x64", *OTHER_BUILDS])
+def test_queue_random_traffic(params):
+    run_cocotb(lane_queue, params=params, test_module=MODULE, testcase="random_traffic")
 
 
 def test_queue_stalled_context_does_not_block_others():
