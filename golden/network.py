@@ -76,7 +76,7 @@ class Network:
     def __post_init__(self):
         seen = {"input"}
         for layer in self.layers:
-            for source in self._sources(layer, seen):
+            for source in self._sources(layer):
                 if source not in seen:
                     raise ValueError(f"layer {layer.name!r} reads {source!r}, which comes later "
                                      f"or does not exist; earlier layers are {sorted(seen)}")
@@ -84,7 +84,7 @@ class Network:
                 raise ValueError(f"layer {layer.name!r}: kind must be 'max' or 'avg'")
             seen.add(layer.name)
 
-    def _sources(self, layer, seen_or_order):
+    def _sources(self, layer):
         if isinstance(layer, Add):
             return tuple(layer.inputs)
         if layer.input is not None:
@@ -97,7 +97,7 @@ class Network:
         n = self.numerics
         values = {"input": np.asarray(x)}
         for layer in self.layers:
-            inputs = [values[source] for source in self._sources(layer, values)]
+            inputs = [values[source] for source in self._sources(layer)]
             if isinstance(layer, Conv):
                 acc = conv2d(inputs[0], layer.weights, stride=layer.stride,
                              padding=layer.padding, groups=layer.groups, numerics=n)
@@ -129,7 +129,7 @@ class Network:
         report = []
         for layer in self.layers:
             inputs = sum(csf_bytes(values[s], "HWC", n.act_bits)
-                         for s in self._sources(layer, values))
+                         for s in self._sources(layer))
             weights = 0
             if isinstance(layer, Conv):
                 weights = csf_bytes(layer.weights, "CRKS", n.weight_bits)
