@@ -16,7 +16,13 @@ from cocotb.triggers import ReadWrite, RisingEdge
 
 from isosceles.golden import isos_streams
 from isosceles.golden.numerics import Numerics
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+)
 
 # Output cycles a row may take beyond one per output token and one per source's first insert.
 BENCH_SLACK = 2
@@ -82,10 +88,7 @@ async def start_row(dut, ctx, g):
 
 
 def check_row(got, expected, g, p):
-    assert len(got) == len(expected), f"{len(got) - len(expected)} extra tokens"
-    for index, (token, reference) in enumerate(zip(got, expected, strict=True)):
-        assert token == reference, (f"K={g.K} Q={g.Q} p={p}: token {index} {token} != golden "
-                                    f"{reference}")
+    check_tokens(got, expected, f"K={g.K} Q={g.Q} p={p}", "K-merger")
 
 
 async def run_row(dut, ctx, s, p, *, idle, backpressure):

@@ -9,12 +9,19 @@ import json
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
 
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.hw.pe import FrontendLane
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+    tick,
+    wait_idle,
+)
 
 CONFIG_FIELDS = ("h", "P", "Q", "S", "stride", "ph", "pw")
 
@@ -81,11 +88,6 @@ def useful_products(s, h):
     return count
 
 
-async def tick(dut, cycles=1):
-    for _ in range(cycles):
-        await RisingEdge(dut.clk)
-
-
 def lane_of(params):
     """The lane object of the simulated build (for its filter packing, not elaborated)."""
     return FrontendLane(numerics=numerics_of(params),
@@ -117,26 +119,10 @@ def read_struct(dut, ctx, port):
     return ctx.unpack(port, int(getattr(dut, port).value))
 
 
-async def wait_idle(dut, ctx, timeout=200_000):
-    for _ in range(timeout):
-        await ReadOnly()
-        if not read_struct(dut, ctx, "status")["busy"]:
-            await RisingEdge(dut.clk)
-            return
-        await RisingEdge(dut.clk)
-    raise AssertionError(f"the lane stayed busy for {timeout} cycles")
-
-
 def describe(s, h):
     g = s.geometry
     return (f"lane h={h} of H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} P={g.P} Q={g.Q} "
             f"stride={g.stride} ph={g.ph} pw={g.pw} groups={g.groups}")
-
-
-def check_tokens(got, expected, what):
-    for index, (a, b) in enumerate(zip(got, expected, strict=False)):
-        assert a == b, f"{what}: T1 token {index} is {a}, golden {b}"
-    assert len(got) == len(expected), f"{what}: {len(got)} T1 tokens, golden {len(expected)}"
 
 
 async def run_lane(dut, ctx, s, h, *, idle, backpressure):
@@ -153,9 +139,9 @@ async def run_lane(dut, ctx, s, h, *, idle, backpressure):
     expected = s.t1[h]
     got = await monitor.receive(len(expected))
     await sending
-    await wait_idle(dut, ctx)
+    await wait_idle(dut, ctx, timeout=200_000, what="the lane")
     monitor.stop()
-    check_tokens(monitor.received, expected, describe(s, h))
+    check_tokens(monitor.received, expected, describe(s, h), "T1")
     status = read_struct(dut, ctx, "status")
     assert not status["order_error"], f"{describe(s, h)}: order_error on a well-formed stream"
     perf = read_struct(dut, ctx, "perf")
@@ -206,7 +192,7 @@ async def order_error(dut):
     driver = StreamDriver(dut, "i", ctx)
     monitor = StreamMonitor(dut, "o", ctx)
     await driver.send(broken)
-    await wait_idle(dut, ctx)
+    await wait_idle(dut, ctx, timeout=200_000, what="the lane")
     monitor.stop()
     assert read_struct(dut, ctx, "status")["order_error"], "order_error not raised"
     await run_lane(dut, ctx, s, 0, idle=0.0, backpressure=0.0)

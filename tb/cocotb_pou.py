@@ -17,26 +17,19 @@ from isosceles.golden import isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams, pou_stream
 from isosceles.hw.pou import LATENCY
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+    tick,
+    wait_idle,
+)
 
 
 def numerics_of(params):
     return Numerics(**{name: value for name, value in params.items() if name.endswith("_bits")})
-
-
-async def tick(dut, cycles=1):
-    for _ in range(cycles):
-        await RisingEdge(dut.clk)
-
-
-async def wait_idle(dut, ctx, timeout=10_000):
-    for _ in range(timeout):
-        await ReadOnly()
-        if not ctx.unpack("status", int(dut.status.value))["busy"]:
-            await RisingEdge(dut.clk)
-            return
-        await RisingEdge(dut.clk)
-    raise AssertionError(f"the POU stayed busy for {timeout} cycles")
 
 
 async def load(dut, ctx, pou, rng=None):
@@ -55,12 +48,6 @@ async def load(dut, ctx, pou, rng=None):
     dut.config.value = ctx.pack("config", {"K": K, "relu": int(pou.relu)})
 
 
-def check_tokens(got, expected, what):
-    for index, (a, b) in enumerate(zip(got, expected, strict=False)):
-        assert a == b, f"{what}: O token {index} is {a}, golden {b}"
-    assert len(got) == len(expected), f"{what}: {len(got)} O tokens, golden {len(expected)}"
-
-
 async def run_stream(dut, ctx, tokens, expected, what, *, idle, backpressure):
     """Send ``tokens`` on ``i``, check ``o`` against ``expected``; returns (driver, monitor).
     The driver's and the monitor's cycle counts start in the cycle the first token is
@@ -74,10 +61,10 @@ async def run_stream(dut, ctx, tokens, expected, what, *, idle, backpressure):
             break
         await tick(dut)
     assert sending.done(), f"{what}: input stalled after {driver.sent} of {len(tokens)} tokens"
-    await wait_idle(dut, ctx)
+    await wait_idle(dut, ctx, timeout=10_000, what="the POU")
     await tick(dut, 2)  # nothing more may come out
     monitor.stop()
-    check_tokens(monitor.received, expected, what)
+    check_tokens(monitor.received, expected, what, "O")
     return driver, monitor
 
 
@@ -354,7 +341,8 @@ async def write_while_output_stalls(dut):
     drained = StreamMonitor(dut, "o", ctx)
     await drained.receive(len(first))
     drained.stop()
-    check_tokens(drained.received, pou_stream(first, old, numerics=numerics), "stalled layer")
+    check_tokens(drained.received, pou_stream(first, old, numerics=numerics), "stalled layer",
+                 "O")
     empty = [{"q": 0, "k": 0, "value": 0, "marker": 1, "last": 1}]
     expected = pou_stream(empty, new, numerics=numerics)
     assert expected[0] == {"q": 0, "k": K - 1, "value": 3, "marker": 0, "last": 0}
@@ -383,7 +371,8 @@ async def bench(dut):
         s = isos_streams(i, f, numerics=numerics, pou=pou, **conv)
         stream_in, expected = row_streams(s, range(s.geometry.P))
         await load(dut, ctx, pou)
-        await wait_idle(dut, ctx)  # the probes of the writes have finished
+        # The probes of the writes have finished.
+        await wait_idle(dut, ctx, timeout=10_000, what="the POU")
         _, monitor = await run_stream(dut, ctx, stream_in, expected, f"bench {name}",
                                            idle=0.0, backpressure=0.0)
         coverage = Coverage(numerics)

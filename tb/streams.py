@@ -96,6 +96,33 @@ async def start_clock_and_reset(dut, *, cycles=2):
     dut.rst.value = 0
 
 
+async def tick(dut, cycles=1):
+    """Wait ``cycles`` rising edges of ``clk``."""
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+
+
+async def wait_idle(dut, ctx, *, timeout, what):
+    """Wait until the ``busy`` field of port ``status`` is low, then one more edge; fail after
+    ``timeout`` cycles naming ``what``."""
+    for _ in range(timeout):
+        await ReadOnly()
+        if not ctx.unpack("status", int(dut.status.value))["busy"]:
+            await RisingEdge(dut.clk)
+            return
+        await RisingEdge(dut.clk)
+    raise AssertionError(f"{what} stayed busy for {timeout} cycles")
+
+
+def check_tokens(got, expected, what, stream):
+    """Assert that the ``stream`` tokens ``got`` equal ``expected``, naming the first that
+    differs."""
+    for index, (a, b) in enumerate(zip(got, expected, strict=False)):
+        assert a == b, f"{what}: {stream} token {index} is {a}, golden {b}"
+    assert len(got) == len(expected), (
+        f"{what}: {len(got)} {stream} tokens, golden {len(expected)}")
+
+
 class _StreamEnd:
     """One end of stream ``port``: its signals, a seeded random source and transfer counters."""
 
