@@ -16,7 +16,7 @@ from isosceles.golden.checks import check_conv_arguments, check_tensor
 from isosceles.golden.numerics import DEFAULT_NUMERICS, saturate
 from isosceles.golden.pou import pou_stream
 
-__all__ = ["IsosStreams", "isos_streams", "conv2d"]
+__all__ = ["IsosStreams", "isos_streams", "conv2d", "merge_substreams"]
 
 
 @dataclass
@@ -28,6 +28,7 @@ class IsosStreams:
     filter_fibers: list     # [c] filter fiber of input channel c
     t1: list                # [h] lane stream T1
     t1_fibers: dict         # (h, r, k) -> fiber
+    substreams: dict        # (h, r) -> lane stream of lane h's T1 for filter row r
     watermarks: list        # [h] watermark stream of lane h
     t2_fibers: dict         # (p, k) -> fiber
     kmerger_out: list       # [p] lane stream of the K-merger
@@ -114,6 +115,46 @@ def _r_merge(fibers, acc_bits):
     return [token for token in merged if token["value"]]
 
 
+def _substream(t1, r):
+    """The tokens of one filter row ``r`` of a T1 lane stream, with every column marker: a lane
+    stream in ``(q, k)`` order, since the lane retires in ``(q, r, k)`` order."""
+    return [{"q": t["q"], "k": t["k"], "value": t["value"], "marker": t["marker"],
+             "last": t["last"]} for t in t1 if t["marker"] or t["r"] == r]
+
+
+def merge_substreams(substreams, *, columns, acc_bits):
+    """The backend of one output row: merge its T1 substreams (one per input row that is not
+    padding) on ``(q, k)``, add equal coordinates exactly and saturate once, drop zeros; a
+    column's marker leaves once every source has reached it, and a row with no source (all
+    padding) is its ``columns`` markers. Equals the R-mergers followed by the K-merger
+    (``kmerger_out``)."""
+    if not substreams:
+        return _k_merge([], columns)
+    keyed = [[((t["q"], t["marker"], t["k"]), t) for t in stream] for stream in substreams]
+    stream = []
+    for (q, marker, k), group in _grouped(heapq.merge(*keyed, key=lambda pair: pair[0])):
+        if marker:
+            stream.append({"q": q, "k": 0, "value": 0, "marker": 1, "last": group[0]["last"]})
+            continue
+        value = saturate(sum(t["value"] for t in group), acc_bits)
+        if value:
+            stream.append({"q": q, "k": k, "value": value, "marker": 0, "last": 0})
+    return stream
+
+
+def _grouped(pairs):
+    """``(key, [tokens])`` for each run of equal keys in a sorted sequence of pairs."""
+    group, current = [], None
+    for key, token in pairs:
+        if group and key != current:
+            yield current, group
+            group = []
+        current = key
+        group.append(token)
+    if group:
+        yield current, group
+
+
 def _k_merge(fibers, Q):
     """Merge the K fibers of one output row into (q, k) order with a marker after every column."""
     keyed = [[(token["q"], k, token["value"]) for token in fiber] for k, fiber in enumerate(fibers)]
@@ -153,10 +194,11 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
     t1, peaks = zip(*(_frontend_lane(h, inputs[h], fibers, g, numerics) for h in range(g.H)),
                     strict=True) if g.H else ((), ())
     watermarks = [[{"q": q, "last": int(q == g.Q - 1)} for q in range(g.Q)] for _ in range(g.H)]
-    t1_fibers = {}
+    t1_fibers, substreams = {}, {}
     for h in range(g.H):
         for r in range(g.R):
             if (h + g.ph - r) % g.stride == 0 and 0 <= (h + g.ph - r) // g.stride < g.P:
+                substreams[(h, r)] = _substream(t1[h], r)
                 for k in range(g.K):
                     t1_fibers[(h, r, k)] = []
         for token in t1[h]:
@@ -177,7 +219,7 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
     outputs = None
     if pou is not None:
         outputs = [pou_stream(stream, pou, numerics=numerics) for stream in kmerger_out]
-    return IsosStreams(g, inputs, fibers, list(t1), t1_fibers, watermarks, t2_fibers,
+    return IsosStreams(g, inputs, fibers, list(t1), t1_fibers, substreams, watermarks, t2_fibers,
                        kmerger_out, outputs, accumulations, list(peaks))
 
 

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isosceles.golden import conv2d, dense_conv2d, isos_streams
+from isosceles.golden.isos import merge_substreams
 from isosceles.golden.numerics import Numerics, saturate
 
 WIDE = Numerics(acc_bits=32)  # no partial sum of these layers saturates at 32 bits
@@ -88,6 +89,26 @@ def test_streams_keep_the_token_contract(layer):
         assert all(t["k"] // g.kernels_per_group == c // g.channels_per_group for t in fiber)
     for p in range(g.P):
         check_lane_stream(s.kmerger_out[p], "q", g.Q, ("q", "k"))
+    for (h, r), stream in s.substreams.items():
+        check_lane_stream(stream, "q", g.Q, ("q", "k"))
+        assert [t for t in stream if not t["marker"]] == [
+            {name: t[name] for name in ("q", "k", "value", "marker", "last")}
+            for t in s.t1[h] if not t["marker"] and t["r"] == r]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(sparse_layers(), st.sampled_from([15, 16, 32]))
+def test_substream_merge_equals_rmerge_then_kmerge(layer, acc_bits):
+    """The block's backend (one (q, k) merge of the R substreams of a row) computes exactly
+    what the paper's K R-mergers and K-merger compute, saturation included."""
+    i, f, stride, padding, groups = layer
+    numerics = Numerics(acc_bits=acc_bits)
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
+    g = s.geometry
+    for p in range(g.P):
+        sources = [s.substreams[(p * g.stride + r - g.ph, r)] for r in range(g.R)
+                   if (p * g.stride + r - g.ph, r) in s.substreams]
+        assert merge_substreams(sources, columns=g.Q, acc_bits=acc_bits) == s.kmerger_out[p]
 
 
 def test_saturation_follows_the_declared_order():

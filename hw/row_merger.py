@@ -1,0 +1,161 @@
+"""The row merger: one output row's backend, a (q, k) merge of its R T1 substreams."""
+
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from isosceles.gen.config import bits_for
+from isosceles.golden.checks import check_int
+from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
+from isosceles.hw.kmerger import lane_layout
+
+__all__ = ["RowMerger", "substream_layout"]
+
+
+def substream_layout(*, numerics, max_channels, max_columns):
+    """A token of a T1 substream (one filter row ``r`` of a lane's T1, docs/dataflow.md), and of
+    the merged stream: ``q``, ``k``, ``value`` (signed ``acc_bits``), ``marker``, ``last``."""
+    return lane_layout(radix=max_channels, max_columns=max_columns, numerics=numerics)
+
+
+class RowMerger(wiring.Component):
+    """Merges the T1 substreams of one output row ``p`` on ``(q, k)`` into its accumulations.
+
+    Source ``r`` is the substream of filter row ``r`` of input row ``p*u + r - ph``: a lane
+    stream in ``(q, k)`` order with one marker per column (a frontend lane retires in
+    ``(q, r, k)`` order). A comparator tree over the heads keyed by ``(q, marker, k)`` finds the
+    smallest; every head equal to it is taken. Data heads are added exactly, saturated once to
+    ``acc_bits`` and registered on ``o`` when nonzero; marker heads are all taken at once, when
+    every present source has reached the marker of ``q``, and become the marker of ``q``. The
+    key order makes completion in-band: a source holds back every column it has not finished, so
+    no watermark and no per-source buffering beyond its head is needed. This one merge replaces
+    the paper's ``K`` R-mergers and K-merger (the same output: ``golden.isos.merge_substreams``
+    equals ``kmerger_out``) at the cost of one comparator tree of radix ``R``.
+
+    A row begins with a one-cycle ``start`` pulse (``config`` held for the row) and ends with
+    the marker of column ``config.columns - 1`` (``last`` set). A source whose ``present`` bit
+    is clear is a padding row and is ignored; a row with no present source emits its
+    ``columns`` markers. Between rows the inputs are not ready, so the next row's tokens wait.
+    ``order_error`` (sticky, cleared by ``start``) is set when a source's marker disagrees with
+    the column count (its column or its ``last``).
+
+    Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
+    stable until the transfer. ``i[r].ready`` depends on the other sources' ``valid`` and
+    payload, never on ``i[r].valid`` itself. One output per cycle; one cycle of latency.
+
+    Parameters
+    ----------
+    radix : int
+        Sources ``R`` (1 to 15): the largest filter height.
+    max_channels : int
+        Largest ``K``.
+    max_columns : int
+        Largest row length ``Q``.
+    numerics : Numerics
+        ``acc_bits`` sets the value width.
+    """
+
+    def __init__(self, *, radix, max_channels, max_columns, numerics=DEFAULT_NUMERICS):
+        self._MustUse__silence = True  # only cleared below, once the parameters are valid
+        check_int("radix", radix, 1, 15)
+        check_int("max_channels", max_channels, 1, 4096)
+        check_int("max_columns", max_columns, 1, 4096)
+        check_numerics(numerics)
+        self._MustUse__silence = False
+        self._radix, self._numerics = radix, numerics
+        self._max_channels, self._max_columns = max_channels, max_columns
+        layout = substream_layout(numerics=numerics, max_channels=max_channels,
+                                  max_columns=max_columns)
+        self.config_layout = data.StructLayout({
+            "present": unsigned(radix), "columns": unsigned(bits_for(max_columns + 1))})
+        super().__init__({
+            "config": In(self.config_layout),
+            "start": In(1),
+            "i": In(stream.Signature(layout)).array(radix),
+            "o": Out(stream.Signature(layout)),
+            "order_error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        radix, acc_bits = self._radix, self._numerics.acc_bits
+        present, columns = self.config.present, self.config.columns
+        active = Signal()
+        column = Signal(unsigned(bits_for(self._max_columns + 1)))  # markers emitted this row
+        final_column = Signal()
+        m.d.comb += final_column.eq(column == columns - 1)
+
+        heads = Signal(radix)
+        complete = Signal()  # every present source offers a head
+        m.d.comb += complete.eq(active)
+        for r, source in enumerate(self.i):
+            m.d.comb += heads[r].eq(active & present[r] & source.valid)
+            with m.If(present[r] & ~source.valid):
+                m.d.comb += complete.eq(0)
+
+        def key(payload):
+            return Cat(Mux(payload.marker, 0, payload.k), payload.marker, payload.q)
+
+        # Comparator tree over (has head, key); each node is a named signal so that its
+        # expression is not duplicated into the compare and the select of the next level.
+        level = [(heads[r], key(self.i[r].payload)) for r in range(radix)]
+        while len(level) > 1:
+            paired = []
+            for (va, ka), (vb, kb) in zip(level[0::2], level[1::2], strict=False):
+                valid, smaller = Signal(), Signal.like(ka)
+                m.d.comb += [valid.eq(va | vb),
+                             smaller.eq(Mux(vb & (~va | (kb < ka)), kb, ka))]
+                paired.append((valid, smaller))
+            if len(level) % 2:
+                paired.append(level[-1])
+            level = paired
+        any_head, key_min = level[0]
+        is_marker = key_min[-len(self.i[0].payload.q) - 1]
+
+        at_min = Signal(radix)
+        for r in range(radix):
+            m.d.comb += at_min[r].eq(heads[r] & (key(self.i[r].payload) == key_min))
+        total = sum(Mux(at_min[r], self.i[r].payload.value, 0) for r in range(radix))
+        high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
+        saturated = Mux(total > high, high, Mux(total < low, low, total))
+
+        no_source = present == 0
+        output_free = self.o.ready | ~self.o.valid
+        merge = Signal()
+        m.d.comb += merge.eq(complete & any_head & output_free)
+        for r in range(radix):
+            m.d.comb += self.i[r].ready.eq(merge & at_min[r])
+
+        emit_marker = Signal()  # the marker of `column` leaves this cycle
+        m.d.comb += emit_marker.eq(active & output_free & Mux(no_source, 1, merge & is_marker))
+        with m.If(emit_marker):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.payload.eq(0),
+                self.o.payload.q.eq(column),
+                self.o.payload.marker.eq(1),
+                self.o.payload.last.eq(final_column),
+                column.eq(column + 1),
+            ]
+            with m.If(final_column):
+                m.d.sync += active.eq(0)
+            for r in range(radix):
+                source = self.i[r].payload
+                with m.If(at_min[r] & ~no_source & ((source.q != column)
+                                                    | (source.last != final_column))):
+                    m.d.sync += self.order_error.eq(1)
+        with m.Elif(merge):
+            m.d.sync += [
+                self.o.valid.eq(total != 0),
+                self.o.payload.q.eq(key_min[-len(self.i[0].payload.q):]),
+                self.o.payload.k.eq(key_min[:len(self.i[0].payload.k)]),
+                self.o.payload.value.eq(saturated),
+                self.o.payload.marker.eq(0),
+                self.o.payload.last.eq(0),
+            ]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        with m.If(self.start):
+            m.d.sync += [active.eq(1), column.eq(0), self.order_error.eq(0)]
+        return m
