@@ -61,9 +61,9 @@ class IsoscelesConfig:
     lanes: int = 4
     macs_per_pe: int = 8
     pes_per_lane: int = 1
-    max_kernel: int = 7
-    max_channels: int = 64
-    max_columns: int = 64
+    max_kernel: int = 3
+    max_channels: int = 32
+    max_columns: int = 16
     filter_buffer_bytes: int = 16 * 1024
     context_bytes: int = 8 * 1024
     queue_bytes: int = 8 * 1024
@@ -99,6 +99,7 @@ class IsoscelesConfig:
             lanes=64,
             macs_per_pe=8,
             pes_per_lane=8,
+            max_kernel=7,
             max_channels=4096,
             max_columns=256,
             filter_buffer_bytes=1024 * 1024,

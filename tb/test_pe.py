@@ -76,16 +76,17 @@ def test_lane_lint(build):
 ])
 def test_lane_parameters_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        FrontendLane(**kwargs)
+        FrontendLane(**dict(dict(max_kernel=7), **kwargs))
 
 
 def test_lane_from_config():
-    lane = FrontendLane.from_config(IsoscelesConfig(), max_channels=16)
-    assert lane.parameters["macs_per_pe"] == IsoscelesConfig().macs_per_pe
+    config = IsoscelesConfig(max_kernel=7)
+    lane = FrontendLane.from_config(config, max_channels=16)
+    assert lane.parameters["macs_per_pe"] == config.macs_per_pe
     assert lane.parameters["banks"] == 16 and lane.parameters["window"] == 8
-    assert lane.filter_buffer.nbytes <= IsoscelesConfig().filter_buffer_bytes
+    assert lane.filter_buffer.nbytes <= config.filter_buffer_bytes
     with pytest.raises(ValueError, match="context_bytes=8192"):
-        FrontendLane.from_config(IsoscelesConfig(), max_channels=128)
+        FrontendLane.from_config(config, max_channels=128)
 
 
 def test_filter_buffer_parameters_validated():
