@@ -271,6 +271,8 @@ class MemoryImage:
     def write(self, address, array):
         """Write a uint32 or uint64 array at ``address``, little-endian."""
         array = np.asarray(array)
+        if array.dtype not in (np.uint32, np.uint64):
+            raise ValueError(f"write takes uint32 or uint64 arrays, not {array.dtype}")
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
         start = self._span(address, len(raw), "write")
         self.data[start:start + len(raw)] = raw

@@ -132,7 +132,12 @@ class Workload:
     layers: tuple
 
     def layer(self, name):
-        return next(layer for layer in self.layers if layer.name == name)
+        """The layer called ``name``."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"{self.path} has no layer {name!r}; its layers are "
+                       f"{', '.join(layer.name for layer in self.layers)}")
 
 
 class _Reader:

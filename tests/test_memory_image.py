@@ -368,3 +368,31 @@ def test_pou_channels_must_match_the_filters():
     i, f, pou = random_layer(14)
     with pytest.raises(ValueError, match="the POU parameters have 4 channels, the filters K = 2"):
         LayerImage.conv(MemoryImage(), i, f[:, :, :2], pou, groups=2)
+
+
+def test_writes_take_words_or_entries_only():
+    image = MemoryImage()
+    image.allocate("x", 8)
+    with pytest.raises(ValueError, match="write takes uint32 or uint64 arrays, not int64"):
+        image.write(0, np.array([1, 2]))
+    with pytest.raises(ImageFormatError, match=r"write: bytes 0x4..0xc lie outside the image"):
+        image.write(4, np.array([1], dtype=np.uint64))
+
+
+def test_the_documented_host_code_agrees_with_the_encoder():
+    code = re.search(r"Encoding an activation.*?```python\n(.*?)```", DOCS.read_text(), re.S)
+    host = {}
+    exec(code.group(1), host)
+    seed = 7
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        shape = tuple(int(n) for n in rng.integers(1, 6, 3))
+        i = sparse(rng, shape, rng.random(), 8)
+        table, words = host["encode_rows"](i.tolist(), *shape)
+        expected_table, expected_words = activation_words(i)
+        assert table == [tuple(entry) for entry in expected_table.tolist()]
+        assert words == expected_words.tolist()
+        for h, (offset, count) in enumerate(table):
+            assert host["decode_row"](words[offset:offset + count]) == {
+                (w, c): int(i[h, w, c]) for w, c in zip(*np.nonzero(i[h]), strict=True)}

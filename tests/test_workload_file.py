@@ -281,3 +281,30 @@ def test_all_zero_input_leaves_only_the_pou_fill_channels():
     layer = load_workload(WORKLOADS / "all_zero_input.toml").layer("zeros")
     assert not layer.input.any()
     assert set(np.flatnonzero(layer.output.any(axis=(0, 1)))) == {1, 3, 5}
+
+
+def test_an_fc_layer_reads_a_conv_output(tmp_path):
+    text = CONV + """
+[[layer]]
+name = "head"
+type = "fc"
+input = "a"
+out_channels = 3
+weight_density = 0.5
+seed = 1
+"""
+    workload = load(tmp_path, text)
+    conv, head = workload.layers
+    assert head.source == "a" and np.array_equal(head.input, conv.output)
+    assert head.weights.shape == (5 * 6 * 6, 3) and head.output.shape == (1, 1, 3)
+    assert np.array_equal(head.accumulations[0, 0],
+                          fully_connected(conv.output.reshape(-1), head.weights))
+    image = MemoryImage()
+    first = conv.layout(image)
+    second = head.layout(image, input_area=first.output)
+    first.write_output(image, conv.output)
+    second.write_output(image, head.output)
+    assert np.array_equal(second.read_output(image), head.output)
+    assert second.descriptor()["filter_channels"] == 180
+    with pytest.raises(KeyError, match="has no layer 'b'; its layers are a, head"):
+        workload.layer("b")
