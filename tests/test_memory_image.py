@@ -396,3 +396,11 @@ def test_the_documented_host_code_agrees_with_the_encoder():
         for h, (offset, count) in enumerate(table):
             assert host["decode_row"](words[offset:offset + count]) == {
                 (w, c): int(i[h, w, c]) for w, c in zip(*np.nonzero(i[h]), strict=True)}
+
+
+def test_an_output_area_past_u32_word_offsets_is_refused():
+    i, f, pou = random_layer(15)
+    with pytest.raises(ValueError, match=re.escape(
+            "layer output word area of 10737418240 words is above the memory format's limit of "
+            "4294967295 (u32 word offsets)")):
+        LayerImage.conv(MemoryImage(), i, f, pou, padding=1, groups=2, row_stride_words=1 << 31)
