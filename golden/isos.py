@@ -16,7 +16,7 @@ from isosceles.golden.checks import check_conv_arguments, check_tensor
 from isosceles.golden.numerics import DEFAULT_NUMERICS, saturate
 from isosceles.golden.pou import pou_stream
 
-__all__ = ["IsosStreams", "isos_streams", "conv2d", "merge_substreams"]
+__all__ = ["IsosStreams", "isos_streams", "conv2d", "merge_substreams", "filter_fibers"]
 
 
 @dataclass
@@ -51,12 +51,16 @@ def _lane_stream(dense_row, column_field, channel_field):
     return tokens
 
 
-def _filter_fibers(f, g):
-    """Fiber of each input channel: its nonzero weights ``(r, k, s, value)`` in (r, k, s) order,
-    with global ``k`` restricted to the channel's group."""
-    cg, kg = g.channels_per_group, g.kernels_per_group
+def filter_fibers(f, groups=1):
+    """Fiber of each input channel of filters ``f`` [C/groups, R, K, S]: its nonzero weights
+    ``{r, k, s, value}`` in (r, k, s) order, with global ``k`` restricted to the channel's group.
+
+    This order is the one the filter buffer and the memory image store.
+    """
+    f = np.asarray(f)
+    cg, kg = f.shape[0], f.shape[2] // groups
     fibers = []
-    for c in range(g.C):
+    for c in range(cg * groups):
         group = c // cg
         weights = f[c % cg, :, group * kg:(group + 1) * kg, :]  # [R, Kg, S]
         fibers.append([
@@ -190,7 +194,7 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
 
     # Frontend: one input-stationary lane per input row.
     inputs = [_lane_stream(i[h], "w", "c") for h in range(g.H)]
-    fibers = _filter_fibers(f, g)
+    fibers = filter_fibers(f, g.groups)
     t1, peaks = zip(*(_frontend_lane(h, inputs[h], fibers, g, numerics) for h in range(g.H)),
                     strict=True) if g.H else ((), ())
     watermarks = [[{"q": q, "last": int(q == g.Q - 1)} for q in range(g.Q)] for _ in range(g.H)]
