@@ -1,0 +1,218 @@
+"""cocotb bench of hw/core.py: random layers, band after band, every output token of every row
+checked against the golden model, with a deadlock watchdog."""
+
+import json
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from isosceles.gen.config import IsoscelesConfig
+from isosceles.golden.bands import bands
+from isosceles.golden.isos import isos_streams
+from isosceles.golden.numerics import Numerics
+from isosceles.golden.pou import PouParams
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+    tick,
+)
+
+
+def config_of(params):
+    """The configuration of the simulated build (``acc_bits`` is a numerics field)."""
+    fields = {name: value for name, value in params.items() if name != "acc_bits"}
+    return IsoscelesConfig(numerics=Numerics(acc_bits=params.get("acc_bits", 16)), **fields)
+
+
+def random_layer(rng, config, *, first=None):
+    """A random layer within the build's maxima: conv, grouped or depthwise, R != S, stride 1
+    to 3, padding, densities 0 to 1, random POU parameters with some fill channels; ``first``
+    (a dict of fixed choices) overrides the draw."""
+    numerics, kernel = config.numerics, config.max_kernel
+    choice = dict(
+        R=int(rng.integers(1, kernel + 1)), S=int(rng.integers(1, kernel + 1)),
+        stride=int(rng.integers(1, 4)), kind=str(rng.choice(["conv", "conv", "grouped",
+                                                             "depthwise"])),
+        act_density=float(rng.choice([0.0, 0.3, 1.0, rng.random()])),
+        weight_density=float(rng.choice([0.2, 1.0, rng.random()])))
+    choice.update(first or {})
+    R, S, stride = choice["R"], choice["S"], choice["stride"]
+    ph, pw = int(rng.integers(0, R)), int(rng.integers(0, S))
+    groups = {"conv": 1, "grouped": 2, "depthwise": int(rng.integers(2, 5))}[choice["kind"]]
+    Cg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
+                                                                  // groups + 1))
+    Kg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
+                                                                  // groups + 1))
+    H = choice.get("H", int(rng.integers(max(1, R - 2 * ph), 9)))
+    W = choice.get("W", int(rng.integers(max(1, S - 2 * pw), config.max_columns + 1)))
+    act_low, act_high = numerics.act_range
+    i = rng.integers(act_low, act_high + 1, (H, W, Cg * groups))
+    i *= rng.random(i.shape) < choice["act_density"]
+    f = rng.integers(-128, 128, (Cg, R, Kg * groups, S))
+    f *= rng.random(f.shape) < choice["weight_density"]
+    K = Kg * groups
+    pou = PouParams.make(
+        bias=rng.integers(-2000, 2000, K) * (rng.random(K) < 0.7),
+        mult=rng.integers(1, 1 << 12, K), shift=rng.integers(10, 18, K),
+        relu=bool(rng.random() < 0.5), numerics=numerics)
+    return isos_streams(i, f, stride=stride, padding=(ph, pw), groups=groups,
+                        numerics=numerics, pou=pou), pou
+
+
+async def load_layer(dut, ctx, core_image, pou):
+    """Filters and POU parameters through the load ports, one word a cycle."""
+    for address, word in enumerate(core_image.words):
+        fields = {f"{j}.{name}": weight[name] for j, weight in enumerate(word)
+                  for name in ("r", "k", "s", "value")}
+        dut.filter_write__addr.value = address
+        dut.filter_write__data.value = ctx.pack("filter_write__data", fields)
+        dut.filter_write__en.value = 1
+        await tick(dut)
+    dut.filter_write__en.value = 0
+    for channel, pointer in enumerate(core_image.pointers):
+        dut.pointer_write__addr.value = channel
+        dut.pointer_write__data.value = ctx.pack("pointer_write__data", pointer)
+        dut.pointer_write__en.value = 1
+        await tick(dut)
+    dut.pointer_write__en.value = 0
+    for k in range(len(pou.bias)):
+        dut.param_write__addr.value = k
+        dut.param_write__data.value = ctx.pack("param_write__data", {
+            "bias": pou.bias[k], "mult": pou.mult[k], "shift": pou.shift[k]})
+        dut.param_write__en.value = 1
+        await tick(dut)
+    dut.param_write__en.value = 0
+
+
+class Watchdog:
+    """Fails the run when no stream of the core moves for ``limit`` cycles, naming the state of
+    every lane's input and output stream."""
+
+    def __init__(self, dut, ctx, lanes, limit):
+        self._dut, self._ctx, self._lanes, self._limit = dut, ctx, lanes, limit
+        self._task = cocotb.start_soon(self._watch())
+
+    def _moves(self):
+        dut = self._dut
+        return [int(getattr(dut, f"{side}__{n}__valid").value)
+                & int(getattr(dut, f"{side}__{n}__ready").value)
+                for side in ("i", "o") for n in range(self._lanes)]
+
+    def _state(self):
+        dut = self._dut
+        return "; ".join(
+            f"lane {n}: i valid={int(getattr(dut, f'i__{n}__valid').value)} "
+            f"ready={int(getattr(dut, f'i__{n}__ready').value)}, o valid="
+            f"{int(getattr(dut, f'o__{n}__valid').value)} "
+            f"ready={int(getattr(dut, f'o__{n}__ready').value)}"
+            for n in range(self._lanes))
+
+    async def _watch(self):
+        quiet = 0
+        while True:
+            await ReadOnly()
+            quiet = 0 if any(self._moves()) else quiet + 1
+            if quiet >= self._limit:
+                status = self._ctx.unpack("status", int(self._dut.status.value))
+                raise AssertionError(f"deadlock: no stream moved for {self._limit} cycles "
+                                     f"(status {status}; {self._state()})")
+            await RisingEdge(self._dut.clk)
+
+    def check(self):
+        if self._task.done():
+            self._task.result()
+
+    def stop(self):
+        self.check()
+        self._task.cancel()
+
+
+async def run_layer(dut, ctx, config, core_image, s, pou, *, idle, backpressure):
+    """Every band of one layer; returns (cycles, output tokens)."""
+    g = s.geometry
+    await load_layer(dut, ctx, core_image, pou)
+    what = (f"layer H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} stride={g.stride} "
+            f"pad=({g.ph},{g.pw}) groups={g.groups} relu={pou.relu}")
+    watchdog = Watchdog(dut, ctx, config.lanes, limit=2000)
+    cycles = tokens = 0
+    for band in bands(g, config.lanes):
+        inputs = band.input_rows()
+        dut.band.value = ctx.pack("band", {
+            "rows": band.rows, "inputs": sum(1 << lane for lane in inputs), "R": g.R, "S": g.S,
+            "stride": g.stride, "pw": g.pw, "Q": g.Q, "K": g.K, "relu": int(pou.relu)})
+        dut.start.value = 1
+        await tick(dut)
+        dut.start.value = 0
+        monitors = [StreamMonitor(dut, f"o__{j}", ctx, backpressure=backpressure)
+                    for j in range(band.rows)]
+        for lane, h in inputs.items():
+            cocotb.start_soon(StreamDriver(dut, f"i__{lane}", ctx, idle=idle).send(s.inputs[h]))
+        start = monitors[0].cycle
+        for j, monitor in enumerate(monitors):
+            expected = s.outputs[band.first_row + j]
+            while len(monitor.received) < len(expected):
+                watchdog.check()
+                monitor.check_rules()
+                await tick(dut)
+        await tick(dut, 2)
+        assert not ctx.unpack("status", int(dut.status.value))["busy"], f"{what}: still busy"
+        for j, monitor in enumerate(monitors):
+            monitor.stop()
+            p = band.first_row + j
+            check_tokens(monitor.received, s.outputs[p], f"{what}, output row {p}", "O")
+            tokens += len(monitor.received)
+        cycles += monitors[0].cycle - start
+        flagged = [f"lane{n}" for n in range(config.lanes)
+                   if int(getattr(dut, f"lane{n}").status.value) >> 1 & 1]
+        flagged += [f"merger{n}" for n in range(config.lanes)
+                    if int(getattr(dut, f"merger{n}").order_error.value)]
+        assert not ctx.unpack("status", int(dut.status.value))["order_error"], (what, flagged)
+    watchdog.stop()
+    return cycles, tokens
+
+
+FIRST = (  # every build, whatever the seed: R != S, stride 3, a one-row image, an empty input
+    dict(R=3, S=1, stride=1), dict(R=1, S=3, stride=3), dict(H=1, R=1, stride=1),
+    dict(act_density=0.0),
+)
+
+
+@cocotb.test()
+async def golden_layers_under_stalls(dut):
+    ctx = tb_context()
+    config = config_of(ctx.params)
+    rng = np.random.default_rng(ctx.seed)
+    await start_clock_and_reset(dut)
+    from isosceles.hw.core import IsosCore
+    core = IsosCore(config)
+    layers = ctx.extra.get("layers", 8)
+    for index in range(layers + len(FIRST)):
+        s, pou = random_layer(rng, config, first=FIRST[index] if index < len(FIRST) else None)
+        image = core.pack_filters(s.filter_fibers)
+        cycles, tokens = await run_layer(dut, ctx, config, image, s, pou, idle=0.3,
+                                         backpressure=0.3)
+        dut._log.info(f"layer {index}: {tokens} output tokens in {cycles} cycles")
+
+
+@cocotb.test()
+async def bench(dut):
+    """No stalls: cycles of a few layers, for the benchmark table."""
+    ctx = tb_context()
+    config = config_of(ctx.params)
+    rng = np.random.default_rng(ctx.seed)
+    await start_clock_and_reset(dut)
+    from isosceles.hw.core import IsosCore
+    core = IsosCore(config)
+    figures = []
+    for _ in range(3):
+        s, pou = random_layer(rng, config)
+        cycles, tokens = await run_layer(dut, ctx, config, core.pack_filters(s.filter_fibers),
+                                         s, pou, idle=0.0, backpressure=0.0)
+        figures.append({"cycles": cycles, "tokens_out": tokens})
+    if ctx.extra.get("bench_out"):
+        with open(ctx.extra["bench_out"], "w") as file:
+            json.dump({"unit": "core", "params": ctx.params, "cases": figures}, file)
