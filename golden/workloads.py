@@ -19,23 +19,27 @@ R96   except R96: the released 96.53 % model would round to 97, so R96 is the 96
 R98   STR prunes the first convolution too (51 to 76 % sparse), so it is not kept dense.
 R99   Transcription check: the table reproduces STR's overall sparsity and sparse MACs.
 M75   STR MobileNetV1 75.28 % and 89.01 % (1.04 M / 0.46 M weights, 101 M / 42 M MACs). STR's
-M89   per-layer budgets for MobileNetV1 are in its appendix, which we do not have; we draw the
-      per-layer densities from an ERK-shaped profile ``min(1, a * erk**beta)`` (Evci et al.,
-      ICML 2020) with ``a`` and ``beta`` solved so that both published totals are met.
+M89   per-layer budgets for MobileNetV1 are in its appendix, which we do not have; we take the
+      per-layer densities from an ERK profile (Evci et al., ICML 2020) tilted by the layer's
+      output positions, ``min(1, a * erk * positions**-gamma)``, with ``a`` and ``gamma`` solved
+      so that both published totals (weights and sparse MACs) are met.
 V68   Han et al. (NeurIPS 2015), Table 5: VGG-16 per-layer weight and activation densities.
       Its convolutions are 67.3 % sparse overall, which is the paper's "68 %".
 V90   Han's profile raised to the power that makes the convolutions 90 % sparse (the ranking
       and the relative density of the layers are kept); Han's activation densities.
-G58   ERK profile (``beta = 1``) at 58 % overall; no published per-layer figures were found.
+G58   Uniform: every layer 58 % sparse; no published per-layer figures were found.
 ====  ==========================================================================================
 
-Activation densities: the network input is dense. ResNet-50 tensors get a seeded draw, uniform in
-0.2 to 0.8 (the paper's "20-80 % activation sparsity per layer"); VGG-16 uses Han et al.'s
-measured densities (the next layer reads the previous layer's "Act%", pooling included, as Han's
-own FLOP column does); MobileNetV1 and Inception-3a use 0.5 after every ReLU. A tensor that is
-not followed by a ReLU (a ResNet projection shortcut before the residual add) has the density of
-its accumulations: the chance that at least one effectual product lands on an output,
-``1 - (1 - dw * din) ** (C/groups * R * S)``.
+Activation densities: the network input is dense. ResNet-50 convolution outputs get a seeded
+draw, uniform in 0.2 to 0.8 (the paper's "20-80 % activation sparsity per layer"); VGG-16 uses
+Han et al.'s measured densities of its convolution outputs; MobileNetV1 and Inception-3a use 0.5
+after every ReLU. All of these but Han's are synthetic. A tensor that is not followed by a ReLU (a
+ResNet projection shortcut before the residual add) has the density of its accumulations: the
+chance that at least one effectual product lands on an output,
+``1 - (1 - dw * din) ** (C/groups * R * S)``. A max or average pool (global ones included) of
+non-negative i.i.d. inputs is nonzero when any input of its window is: ``1 - (1 - din) ** window``
+(for VGG-16 this is above what Han's FLOP column assumes, the pooled tensor at the convolution's
+density; real activations are spatially correlated, so the truth lies between the two).
 """
 
 import zlib
@@ -271,6 +275,12 @@ def accumulation_density(products, weight_density, input_density):
     return 1.0 - (1.0 - weight_density * input_density) ** products
 
 
+def pooled_density(input_density, window):
+    """Density of a max or average pool over ``window`` non-negative (post-ReLU) i.i.d. inputs:
+    an output is nonzero when any input of its window is."""
+    return 1.0 - (1.0 - input_density) ** window
+
+
 class _Builder:
     """Appends layers in execution order and creates their output tensors."""
 
@@ -295,17 +305,17 @@ class _Builder:
             density = accumulation_density(layer.products_per_output, weight_density, t.density)
         return self.add(layer, density)
 
-    def pool(self, name, source, kind, *, kernel, stride, padding=0, density):
+    def pool(self, name, source, kind, *, kernel, stride, padding=0):
         t = self.tensors[source]
         layer = Layer(name, kind, source, t.rows, t.cols, t.channels, t.channels, kernel, stride,
                       padding)
-        return self.add(layer, density)
+        return self.add(layer, pooled_density(t.density, kernel * kernel))
 
-    def global_avg_pool(self, name, source, *, density):
+    def global_avg_pool(self, name, source):
         t = self.tensors[source]
         layer = Layer(name, "gap", source, t.rows, t.cols, t.channels, t.channels, t.rows,
                       groups=t.channels)
-        return self.add(layer, density)
+        return self.add(layer, pooled_density(t.density, t.rows * t.cols))
 
     def fc(self, name, source, k, *, weight_density, density):
         t = self.tensors[source]
@@ -396,7 +406,7 @@ def _resnet50(variant, seed):
 
     x = b.conv("conv1", "input", 64, kernel=7, stride=2, weight_density=wd("conv1"),
                density=act("conv1"))
-    x = b.pool("maxpool", x, "maxpool", kernel=3, stride=2, padding=1, density=act("maxpool"))
+    x = b.pool("maxpool", x, "maxpool", kernel=3, stride=2, padding=1)
     stages = ((3, 64), (4, 128), (6, 256), (3, 512))
     for stage, (blocks, width) in enumerate(stages, start=1):
         for block in range(blocks):
@@ -412,7 +422,7 @@ def _resnet50(variant, seed):
                        weight_density=wd(f"{prefix}.conv2"), density=act(f"{prefix}.conv2"))
             x = b.conv(f"{prefix}.conv3", y, 4 * width, weight_density=wd(f"{prefix}.conv3"),
                        residual=skip, density=act(f"{prefix}.conv3"))
-    x = b.global_avg_pool("avgpool", x, density=act("avgpool"))
+    x = b.global_avg_pool("avgpool", x)
     b.fc("fc", x, 1000, weight_density=wd("fc"), density=1.0)
     return b.build()
 
@@ -476,9 +486,7 @@ def _vgg16(variant, seed):
             name = f"conv{stage}_{index}"
             x = b.conv(name, x, _VGG_STAGES[stage - 1][1], kernel=3, weight_density=wd(name),
                        density=act(name))
-        # Han's FLOP column reads the pooled tensor at the last convolution's density.
-        x = b.pool(f"pool{stage}", x, "maxpool", kernel=2, stride=2,
-                   density=b.tensors[x].density)
+        x = b.pool(f"pool{stage}", x, "maxpool", kernel=2, stride=2)
     x = b.fc("fc6", x, 4096, weight_density=wd("fc6"), density=act("fc6"))
     x = b.fc("fc7", x, 4096, weight_density=wd("fc7"), density=act("fc7"))
     b.fc("fc8", x, 1000, weight_density=wd("fc8"), density=act("fc8"))
@@ -548,7 +556,7 @@ def _mobilenet_v1_shapes(seed, name="shape"):
                    density=RELU_DENSITY)
         x = b.conv(f"pw{index}", x, width, density=RELU_DENSITY)
         channels = width
-    x = b.global_avg_pool("avgpool", x, density=RELU_DENSITY)
+    x = b.global_avg_pool("avgpool", x)
     b.fc("fc", x, 1000, weight_density=1.0, density=1.0)
     return b.build()
 
@@ -587,8 +595,7 @@ def _inception_3a(variant, seed):
     b.conv("3a_3x3", y, 128, kernel=3, density=RELU_DENSITY)
     y = b.conv("3a_5x5_reduce", "input", 16, density=RELU_DENSITY)
     b.conv("3a_5x5", y, 32, kernel=5, density=RELU_DENSITY)
-    y = b.pool("3a_pool", "input", "maxpool", kernel=3, stride=1, padding=1,
-               density=RELU_DENSITY)
+    y = b.pool("3a_pool", "input", "maxpool", kernel=3, stride=1, padding=1)
     b.conv("3a_pool_proj", y, 32, density=RELU_DENSITY)
     shape = b.build()
     pruned = _pruned_layers(shape)

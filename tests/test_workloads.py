@@ -96,15 +96,27 @@ def test_activation_densities():
     low, high = RESNET_ACTIVATION_RANGE
     r81, r99 = workload("R81"), workload("R99")
     assert r81.tensor("input").density == 1.0
-    relu = [t for t in r81.tensors if t.name != "input" and "downsample" not in t.name
-            and t.name != "fc"]
+    relu = [t for t in r81.tensors if "downsample" not in t.name
+            and t.name not in ("input", "fc", "maxpool", "avgpool")]
     assert all(low <= t.density <= high for t in relu)
     assert len({round(t.density, 6) for t in relu}) == len(relu)  # a draw, not a constant
     # The draw belongs to the network: every ResNet-50 variant sees the same activations.
     assert [t.density for t in relu] == [r99.tensor(t.name).density for t in relu]
     for name in ("M75", "G58"):
         w = workload(name)
-        assert {t.density for t in w.tensors if t.name not in ("input", "fc")} == {0.5}
+        pools = {layer.name for layer in w.layers if layer.kind in ("maxpool", "gap")}
+        assert {t.density for t in w.tensors
+                if t.name not in {"input", "fc"} | pools} == {0.5}
+
+
+@pytest.mark.parametrize("name, pool, window", [("R96", "maxpool", 9), ("R96", "avgpool", 49),
+                                                ("G58", "3a_pool", 9), ("V90", "pool4", 4)])
+def test_a_pool_is_nonzero_when_any_input_of_its_window_is(name, pool, window):
+    w = workload(name)
+    (layer,) = [layer for layer in w.layers if layer.name == pool]
+    d_in = w.tensor(layer.input).density
+    assert w.tensor(pool).density == pytest.approx(1 - (1 - d_in) ** window)
+    assert w.tensor(pool).density > d_in
 
 
 def test_draws_are_seeded():
