@@ -2,7 +2,7 @@
 
 Runs ISOSceles (pipelined), ISOSceles-single, SparTen and Fused-Layer on the chosen variants and
 prints Fig. 14a (speedup over Fused-Layer), 14b (cycles), 14c (traffic by tensor, normalised to
-Fused-Layer), Fig. 15 and 16 (MAC and bandwidth utilisation), the R96 ablation and the gmeans,
+Fused-Layer), Fig. 15 and 16 (DRAM bandwidth and MAC utilisation), the R96 ablation and the gmeans,
 each with the paper's figure where the paper gives one (:data:`PAPER`). PNG plots go to the output
 folder; ``--json`` writes every figure. Files are written whole or not at all.
 
@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.files import atomic_write, write_json
+from isosceles.gen.files import atomic_write, check_writable, write_json
 from isosceles.golden.perf_baselines import (
     FusedLayerConfig,
     FusedLayerModel,
@@ -48,11 +48,12 @@ PAPER = {
     "traffic_reduction_vs_fused_layer_gmean": 3.6,
     "cycles": None,                           # Fig. 14b
     "traffic_by_tensor": None,                # Fig. 14c
-    "mac_utilization_mean": 0.35,             # Fig. 15, ISOSceles, mean over the 11 networks
-    "mac_utilization_vs_sparten": 3.4,        # Fig. 15, ISOSceles over SparTen
+    "mac_utilization_mean": 0.35,             # Fig. 16, ISOSceles, mean over the 11 networks
+    "mac_utilization_vs_sparten": 3.4,        # Fig. 16, ISOSceles over SparTen
     "fused_layer_mac_utilization": "near 100 %",
-    "sparten_bandwidth": "always saturated",  # Fig. 16
-    "isosceles_not_bandwidth_bound": 3,       # Fig. 16: networks (of 11)
+    "sparten_bandwidth": "always saturated",  # Fig. 15
+    "fused_layer_bandwidth_utilization": 0.47,  # Fig. 15, mean
+    "isosceles_not_bandwidth_bound": 3,       # Fig. 15: networks (of 11)
     "ablation_R96": {"single_speedup_vs_sparten": 1.9, "pipelining_speedup": 2.6,
                      "pipelining_traffic_reduction": 2.7,
                      "first_conv_and_fc_time_share": 0.16},
@@ -195,8 +196,8 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False):
             parts.append(f"{d} {sum(t.values()):.2f} = " + "+".join(
                 f"{t[kind]:.2f}" for kind in TRAFFIC_KINDS))
         lines.append(f"{name:6}" + "; ".join(parts))
-    for title, key in (("Fig. 15   MAC utilisation", "mac_utilization"),
-                       ("Fig. 16   DRAM bandwidth utilisation", "bandwidth_utilization")):
+    for title, key in (("Fig. 15   DRAM bandwidth utilisation", "bandwidth_utilization"),
+                       ("Fig. 16   MAC utilisation", "mac_utilization")):
         lines += ["", title, f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)
                   + f"{'ISOSceles bound':>18}"]
         for name, row in net.items():
@@ -301,10 +302,10 @@ def write_plots(summary, out_dir):
     bars("speedup_vs_fused_layer", "speedup over Fused-Layer", "Fig. 14a: speedup",
          "fig14a_speedup.png", paper=PAPER["speedup_vs_fused_layer"])
     bars("cycles", "cycles", "Fig. 14b: cycles", "fig14b_cycles.png", log=True)
-    bars("mac_utilization", "MAC utilisation", "Fig. 15: MAC utilisation",
-         "fig15_mac_utilization.png")
     bars("bandwidth_utilization", "DRAM bandwidth utilisation",
-         "Fig. 16: bandwidth utilisation", "fig16_bandwidth_utilization.png")
+         "Fig. 15: bandwidth utilisation", "fig15_bandwidth_utilization.png")
+    bars("mac_utilization", "MAC utilisation", "Fig. 16: MAC utilisation",
+         "fig16_mac_utilization.png")
 
     # The paper quotes its per-network results against SparTen: plot ours beside them.
     fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 3.6))
@@ -370,6 +371,9 @@ def _document(results, summary, *, config, seed, pooled_mergers):
 def run_model(args):
     """The ``isosceles model`` command."""
     names = parse_variants(args.networks)
+    check_writable(args.out, folder=True)
+    if args.json:
+        check_writable(args.json)
     config = IsoscelesConfig.paper()
     results = evaluate(names, seed=args.seed, config=config, pooled_mergers=args.pooled_mergers)
     summary = summarize(results)

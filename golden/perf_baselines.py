@@ -171,7 +171,8 @@ class SparTenModel:
             traffic["input"] = inputs
         else:
             window = inputs * min(1.0, layer.kernel / source.rows)
-            filter_tiles = math.ceil(weights / max(1.0, cfg.onchip_bytes - window))
+            # A layer without weights still reads its input once.
+            filter_tiles = max(1, math.ceil(weights / max(1.0, cfg.onchip_bytes - window)))
             filter_chunk = weights / max(1, layer.out_channels)
             input_tiles = math.ceil(inputs / max(1.0, cfg.onchip_bytes - filter_chunk))
             if inputs * filter_tiles + weights <= weights * input_tiles + inputs:

@@ -325,7 +325,8 @@ class IsoscelesModel:
         for group, plan in zip(grouping, plans, strict=True):
             if plan is None:
                 raise ValueError(f"workload {workload.name}: layer {group[0].name!r} does not "
-                                 f"fit the configuration even one row per band with K tiled")
+                                 f"fit the configuration even one output row per band with K "
+                                 f"tiled: {self._misfit(group)}")
         groups = [self._cost(plan) for plan in plans]
         cfg = self.config
         return NetworkResult(
@@ -482,22 +483,51 @@ class IsoscelesModel:
         return sum(self._context_bytes(layer, _span(ranges.get(layer.input, (0, 0))), k_tiles)
                    for layer in layers)
 
-    def _fits(self, layers, ranges, k_tiles):
+    def _overflow(self, layers, ranges, k_tiles):
+        """The first resource a band overflows, as ``(what, needed, available)``, or ``None``."""
         cfg = self.config
         for layer in layers:
             rows_in = _span(ranges.get(layer.input, (0, 0)))
             rows_out = _span(ranges.get(layer.name, (0, 0)))
             if layer.kind == "fc":
                 continue
-            if rows_in > cfg.lanes or rows_out > cfg.lanes:
-                return False
-            if rows_out and math.ceil(layer.out_channels / k_tiles / self._split(rows_out)) > \
-                    cfg.kmerger_radix:
-                return False
+            if max(rows_in, rows_out) > cfg.lanes:
+                return "lanes (rows of a band)", max(rows_in, rows_out), cfg.lanes
+            per_lane = math.ceil(layer.out_channels / k_tiles / self._split(rows_out or 1))
+            if rows_out and per_lane > cfg.kmerger_radix:
+                return "kmerger_radix (channels per backend lane)", per_lane, cfg.kmerger_radix
+        context = self._band_context_bytes(layers, ranges, k_tiles)
+        if context > cfg.context_bytes:
+            return "context_bytes (per lane)", context, cfg.context_bytes
         # A lone layer streams its inputs from DRAM in step and needs no queue slack to be
         # correct; in a pipeline, a queue that cannot hold a skip stream's lag would deadlock.
-        return self._band_context_bytes(layers, ranges, k_tiles) <= cfg.context_bytes and (
-            len(layers) == 1 or self._queue_bytes(layers, ranges, k_tiles) <= cfg.queue_bytes)
+        if len(layers) > 1:
+            queue = self._queue_bytes(layers, ranges, k_tiles)
+            if queue > cfg.queue_bytes:
+                return "queue_bytes (per lane)", queue, cfg.queue_bytes
+        return None
+
+    def _fits(self, layers, ranges, k_tiles):
+        return self._overflow(layers, ranges, k_tiles) is None
+
+    def _misfit(self, layers):
+        """Why no plan fits ``layers``: the buffer, what it needs and what it has."""
+        cfg = self.config
+        mergers = _mergers_needed(layers)
+        if mergers > cfg.layers_in_flight:
+            what, needed, available = "layers_in_flight (mergers per lane)", mergers, \
+                cfg.layers_in_flight
+        else:
+            most_rows = max(self._workload.tensor(layer.name).rows for layer in layers)
+            k_tiles = 1
+            while 2 * k_tiles <= layers[0].out_channels:
+                k_tiles *= 2
+            found = [self._overflow(layers, self._band_ranges(layers, most_rows, b), k_tiles)
+                     for b in range(most_rows)]
+            what, needed, available = max((f for f in found if f), key=lambda f: f[1] / f[2],
+                                          default=("filter_buffer_bytes", math.nan, math.nan))
+        return (f"{what} needs {needed:g}, the configuration has {available:g}; raise it or "
+                f"give the layer fewer channels")
 
     def _plan(self, layers, *, allow_k_tiles=True):
         key = tuple(layer.name for layer in layers)
@@ -675,9 +705,9 @@ def predict_layer_cycles(config, workload, **model_options):
     Returns
     -------
     dict
-        Layer name -> predicted cycles, in execution order.
+        Layer name -> predicted cycles (an ``int``, rounded up), in execution order.
     """
     if not isinstance(config, IsoscelesConfig):
         raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
     result = IsoscelesModel(config, pipelined=False, **model_options).run(workload)
-    return {group.layers[0]: group.cycles for group in result.groups}
+    return {group.layers[0]: math.ceil(group.cycles) for group in result.groups}

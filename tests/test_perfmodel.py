@@ -11,6 +11,7 @@ from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.model import DESIGNS, PAPER, evaluate, summarize
 from isosceles.golden.perf_baselines import (
     FusedLayerModel,
+    SparTenConfig,
     SparTenModel,
     bitmask_bits,
     expected_max_normal,
@@ -114,7 +115,7 @@ def test_smaller_buffers_give_shorter_pipelines():
         return max(len(g.layers) for g in IsoscelesModel(config).run(w).groups)
 
     assert longest(paper.replace(queue_bytes=2048)) < longest(paper)
-    assert longest(paper.replace(context_bytes=2048)) < longest(paper)
+    assert longest(paper.replace(context_bytes=1024)) < longest(paper)
     assert longest(paper.replace(layers_in_flight=2)) == 2
 
 
@@ -130,6 +131,7 @@ def test_calibration_seam_predicts_each_layer_of_the_rtl_configuration():
                        input_density=0.5, seed=2)
     cycles = predict_layer_cycles(small, w)
     assert list(cycles) == [layer.name for layer in w.layers]
+    assert all(type(c) is int for c in cycles.values())  # whole cycles, plain Python ints
     (layer,) = w.layers
     compute_bound = w.effectual_macs(layer) / (small.lanes * small.macs_per_lane)
     memory_bound = compulsory_bytes(w, small.numerics) / small.dram_bytes_per_cycle
@@ -168,6 +170,36 @@ def test_workload_larger_than_the_configuration_is_rejected():
         IsoscelesModel("paper")
     with pytest.raises(ValueError, match="dram_latency_cycles must be a non-negative integer"):
         IsoscelesModel(dram_latency_cycles=-1)
+
+
+def test_a_layer_that_does_not_fit_names_the_buffer_what_it_needs_and_has():
+    w = layer_workload(rows=8, cols=8, channels=8, kernels=8, weight_density=0.5,
+                       input_density=0.5)
+    # One output channel per lane (K tiled 8 ways) still keeps 3 x 3 16-bit partial sums.
+    with pytest.raises(ValueError, match=r"layer 'layer' does not fit .*: context_bytes "
+                                         r"\(per lane\) needs 18, the configuration has 16"):
+        IsoscelesModel(IsoscelesConfig(context_bytes=16)).run(w)
+    with pytest.raises(ValueError, match=r"layers_in_flight \(mergers per lane\) needs 2, the "
+                                         r"configuration has 1"):
+        IsoscelesModel(IsoscelesConfig(layers_in_flight=1)).run(residual_workload())
+
+
+def residual_workload():
+    """A 1x1 convolution whose output is added to its input (a skip connection)."""
+    from isosceles.golden.workloads import Layer, Tensor, Workload
+    layer = Layer("res", "conv", "input", 8, 8, 8, 8, residual="input", weight_density=0.5)
+    return Workload("res", "res", (layer,), (Tensor("input", 8, 8, 8, 0.5),
+                                             Tensor("res", 8, 8, 8, 0.5)), 0)
+
+
+def test_sparten_reads_the_input_of_a_layer_without_weights_that_exceeds_on_chip_memory():
+    w = workload("R96")
+    small = SparTenModel(SparTenConfig(onchip_bytes=256 * 1024))
+    for layer, group in zip(w.layers, small.run(w).groups, strict=True):
+        source = w.tensor(layer.input)
+        assert group.traffic["input"] >= bitmask_bits(
+            source.rows * source.cols, source.channels, source.density, value_bits=8) / 8, \
+            layer.name
 
 
 def test_expected_ceil_binomial():
@@ -213,7 +245,8 @@ def test_model_command_writes_report_plots_and_json(tmp_path, capsys):
     assert main(["model", "--networks", "R96,G58", "--json", str(report),
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    for heading in ("Fig. 14a", "Fig. 14b", "Fig. 14c", "Fig. 15", "Fig. 16", "R96 ablation",
+    for heading in ("Fig. 14a", "Fig. 14b", "Fig. 14c", "Fig. 15   DRAM bandwidth",
+                    "Fig. 16   MAC utilisation", "R96 ablation",
                     "speedup over SparTen, gmean"):
         assert heading in text
     document = json.loads(report.read_text())
@@ -236,7 +269,7 @@ def test_model_command_writes_report_plots_and_json(tmp_path, capsys):
         "filter", "context", "queue"}
     pngs = sorted(p.name for p in out.iterdir())
     assert pngs == ["fig14a_speedup.png", "fig14b_cycles.png", "fig14c_traffic.png",
-                    "fig15_mac_utilization.png", "fig16_bandwidth_utilization.png",
+                    "fig15_bandwidth_utilization.png", "fig16_mac_utilization.png",
                     "speedup_vs_sparten.png"]
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -246,3 +279,20 @@ def test_model_command_rejects_unknown_networks(capsys):
     assert main(["model", "--networks", "R96,R97"]) == 2
     err = capsys.readouterr().err
     assert "unknown network(s) R97" in err and "valid names are all, R81, R90" in err
+
+
+def test_model_command_checks_its_outputs_before_working(tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model ran before its outputs were checked")
+
+    monkeypatch.setattr("isosceles.gen.model.evaluate", no_work)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["model", "--networks", "G58", "--json", str(blocker / "m.json"),
+                 "--out", str(tmp_path / "plots")]) == 2
+    assert f"cannot write to {blocker}" in capsys.readouterr().err
+    assert main(["model", "--networks", "G58", "--json", str(tmp_path),
+                 "--out", str(tmp_path / "plots")]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert main(["model", "--networks", "G58", "--out", str(blocker / "plots")]) == 2
+    assert f"cannot write to {blocker / 'plots'}" in capsys.readouterr().err
