@@ -9,6 +9,7 @@ folder; ``--json`` writes every figure. Files are written whole or not at all.
 :func:`evaluate` and :func:`summarize` are the Python API the command is a thin layer over.
 """
 
+import json
 import math
 from pathlib import Path
 
@@ -21,12 +22,24 @@ from isosceles.golden.perf_baselines import (
     SparTenModel,
 )
 from isosceles.golden.perfmodel import TRAFFIC_KINDS, IsoscelesModel, pipelinable, reads_image
-from isosceles.golden.workloads import NETWORK_OF, VARIANTS, parse_variants, workload
+from isosceles.golden.workloads import (
+    ACTIVATION_SOURCE,
+    NETWORK_OF,
+    VARIANTS,
+    parse_variants,
+    workload,
+)
 
-__all__ = ["PAPER", "DESIGNS", "evaluate", "summarize", "format_report", "write_plots",
-           "register"]
+__all__ = ["PAPER", "DESIGNS", "ALTERNATIVES", "evaluate", "read_densities", "summarize",
+           "format_report", "write_plots", "register"]
 
+# The headline designs, in every figure: SparTen in the paper's reading (input re-read per group
+# of filters) and ISOSceles with the paper's per-block pipelining.
 DESIGNS = ("Fused-Layer", "SparTen", "ISOSceles-single", "ISOSceles")
+# The other readings, reported beside the headline ones.
+ALTERNATIVES = ("SparTen-optimistic", "ISOSceles-greedy")
+SPARTENS = ("SparTen", "SparTen-optimistic")
+PIPELINED = ("ISOSceles", "ISOSceles-greedy")
 
 # The paper's own figures, all from Yang, Emer, Sanchez, "ISOSceles: Accelerating Sparse CNNs
 # through Inter-Layer Pipelining", HPCA 2023 (abstract, Section VI and the talk's slides), as
@@ -59,6 +72,12 @@ PAPER = {
                      "first_conv_and_fc_time_share": 0.16},
     "layers_per_pipeline": {"ResNet-50": "3-5 on average; R81 up to 6; R98/R99 9-15",
                             "MobileNetV1": "3-7", "VGG-16": "2-3 between pooling layers"},
+    # Table IV: R96's pipelines, whole ResNet-50 blocks each (layers per pipeline).
+    "pipelines_R96": (4, 6, 4, 3, 6, 4, 3, 6, 6, 4, 6),
+    # Sec. VI-A (as issue 12's review reads it): SparTen's traffic over Fused-Layer's. The mean
+    # agrees with the abstract's gmeans: 4.7 / 3.6 = 1.31.
+    "sparten_traffic_vs_fused_layer_mean": 1.3,
+    "sparten_traffic_vs_fused_layer_M75": 2.4,
 }
 
 
@@ -67,23 +86,41 @@ def _gmean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False):
-    """Run the four designs on each variant: ``{variant: {design: NetworkResult}}``."""
+def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
+             merger_tokens_per_cycle=1.0, densities=None):
+    """Run every design on each variant: ``{variant: {design: NetworkResult}}``, with the
+    designs of :data:`DESIGNS` and :data:`ALTERNATIVES`. ``densities`` maps a variant to the
+    activation densities the user measured (see :func:`~isosceles.golden.workloads.workload`)."""
     config = IsoscelesConfig.paper() if config is None else config
+    densities = {} if densities is None else densities
+    unknown = sorted(set(densities) - set(names))
+    if unknown:
+        raise ValueError(f"densities given for {', '.join(unknown)}, which is not among the "
+                         f"networks run ({', '.join(names)}); add it to --networks")
     # The baselines share the memory system and the integer widths of the ISOSceles design.
     shared = dict(dram_bytes_per_cycle=config.dram_bytes_per_cycle, numerics=config.numerics)
-    models = (FusedLayerModel(FusedLayerConfig(**shared)), SparTenModel(SparTenConfig(**shared)),
-              IsoscelesModel(config, pipelined=False, pooled_mergers=pooled_mergers),
-              IsoscelesModel(config, pipelined=True, pooled_mergers=pooled_mergers))
+    iso = dict(pooled_mergers=pooled_mergers, merger_tokens_per_cycle=merger_tokens_per_cycle)
+    models = (FusedLayerModel(FusedLayerConfig(**shared)),
+              SparTenModel(SparTenConfig(reading="paper", **shared)),
+              SparTenModel(SparTenConfig(reading="optimistic", **shared)),
+              IsoscelesModel(config, pipelined=False, **iso),
+              IsoscelesModel(config, grouping="block", **iso),
+              IsoscelesModel(config, grouping="greedy", **iso))
     results = {}
     for name in names:
-        w = workload(name, seed=seed)
+        w = workload(name, seed=seed, densities=densities.get(name))
         results[name] = {model.name: model.run(w) for model in models}
     return results
 
 
 def _memory_bound_share(result):
     return sum(g.cycles for g in result.groups if g.bound == "memory") / result.cycles
+
+
+def _bound_shares(result):
+    """Share of a design's time spent in groups bound by compute, mergers and memory."""
+    return {bound: sum(g.cycles for g in result.groups if g.bound == bound) / result.cycles
+            for bound in ("compute", "merger", "memory")}
 
 
 def _pipeline_lengths(w, result):
@@ -124,6 +161,16 @@ def summarize(results):
             "pipelining_traffic_reduction": single.traffic_bytes / iso.traffic_bytes,
             "first_conv_and_fc_time_share": first_and_fc_cycles / iso.cycles,
             "layers_per_pipeline": _pipeline_lengths(w, iso),
+            "layers_per_pipeline_greedy": _pipeline_lengths(w, by_design["ISOSceles-greedy"]),
+            "groups": {d: [len(g.layers) for g in by_design[d].groups] for d in PIPELINED},
+            "bound_share": _bound_shares(iso),
+            "sparten_traffic_vs_fused_layer": {
+                d: by_design[d].traffic_bytes / fl.traffic_bytes for d in SPARTENS},
+            "single_speedup_vs": {d: by_design[d].cycles / single.cycles for d in SPARTENS},
+            "vs_sparten": {f"{i} over {d}": {
+                "speedup": by_design[d].cycles / by_design[i].cycles,
+                "traffic_reduction": by_design[d].traffic_bytes / by_design[i].traffic_bytes}
+                for i in PIPELINED for d in SPARTENS},
         }
     overall = {}
     if per_network:
@@ -148,6 +195,17 @@ def summarize(results):
         }
         overall["mac_utilization_vs_sparten"] = (overall["mac_utilization_mean"]["ISOSceles"]
                                                  / overall["mac_utilization_mean"]["SparTen"])
+        pairs = next(iter(rows))["vs_sparten"]
+        overall["vs_sparten_gmean"] = {pair: {
+            key: _gmean(r["vs_sparten"][pair][key] for r in rows)
+            for key in ("speedup", "traffic_reduction")} for pair in pairs}
+        overall["speedup_vs_fused_layer_gmean_by_grouping"] = {
+            d: _gmean(r["speedup_vs_fused_layer"][d] for r in rows) for d in PIPELINED}
+        overall["sparten_traffic_vs_fused_layer_gmean"] = {
+            d: _gmean(r["sparten_traffic_vs_fused_layer"][d] for r in rows) for d in SPARTENS}
+        overall["bound_networks"] = {
+            bound: sum(1 for r in rows if max(r["bound_share"], key=r["bound_share"].get)
+                       == bound) for bound in ("compute", "merger", "memory")}
     return {"networks": per_network, "overall": overall}
 
 
@@ -165,7 +223,21 @@ def _paper_speedup_sparten(name):
     return "-"
 
 
-def format_report(results, summary, *, config, seed, pooled_mergers=False):
+def _inputs(net, densities, densities_file):
+    """Where each network's activation densities come from, for the report's first table."""
+    lines = ["Inputs: activation densities (the weight densities are published or fitted to "
+             "published totals; docs/performance.md)"]
+    for name in net:
+        given = densities.get(name, {})
+        source = ACTIVATION_SOURCE[NETWORK_OF[name]]
+        if given:
+            source = f"{len(given)} tensors from {densities_file}; the rest {source}"
+        lines.append(f"{name:6}{source}")
+    return lines + [""]
+
+
+def format_report(results, summary, *, config, seed, pooled_mergers=False,
+                  merger_tokens_per_cycle=1.0, densities=None, densities_file=None):
     """The text report: one table per figure, ours beside the paper's."""
     net, overall = summary["networks"], summary["overall"]
     lines = [
@@ -173,9 +245,13 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False):
         f"{config.filter_buffer_bytes // 1024} KB filter buffer, {config.context_bytes // 1024} "
         f"KB context + {config.queue_bytes // 1024} KB queues per lane, "
         f"{config.dram_bytes_per_cycle:g} B/cycle at {config.clock_hz / 1e9:g} GHz; "
-        f"seed {seed}; K-mergers {'pooled' if pooled_mergers else 'one per layer'}",
+        f"seed {seed}; backend merger {merger_tokens_per_cycle:g} token/cycle + 1 cycle per "
+        f"column marker{', pooled' if pooled_mergers else ''}",
         f"paper: {PAPER['source']}",
+        "headline figures: SparTen in the paper's reading (input re-read per group of 64 "
+        "filters), ISOSceles with the paper's per-block pipelining; the other readings follow",
         "",
+        *_inputs(net, densities or {}, densities_file),
         "Fig. 14a  speedup over Fused-Layer",
         f"{'':6}{'SparTen':>10}{'single':>10}{'ISOSceles':>11}{'paper':>8}",
     ]
@@ -227,9 +303,52 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False):
                   f"first conv + FC share of time          "
                   f"{r['first_conv_and_fc_time_share']:>7.2f}"
                   f"{p['first_conv_and_fc_time_share']:>8.2f}"]
+    lines += ["", "SparTen readings: traffic / Fused-Layer's; speedup of single and ISOSceles "
+              "over each",
+              f"{'':6}{'paper rd':>10}{'optimist':>10}{'single/p':>10}{'single/o':>10}"
+              f"{'ISOS/p':>10}{'ISOS/o':>10}"]
+    for name, row in net.items():
+        t, v, sv = row["sparten_traffic_vs_fused_layer"], row["vs_sparten"], \
+            row["single_speedup_vs"]
+        lines.append(f"{name:6}{t['SparTen']:>10.2f}{t['SparTen-optimistic']:>10.2f}"
+                     f"{sv['SparTen']:>10.2f}{sv['SparTen-optimistic']:>10.2f}"
+                     f"{v['ISOSceles over SparTen']['speedup']:>10.2f}"
+                     f"{v['ISOSceles over SparTen-optimistic']['speedup']:>10.2f}")
+    if overall:
+        g = overall["sparten_traffic_vs_fused_layer_gmean"]
+        lines.append(f"gmean {g['SparTen']:>10.2f}{g['SparTen-optimistic']:>10.2f}   paper: "
+                     f"{PAPER['sparten_traffic_vs_fused_layer_mean']} on average, M75 "
+                     f"{PAPER['sparten_traffic_vs_fused_layer_M75']}; R96 single over SparTen "
+                     f"{PAPER['ablation_R96']['single_speedup_vs_sparten']}")
+    lines += ["", "Pipeline grouping: per block (the paper's, headline) and greedy",
+              f"{'':6}{'block x FL':>11}{'greedy x FL':>12}   layers per pipeline (block | "
+              f"greedy)"]
+    for name, row in net.items():
+        s = row["speedup_vs_fused_layer"]
+        lines.append(f"{name:6}{s['ISOSceles']:>11.2f}{s['ISOSceles-greedy']:>12.2f}   "
+                     + ",".join(map(str, row["groups"]["ISOSceles"])) + " | "
+                     + ",".join(map(str, row["groups"]["ISOSceles-greedy"])))
+    lines.append("paper R96 (Table IV, pipelined layers only): "
+                 + ",".join(map(str, PAPER["pipelines_R96"])))
+    lines += ["", f"What bounds ISOSceles (share of time; backend merger "
+              f"{merger_tokens_per_cycle:g} token/cycle)",
+              f"{'':6}{'compute':>10}{'merger':>10}{'memory':>10}"]
+    for name, row in net.items():
+        b = row["bound_share"]
+        lines.append(f"{name:6}" + "".join(f"{b[k]:>10.0%}" for k in ("compute", "merger",
+                                                                       "memory")))
     if overall:
         o = overall
-        lines += ["", f"Overall ({len(net)} networks)                  ours   paper",
+        v = o["vs_sparten_gmean"]
+        lines += ["", "Speedup / traffic reduction over SparTen, gmean, each reading "
+                  f"(paper {PAPER['speedup_vs_sparten_gmean']} / "
+                  f"{PAPER['traffic_reduction_vs_sparten_gmean']})"]
+        lines += [f"  {pair:42}{x['speedup']:>6.2f} /{x['traffic_reduction']:>5.2f}"
+                  for pair, x in v.items()]
+        f = o["speedup_vs_fused_layer_gmean_by_grouping"]
+        lines.append(f"  speedup over Fused-Layer, gmean: block {f['ISOSceles']:.2f}, greedy "
+                     f"{f['ISOSceles-greedy']:.2f} (paper {PAPER['speedup_vs_fused_layer_gmean']})")
+        lines += ["", f"Overall ({len(net)} networks, headline)       ours   paper",
                   f"speedup over SparTen, gmean (max)   {o['speedup_vs_sparten_gmean']:>6.2f} "
                   f"({o['speedup_vs_sparten_max']:.1f})  {PAPER['speedup_vs_sparten_gmean']} "
                   f"({PAPER['speedup_vs_sparten_max']})",
@@ -351,7 +470,7 @@ def write_plots(summary, out_dir):
     return paths
 
 
-def _document(results, summary, *, config, seed, pooled_mergers):
+def _document(results, summary, *, config, seed, options, densities_file):
     return {
         "config": {"lanes": config.lanes, "macs_per_lane": config.macs_per_lane,
                    "filter_buffer_bytes": config.filter_buffer_bytes,
@@ -360,7 +479,8 @@ def _document(results, summary, *, config, seed, pooled_mergers):
                    "layers_in_flight": config.layers_in_flight, "clock_hz": config.clock_hz,
                    "dram_bytes_per_cycle": config.dram_bytes_per_cycle},
         "seed": seed,
-        "pooled_mergers": pooled_mergers,
+        **options,
+        "densities_file": densities_file,
         "paper": PAPER,
         "summary": summary,
         "results": {name: {d: r.to_dict() for d, r in by_design.items()}
@@ -368,22 +488,43 @@ def _document(results, summary, *, config, seed, pooled_mergers):
     }
 
 
+def read_densities(path):
+    """A JSON file ``{variant: {tensor: activation density}}`` -> that mapping (checked)."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"densities file {path} is not JSON ({error}); write "
+                         f'{{"R96": {{"conv1": 0.41, ...}}}}') from error
+    if not isinstance(document, dict) or not all(
+            isinstance(v, dict) for v in document.values()):
+        raise ValueError(f"densities file {path} must map each network to a "
+                         f'{{tensor: density}} object, as {{"R96": {{"conv1": 0.41}}}}')
+    unknown = sorted(set(document) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"densities file {path}: unknown network(s) {', '.join(unknown)}; "
+                         f"valid names are {', '.join(VARIANTS)}")
+    return document
+
+
 def run_model(args):
     """The ``isosceles model`` command."""
     names = parse_variants(args.networks)
+    densities = read_densities(args.densities) if args.densities else {}
     check_writable(args.out, folder=True)
     if args.json:
         check_writable(args.json)
     config = IsoscelesConfig.paper()
-    results = evaluate(names, seed=args.seed, config=config, pooled_mergers=args.pooled_mergers)
+    options = {"pooled_mergers": args.pooled_mergers,
+               "merger_tokens_per_cycle": args.merger_rate}
+    results = evaluate(names, seed=args.seed, config=config, densities=densities, **options)
     summary = summarize(results)
-    print(format_report(results, summary, config=config, seed=args.seed,
-                        pooled_mergers=args.pooled_mergers), end="")
+    print(format_report(results, summary, config=config, seed=args.seed, densities=densities,
+                        densities_file=args.densities, **options), end="")
     paths = write_plots(summary, args.out)
     print(f"\nplots: {', '.join(str(p) for p in paths)}")
     if args.json:
         write_json(args.json, _document(results, summary, config=config, seed=args.seed,
-                                        pooled_mergers=args.pooled_mergers))
+                                        options=options, densities_file=args.densities))
         print(f"json: {args.json}")
     return 0
 
@@ -398,6 +539,13 @@ def register(subparsers):
                         help="folder for the PNG plots (default: reports/model)")
     parser.add_argument("--seed", default=0, type=int,
                         help="seed of the activation-density and row-nonzero draws")
+    parser.add_argument("--densities", metavar="FILE",
+                        help='measured activation densities, JSON {"R96": {"conv1": 0.41, ...}} '
+                             "(tensor = the layer that writes it); they replace the synthetic "
+                             "ones")
+    parser.add_argument("--merger-rate", default=1.0, type=float, metavar="TOKENS",
+                        help="output tokens a layer's backend merger emits per cycle per lane "
+                             "(default 1, the RTL's)")
     parser.add_argument("--pooled-mergers", action="store_true",
                         help="sensitivity study: let a layer use idle K-mergers of its lane")
     parser.set_defaults(func=run_model)

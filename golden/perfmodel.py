@@ -15,12 +15,16 @@ layer), for each *band* of rows (see below):
   scheduler gives the lane's PEs to whichever layer has work), so a band takes
   ``max over lanes (work) / pes_per_lane``. A layer with fewer rows than lanes splits ``K`` (the
   channels, for grouped convolutions) across ``lanes // rows`` adjacent lanes.
-* **Mergers.** Each backend lane has one K-merger per layer in flight, which emits one element per
-  cycle: a layer's backend row costs ``Q * K / split`` times the density of its accumulations
-  ``T2``. A residual add takes another merger of the lane (the skip stream is merged and added
-  to the layer's output stream, one element of their union per cycle). Mergers run in
-  parallel, so a band costs the busiest merger's time. (``pooled_mergers=True`` lets a layer
-  use the lane's idle mergers instead: a sensitivity study, not the published design.)
+* **Mergers.** The backend (as the project's RTL builds it) has, per layer in flight, one merger
+  per backend lane that merges the ``R`` frontend lanes' per-``(lane, r)`` substreams of ``T1``
+  directly on ``(q, k)`` with one comparator tree, adding equal keys: it emits
+  ``merger_tokens_per_cycle`` output tokens a cycle (1 in the RTL) plus one cycle per column
+  marker. A layer's backend row costs ``Q * K / split`` times the density of its accumulations
+  ``T2``, over that rate, plus ``Q`` marker cycles. A residual add takes another merger of the
+  lane (the skip stream is merged and added to the layer's output stream, one element of their
+  union per cycle). Mergers run in parallel, so a band costs the busiest merger's time.
+  (``pooled_mergers=True`` lets a layer use the lane's idle mergers instead: a sensitivity
+  study, not the published design.)
 * **Memory.** DRAM traffic over ``dram_bytes_per_cycle``. Tensors are stored compressed: an outer
   array of fibers (one per activation column ``(h, w)``; one per input channel of a filter) with
   an offset each, and each fiber as the cheaper of a coordinate list and a bitmask (or the whole
@@ -30,7 +34,11 @@ layer), for each *band* of rows (see below):
   input have passed, which costs that fraction of the layer's own time in the band.
 * A group takes ``max(compute, mergers, memory) + overheads``.
 
-Pipelining (greedy, in execution order): a layer joins the current pipeline while the pipeline's
+Pipelining, in execution order, by one of two policies (``grouping``): ``"block"``, the paper's
+(its Table IV pipelines ResNet-50 whole blocks at a time), cuts pipelines only between blocks
+(:attr:`~isosceles.golden.workloads.Layer.block`) and adds whole blocks; ``"greedy"`` adds one
+layer at a time and may cut inside a block. A block that does not fit one pipeline on its own is
+grouped layer by layer. A layer or block joins the current pipeline while the pipeline's
 compressed filters fit the filter buffer, its K-mergers and skip-add mergers fit the lane's
 ``layers_in_flight`` mergers, and joining neither raises DRAM traffic nor cycles (halo re-reads
 and recomputation can outgrow what the pipeline saves; this last rule is ours, the paper stops
@@ -66,6 +74,7 @@ from isosceles.golden.workloads import Workload, accumulation_density
 
 __all__ = [
     "TRAFFIC_KINDS",
+    "GROUPINGS",
     "GroupResult",
     "NetworkResult",
     "IsoscelesModel",
@@ -78,6 +87,7 @@ __all__ = [
 ]
 
 TRAFFIC_KINDS = ("input", "weights", "output", "partials")
+GROUPINGS = ("block", "greedy")
 
 
 # --- storage formats --------------------------------------------------------------------------
@@ -286,6 +296,13 @@ class IsoscelesModel:
         Latency before a band's first data arrives (HBM, about 100 ns at 1 GHz).
     queue_slack_columns : int
         Columns of every input stream the per-lane queues hold to decouple producer and consumer.
+    grouping : str
+        ``"block"`` (the paper's policy: pipelines are cut only between network blocks) or
+        ``"greedy"`` (layer by layer, across block boundaries). Ignored when not pipelined.
+    merger_tokens_per_cycle : float
+        Output tokens a layer's backend merger emits per cycle per backend lane, after merging
+        the ``R`` substreams on ``(q, k)`` (1 in the RTL); column markers cost one cycle each on
+        top. Raising it is the sensitivity study of a faster (replicated) merger.
     pooled_mergers : bool
         ``False`` (the published reading): each layer in flight has its own K-merger per lane,
         one element per cycle. ``True`` (a sensitivity study, not in the paper): the lane's
@@ -294,11 +311,13 @@ class IsoscelesModel:
         ``layers_in_flight``.
     """
 
-    def __init__(self, config=None, *, pipelined=True, dram_latency_cycles=100,
-                 queue_slack_columns=2, pooled_mergers=False):
+    def __init__(self, config=None, *, pipelined=True, grouping="block", dram_latency_cycles=100,
+                 queue_slack_columns=2, merger_tokens_per_cycle=1.0, pooled_mergers=False):
         config = IsoscelesConfig.paper() if config is None else config
         if not isinstance(config, IsoscelesConfig):
             raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
+        if grouping not in GROUPINGS:
+            raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, not {grouping!r}")
         for name, value in (("dram_latency_cycles", dram_latency_cycles),
                             ("queue_slack_columns", queue_slack_columns)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -307,8 +326,15 @@ class IsoscelesModel:
         self.pipelined = pipelined
         self.dram_latency_cycles = dram_latency_cycles
         self.queue_slack_columns = queue_slack_columns
+        if isinstance(merger_tokens_per_cycle, bool) or not isinstance(
+                merger_tokens_per_cycle, (int, float)) or not merger_tokens_per_cycle > 0:
+            raise ValueError(f"merger_tokens_per_cycle must be a positive number, not "
+                             f"{merger_tokens_per_cycle!r}")
+        self.merger_tokens_per_cycle = float(merger_tokens_per_cycle)
         self.pooled_mergers = bool(pooled_mergers)
-        self.name = "ISOSceles" if pipelined else "ISOSceles-single"
+        self.grouping = grouping
+        self.name = ("ISOSceles" if grouping == "block" else "ISOSceles-greedy") if pipelined \
+            else "ISOSceles-single"
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -348,30 +374,53 @@ class IsoscelesModel:
                         raise ValueError(f"workload {workload.name}: layer {layer.name!r} has "
                                          f"{name} {value}, above the configuration's {limit}")
 
+    def _units(self, workload):
+        """What the grouping adds at a time: whole blocks of pipelinable layers (``"block"``,
+        pipelined) or single layers."""
+        units = []
+        for layer in workload.layers:
+            if (self.pipelined and self.grouping == "block" and units and layer.block is not None
+                    and units[-1][-1].block == layer.block
+                    and pipelinable(workload, layer) and pipelinable(workload, units[-1][-1])):
+                units[-1] += (layer,)
+            else:
+                units.append((layer,))
+        return units
+
     def _groups(self, workload):
         groups, current = [], ()
-        for layer in workload.layers:
-            if self.pipelined and pipelinable(workload, layer):
-                if current and self._joins(current, layer):
-                    current += (layer,)
+        for unit in self._units(workload):
+            if self.pipelined and all(pipelinable(workload, layer) for layer in unit):
+                if current and self._joins(current, unit):
+                    current += unit
                     continue
                 if current:
                     groups.append(current)
-                current = (layer,)
+                current = ()
+                if len(unit) > 1 and self._plan(unit) is None:  # a block too big for one pipeline
+                    for layer in unit:
+                        if current and self._joins(current, (layer,)):
+                            current += (layer,)
+                            continue
+                        if current:
+                            groups.append(current)
+                        current = (layer,)
+                else:
+                    current = unit
             else:
                 if current:
                     groups.append(current)
                     current = ()
-                groups.append((layer,))
+                groups.append(unit)
         if current:
             groups.append(current)
         return groups
 
-    def _joins(self, current, layer):
-        alone, before = self._plan((layer,)), self._plan(current)
+    def _joins(self, current, unit):
+        alone, before = self._plan(unit), self._plan(current)
         if alone is None or before is None:
             return False
-        merged = self._plan(current + (layer,), allow_k_tiles=False)
+        merged = self._plan(current + unit, allow_k_tiles=False)
         if merged is None:
             return False
         apart = self._total(before) + self._total(alone)
@@ -514,18 +563,20 @@ class IsoscelesModel:
         """Why no plan fits ``layers``: the buffer, what it needs and what it has."""
         cfg = self.config
         mergers = _mergers_needed(layers)
+        filters = sum(filter_bytes(layer, cfg.numerics) for layer in layers if layer.kind != "fc")
         if mergers > cfg.layers_in_flight:
             what, needed, available = "layers_in_flight (mergers per lane)", mergers, \
                 cfg.layers_in_flight
+        elif len(layers) > 1 and filters > cfg.filter_buffer_bytes:
+            what, needed, available = "filter_buffer_bytes", filters, cfg.filter_buffer_bytes
         else:
             most_rows = max(self._workload.tensor(layer.name).rows for layer in layers)
-            k_tiles = 1
-            while 2 * k_tiles <= layers[0].out_channels:
+            k_tiles = 1  # only a lone layer may tile K
+            while len(layers) == 1 and 2 * k_tiles <= layers[0].out_channels:
                 k_tiles *= 2
             found = [self._overflow(layers, self._band_ranges(layers, most_rows, b), k_tiles)
                      for b in range(most_rows)]
-            what, needed, available = max((f for f in found if f), key=lambda f: f[1] / f[2],
-                                          default=("filter_buffer_bytes", math.nan, math.nan))
+            what, needed, available = max((f for f in found if f), key=lambda f: f[1] / f[2])
         return (f"{what} needs {needed:g}, the configuration has {available:g}; raise it or "
                 f"give the layer fewer channels")
 
@@ -673,9 +724,10 @@ class IsoscelesModel:
         return lanes, macs
 
     def _merger_tokens(self, layer, ranges, k_tiles):
-        """Elements the busiest lane's mergers of ``layer`` emit in one band: its K-merger
-        (the nonzero accumulations ``T2``) and, for a residual add, the merger that adds the
-        skip stream (the union of the two streams' nonzeros)."""
+        """Cycles the busiest lane's mergers of ``layer`` take in one band: its backend merger
+        (the nonzero accumulations ``T2`` at ``merger_tokens_per_cycle``, plus a cycle per column
+        marker) and, for a residual add, the merger that adds the skip stream (the union of the
+        two streams' nonzeros, one a cycle)."""
         w = self._workload
         rows_out = _span(ranges.get(layer.name, (0, 0)))
         if rows_out == 0 or layer.kind == "fc":
@@ -690,7 +742,8 @@ class IsoscelesModel:
         skip = 0.0
         if layer.residual:
             skip = 1 - (1 - density) * (1 - w.tensor(layer.residual).density)
-        return positions * density, positions * skip
+        return (positions * density / self.merger_tokens_per_cycle + layer.out_cols,
+                positions * skip)
 
 
 def predict_layer_cycles(config, workload, **model_options):
@@ -700,7 +753,8 @@ def predict_layer_cycles(config, workload, **model_options):
     configuration (``IsoscelesConfig()``) and the layer benchmark's workload (see
     :func:`~isosceles.golden.workloads.layer_workload`), it predicts what the block's cycle
     counter should read, layer by layer. ``model_options`` go to :class:`IsoscelesModel`
-    (``dram_latency_cycles``, ``queue_slack_columns``, ``pooled_mergers``).
+    (``dram_latency_cycles``, ``queue_slack_columns``, ``merger_tokens_per_cycle``,
+    ``pooled_mergers``).
 
     Returns
     -------

@@ -54,6 +54,7 @@ __all__ = [
     "Workload",
     "VARIANTS",
     "NETWORK_OF",
+    "ACTIVATION_SOURCE",
     "workload",
     "workloads",
     "layer_workload",
@@ -71,6 +72,14 @@ NETWORK_OF = {
     "G58": "GoogLeNet Inception-3a",
 }
 VARIANTS = tuple(NETWORK_OF)
+
+# Network -> where its activation densities come from, for reports to print beside the figures.
+ACTIVATION_SOURCE = {
+    "ResNet-50": "synthetic: a seeded uniform draw in 0.2-0.8 per tensor",
+    "MobileNetV1": "synthetic: 0.5 after every ReLU",
+    "VGG-16": "measured: Han et al. 2015, Table 5, per layer",
+    "GoogLeNet Inception-3a": "synthetic: 0.5 after every ReLU",
+}
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,10 @@ class Layer:
     which the paper runs as a depthwise convolution whose kernel is the whole input; its constant
     weights are not stored), ``"fc"`` (the input tensor flattened into ``in_channels``),
     ``"maxpool"`` or ``"avgpool"``. ``residual`` names a
-    tensor added to the output before the activation (a ResNet skip connection).
+    tensor added to the output before the activation (a ResNet skip connection). ``block``
+    names the network block the layer belongs to (a ResNet bottleneck, a MobileNet depthwise
+    separable pair, an Inception module), for pipelining policies that cut only between blocks;
+    ``None`` for a layer that is a block of its own.
     """
 
     name: str
@@ -116,6 +128,7 @@ class Layer:
     groups: int = 1
     weight_density: float = 1.0
     residual: str = None
+    block: str = None
 
     def __post_init__(self):
         if self.kind not in LAYER_KINDS:
@@ -284,23 +297,25 @@ def pooled_density(input_density, window):
 class _Builder:
     """Appends layers in execution order and creates their output tensors."""
 
-    def __init__(self, name, network, seed, *, input_shape=(224, 224, 3)):
+    def __init__(self, name, network, seed, *, input_shape=(224, 224, 3), densities=()):
         self.name, self.network, self.seed = name, network, seed
+        self.densities = dict(densities)  # tensor -> activation density given by the user
         self.layers = []
-        self.tensors = {"input": Tensor("input", *input_shape, 1.0)}
+        self.tensors = {"input": Tensor("input", *input_shape, self.densities.get("input", 1.0))}
 
     def add(self, layer, density):
         self.layers.append(layer)
         rows, cols = (1, 1) if layer.kind == "fc" else (layer.out_rows, layer.out_cols)
+        density = self.densities.get(layer.name, density)
         self.tensors[layer.name] = Tensor(layer.name, rows, cols, layer.out_channels, density)
         return layer.name
 
     def conv(self, name, source, k, *, kernel=1, stride=1, padding=None, groups=1,
-             weight_density=1.0, density, residual=None):
+             weight_density=1.0, density, residual=None, block=None):
         t = self.tensors[source]
         layer = Layer(name, "conv", source, t.rows, t.cols, t.channels, k, kernel, stride,
                       kernel // 2 if padding is None else padding, groups, weight_density,
-                      residual)
+                      residual, block)
         if density is None:  # no ReLU follows: the accumulations' density
             density = accumulation_density(layer.products_per_output, weight_density, t.density)
         return self.add(layer, density)
@@ -323,6 +338,10 @@ class _Builder:
         return self.add(layer, density)
 
     def build(self):
+        unknown = sorted(set(self.densities) - set(self.tensors))
+        if unknown:
+            raise ValueError(f"densities for {self.name}: no tensor named {', '.join(unknown)}; "
+                             f"the tensors are {', '.join(self.tensors)}")
         return Workload(self.name, self.network, tuple(self.layers), tuple(self.tensors.values()),
                         self.seed)
 
@@ -394,9 +413,9 @@ STR_RESNET50_OVERALL = {"R81": 81.27, "R90": 90.23, "R95": 95.15, "R96": 96.11, 
 RESNET_ACTIVATION_RANGE = (0.2, 0.8)
 
 
-def _resnet50(variant, seed):
+def _resnet50(variant, seed, densities):
     column = _RESNET_COLUMN[variant]
-    b = _Builder(variant, "ResNet-50", seed)
+    b = _Builder(variant, "ResNet-50", seed, densities=densities)
 
     def wd(name):
         return 1 - STR_RESNET50_SPARSITY[name][column] / 100
@@ -415,13 +434,15 @@ def _resnet50(variant, seed):
             skip = x
             if block == 0:  # projection shortcut, no ReLU before the add
                 skip = b.conv(f"{prefix}.downsample.0", x, 4 * width, stride=stride,
-                              weight_density=wd(f"{prefix}.downsample.0"), density=None)
+                              weight_density=wd(f"{prefix}.downsample.0"), density=None,
+                              block=prefix)
             y = b.conv(f"{prefix}.conv1", x, width, weight_density=wd(f"{prefix}.conv1"),
-                       density=act(f"{prefix}.conv1"))
+                       density=act(f"{prefix}.conv1"), block=prefix)
             y = b.conv(f"{prefix}.conv2", y, width, kernel=3, stride=stride,
-                       weight_density=wd(f"{prefix}.conv2"), density=act(f"{prefix}.conv2"))
+                       weight_density=wd(f"{prefix}.conv2"), density=act(f"{prefix}.conv2"),
+                       block=prefix)
             x = b.conv(f"{prefix}.conv3", y, 4 * width, weight_density=wd(f"{prefix}.conv3"),
-                       residual=skip, density=act(f"{prefix}.conv3"))
+                       residual=skip, density=act(f"{prefix}.conv3"), block=prefix)
     x = b.global_avg_pool("avgpool", x)
     b.fc("fc", x, 1000, weight_density=wd("fc"), density=1.0)
     return b.build()
@@ -468,10 +489,10 @@ def _vgg16_exponent(target_sparsity):
     return (low + high) / 2
 
 
-def _vgg16(variant, seed):
+def _vgg16(variant, seed, densities):
     target = _VGG_CONV_SPARSITY[variant]
     exponent = 1.0 if target is None else _vgg16_exponent(target)
-    b = _Builder(variant, "VGG-16", seed)
+    b = _Builder(variant, "VGG-16", seed, densities=densities)
 
     def wd(name):
         density = HAN_VGG16[name][0] / 100
@@ -547,14 +568,14 @@ _MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), 
                      (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
 
 
-def _mobilenet_v1_shapes(seed, name="shape"):
-    b = _Builder(name, "MobileNetV1", seed)
+def _mobilenet_v1_shapes(seed, name="shape", densities=()):
+    b = _Builder(name, "MobileNetV1", seed, densities=densities)
     x = b.conv("conv1", "input", 32, kernel=3, stride=2, density=RELU_DENSITY)
     channels = 32
     for index, (width, stride) in enumerate(_MOBILENET_BLOCKS, start=1):
         x = b.conv(f"dw{index}", x, channels, kernel=3, stride=stride, groups=channels,
-                   density=RELU_DENSITY)
-        x = b.conv(f"pw{index}", x, width, density=RELU_DENSITY)
+                   density=RELU_DENSITY, block=f"block{index}")
+        x = b.conv(f"pw{index}", x, width, density=RELU_DENSITY, block=f"block{index}")
         channels = width
     x = b.global_avg_pool("avgpool", x)
     b.fc("fc", x, 1000, weight_density=1.0, density=1.0)
@@ -576,8 +597,8 @@ def _pruned_layers(shape):
     return [layer for layer in shape.layers if layer.has_weights]
 
 
-def _mobilenet_v1(variant, seed):
-    shape = _mobilenet_v1_shapes(seed, variant)
+def _mobilenet_v1(variant, seed, densities):
+    shape = _mobilenet_v1_shapes(seed, variant, densities)
     sparsity, macs = STR_MOBILENET[variant]
     densities = _fitted_densities(_pruned_layers(shape), 1 - sparsity / 100,
                                   macs / STR_MOBILENET_DENSE_MACS)
@@ -587,16 +608,18 @@ def _mobilenet_v1(variant, seed):
 G58_SPARSITY = 0.58
 
 
-def _inception_3a(variant, seed):
-    b = _Builder(variant, "GoogLeNet Inception-3a", seed, input_shape=(28, 28, 192))
-    b.tensors["input"] = Tensor("input", 28, 28, 192, RELU_DENSITY)  # after the stem's ReLU
-    b.conv("3a_1x1", "input", 64, density=RELU_DENSITY)
-    y = b.conv("3a_3x3_reduce", "input", 96, density=RELU_DENSITY)
-    b.conv("3a_3x3", y, 128, kernel=3, density=RELU_DENSITY)
-    y = b.conv("3a_5x5_reduce", "input", 16, density=RELU_DENSITY)
-    b.conv("3a_5x5", y, 32, kernel=5, density=RELU_DENSITY)
+def _inception_3a(variant, seed, densities):
+    b = _Builder(variant, "GoogLeNet Inception-3a", seed, input_shape=(28, 28, 192),
+                 densities=densities)
+    # The module's input comes after the stem's ReLU.
+    b.tensors["input"] = Tensor("input", 28, 28, 192, b.densities.get("input", RELU_DENSITY))
+    b.conv("3a_1x1", "input", 64, density=RELU_DENSITY, block="3a")
+    y = b.conv("3a_3x3_reduce", "input", 96, density=RELU_DENSITY, block="3a")
+    b.conv("3a_3x3", y, 128, kernel=3, density=RELU_DENSITY, block="3a")
+    y = b.conv("3a_5x5_reduce", "input", 16, density=RELU_DENSITY, block="3a")
+    b.conv("3a_5x5", y, 32, kernel=5, density=RELU_DENSITY, block="3a")
     y = b.pool("3a_pool", "input", "maxpool", kernel=3, stride=1, padding=1)
-    b.conv("3a_pool_proj", y, 32, density=RELU_DENSITY)
+    b.conv("3a_pool_proj", y, 32, density=RELU_DENSITY, block="3a")
     shape = b.build()
     pruned = _pruned_layers(shape)
     return _with_weight_densities(shape, variant, [1 - G58_SPARSITY] * len(pruned))
@@ -621,18 +644,30 @@ def parse_variants(text):
     return tuple(dict.fromkeys(names))
 
 
-def workload(name, *, seed=0):
-    """The variant ``name`` (one of :data:`VARIANTS`) with its seeded draws."""
+def workload(name, *, seed=0, densities=None):
+    """The variant ``name`` (one of :data:`VARIANTS`) with its seeded draws.
+
+    ``densities`` maps tensor names (a layer's name is its output's; ``"input"`` the network
+    input) to activation densities measured by the user; they replace the synthetic ones, and
+    the tensors derived from them (pools, accumulations without a ReLU) follow.
+    """
     if name not in NETWORK_OF:
         raise ValueError(f"name must be one of {', '.join(VARIANTS)}, not {name!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-    return _build(name, seed)
+    densities = {} if densities is None else densities
+    if not isinstance(densities, dict):
+        raise ValueError(f"densities must map tensor names to densities, not {densities!r}")
+    for tensor, value in densities.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"densities for {name}: {tensor} must be a number in (0, 1], "
+                             f"not {value!r}")
+    return _build(name, seed, tuple(sorted((t, float(v)) for t, v in densities.items())))
 
 
 @lru_cache(maxsize=64)
-def _build(name, seed):  # workloads are immutable, so one build per (name, seed) serves all
-    return _BUILDERS[NETWORK_OF[name]](name, seed)
+def _build(name, seed, densities):  # workloads are immutable: one build per argument set
+    return _BUILDERS[NETWORK_OF[name]](name, seed, densities)
 
 
 def workloads(names=VARIANTS, *, seed=0):

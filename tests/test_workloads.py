@@ -172,3 +172,27 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="rows must be a positive integer"):
         layer_workload(rows=0, cols=8, channels=8, kernels=8, weight_density=0.5,
                        input_density=0.5)
+
+
+def test_user_densities_replace_the_synthetic_ones_and_derived_tensors_follow():
+    base = workload("R96")
+    given = {"conv1": 0.05, "layer1.0.conv2": 0.9}
+    w = workload("R96", densities=given)
+    assert w.tensor("conv1").density == 0.05 and w.tensor("layer1.0.conv2").density == 0.9
+    assert w.tensor("maxpool").density == pytest.approx(1 - 0.95 ** 9)  # the pool follows
+    # The projection shortcut has no ReLU: its density follows its (pooled) input.
+    assert w.tensor("layer1.0.downsample.0").density < base.tensor(
+        "layer1.0.downsample.0").density
+    untouched = [t.name for t in base.tensors if t.name not in
+                 ("conv1", "maxpool", "layer1.0.conv2", "layer1.0.downsample.0")]
+    assert all(w.tensor(n).density == base.tensor(n).density for n in untouched)
+    assert workload("G58", densities={"input": 0.3}).tensor("input").density == 0.3
+
+
+def test_user_densities_are_checked():
+    with pytest.raises(ValueError, match="densities for R96: no tensor named conv9; "
+                                         "the tensors are input, conv1"):
+        workload("R96", densities={"conv9": 0.5})
+    with pytest.raises(ValueError, match=r"densities for M75: pw3 must be a number in \(0, 1\], "
+                                         "not 1.5"):
+        workload("M75", densities={"pw3": 1.5})
