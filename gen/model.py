@@ -87,10 +87,11 @@ def _gmean(values):
 
 
 def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
-             merger_tokens_per_cycle=1.0, densities=None):
+             merger_tokens_per_cycle=1.0, densities=None, activation_scale=1.0):
     """Run every design on each variant: ``{variant: {design: NetworkResult}}``, with the
     designs of :data:`DESIGNS` and :data:`ALTERNATIVES`. ``densities`` maps a variant to the
-    activation densities the user measured (see :func:`~isosceles.golden.workloads.workload`)."""
+    activation densities the user measured (see :func:`~isosceles.golden.workloads.workload`);
+    ``activation_scale`` multiplies every activation density (a sensitivity study)."""
     config = IsoscelesConfig.paper() if config is None else config
     densities = {} if densities is None else densities
     unknown = sorted(set(densities) - set(names))
@@ -109,6 +110,8 @@ def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
     results = {}
     for name in names:
         w = workload(name, seed=seed, densities=densities.get(name))
+        if activation_scale != 1.0:
+            w = w.scaled(activation_scale=activation_scale)
         results[name] = {model.name: model.run(w) for model in models}
     return results
 
