@@ -15,14 +15,15 @@ from pathlib import Path
 
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import atomic_write, check_writable, write_json
-from isosceles.golden.perf_baselines import (
+from isosceles.perf.baselines import (
     FusedLayerConfig,
     FusedLayerModel,
     SparTenConfig,
     SparTenModel,
 )
-from isosceles.golden.perfmodel import TRAFFIC_KINDS, IsoscelesModel, pipelinable, reads_image
-from isosceles.golden.workloads import (
+from isosceles.perf.isosceles_model import IsoscelesModel, pipelinable, reads_image
+from isosceles.perf.results import TRAFFIC_KINDS
+from isosceles.perf.workloads import (
     ACTIVATION_SOURCE,
     NETWORK_OF,
     VARIANTS,
@@ -90,7 +91,7 @@ def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
              merger_tokens_per_cycle=1.0, densities=None, activation_scale=1.0):
     """Run every design on each variant: ``{variant: {design: NetworkResult}}``, with the
     designs of :data:`DESIGNS` and :data:`ALTERNATIVES`. ``densities`` maps a variant to the
-    activation densities the user measured (see :func:`~isosceles.golden.workloads.workload`);
+    activation densities the user measured (see :func:`~isosceles.perf.workloads.workload`);
     ``activation_scale`` multiplies every activation density (a sensitivity study)."""
     config = IsoscelesConfig.paper() if config is None else config
     densities = {} if densities is None else densities

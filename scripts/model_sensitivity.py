@@ -12,7 +12,7 @@ import argparse
 
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.model import evaluate, summarize
-from isosceles.golden.workloads import parse_variants
+from isosceles.perf.workloads import parse_variants
 
 PAPER = IsoscelesConfig.paper()
 CASES = (

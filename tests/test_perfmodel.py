@@ -9,21 +9,21 @@ import pytest
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.model import ALTERNATIVES, DESIGNS, PAPER, evaluate, summarize
-from isosceles.golden.perf_baselines import (
+from isosceles.perf.baselines import (
     FusedLayerModel,
     SparTenConfig,
     SparTenModel,
     bitmask_bits,
     expected_max_normal,
 )
-from isosceles.golden.perfmodel import (
+from isosceles.perf.isosceles_model import (
     IsoscelesModel,
     compressed_bits,
     compulsory_bytes,
     expected_ceil_binomial,
     predict_layer_cycles,
 )
-from isosceles.golden.workloads import VARIANTS, layer_workload, workload
+from isosceles.perf.workloads import VARIANTS, layer_workload, workload
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def test_a_layer_that_does_not_fit_names_the_buffer_what_it_needs_and_has():
 
 def residual_workload():
     """A 1x1 convolution whose output is added to its input (a skip connection)."""
-    from isosceles.golden.workloads import Layer, Tensor, Workload
+    from isosceles.perf.workloads import Layer, Tensor, Workload
     layer = Layer("res", "conv", "input", 8, 8, 8, 8, residual="input", weight_density=0.5)
     return Workload("res", "res", (layer,), (Tensor("input", 8, 8, 8, 0.5),
                                              Tensor("res", 8, 8, 8, 0.5)), 0)

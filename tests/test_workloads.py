@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from isosceles.golden.workloads import (
+from isosceles.perf.workloads import (
     HAN_VGG16,
     RESNET_ACTIVATION_RANGE,
     STR_MOBILENET,

@@ -1,6 +1,6 @@
 """Layer tables of the paper's 11 sparse CNNs, with per-layer weight and activation densities.
 
-The performance models (:mod:`isosceles.golden.perfmodel`) work from these tables analytically:
+The performance models (:mod:`isosceles.perf.isosceles_model`) work from these tables analytically:
 a layer's effectual work is its dense work times the densities of its operands, and every tensor's
 nonzeros are spread at random (i.i.d.) over its positions. The only random draws are seeded and
 deterministic: the ResNet-50 activation densities and the nonzeros of each activation row.

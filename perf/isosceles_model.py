@@ -1,6 +1,6 @@
 """Analytical performance model of ISOSceles, pipelined and layer by layer (``single``).
 
-The model works from the densities of :mod:`isosceles.golden.workloads` (expected nonzeros, i.i.d.
+The model works from the densities of :mod:`isosceles.perf.workloads` (expected nonzeros, i.i.d.
 positions; the nonzeros of each activation row are a seeded binomial draw) and the one
 configuration object, :class:`~isosceles.gen.config.IsoscelesConfig`. It runs with the paper's
 design (:meth:`IsoscelesConfig.paper`) and, unchanged, with the RTL's small configuration.
@@ -36,7 +36,7 @@ layer), for each *band* of rows (see below):
 
 Pipelining, in execution order, by one of two policies (``grouping``): ``"block"``, the paper's
 (its Table IV pipelines ResNet-50 whole blocks at a time), cuts pipelines only between blocks
-(:attr:`~isosceles.golden.workloads.Layer.block`) and adds whole blocks; ``"greedy"`` adds one
+(:attr:`~isosceles.perf.workloads.Layer.block`) and adds whole blocks; ``"greedy"`` adds one
 layer at a time and may cut inside a block. A block that does not fit one pipeline on its own is
 grouped layer by layer. A layer or block joins the current pipeline while the pipeline's
 compressed filters fit the filter buffer, its K-mergers and skip-add mergers fit the lane's
@@ -64,19 +64,17 @@ and spatially correlated (non-i.i.d.) sparsity.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
-from isosceles.golden.workloads import Workload, accumulation_density
+from isosceles.perf.results import TRAFFIC_KINDS, GroupResult, NetworkResult
+from isosceles.perf.workloads import Workload, accumulation_density
 
 __all__ = [
-    "TRAFFIC_KINDS",
     "GROUPINGS",
-    "GroupResult",
-    "NetworkResult",
     "IsoscelesModel",
     "compressed_bits",
     "expected_ceil_binomial",
@@ -86,7 +84,6 @@ __all__ = [
     "predict_layer_cycles",
 ]
 
-TRAFFIC_KINDS = ("input", "weights", "output", "partials")
 GROUPINGS = ("block", "greedy")
 
 
@@ -158,97 +155,6 @@ def expected_ceil_binomial(n, p, width):
     if frac:
         value += frac * (_expected_ceil_int(low + 1, float(p), width) - value)
     return value
-
-
-# --- results -----------------------------------------------------------------------------------
-
-@dataclass
-class GroupResult:
-    """One pipeline or unpipelined layer of a design.
-
-    ``cycles = max(compute, merger, memory) + overhead`` (the baselines have no merger bound).
-    ``buffers`` is what the group occupies on chip, in bytes: for ISOSceles the filter buffer
-    (``"filter"``) and, per lane in its fullest band, the context array (``"context"``) and
-    the queues (``"queue"``); empty for the baselines.
-    """
-
-    layers: tuple
-    pipelined: bool
-    bands: int
-    compute_cycles: float
-    merger_cycles: float
-    memory_cycles: float
-    overhead_cycles: float
-    macs: float
-    traffic: dict
-    buffers: dict = field(default_factory=dict)
-
-    @property
-    def cycles(self):
-        return max(self.compute_cycles, self.merger_cycles, self.memory_cycles) + \
-            self.overhead_cycles
-
-    @property
-    def bound(self):
-        bounds = {"compute": self.compute_cycles, "merger": self.merger_cycles,
-                  "memory": self.memory_cycles}
-        return max(bounds, key=bounds.get)
-
-    def to_dict(self):
-        return {"layers": list(self.layers), "pipelined": self.pipelined, "bands": self.bands,
-                "cycles": float(self.cycles), "bound": self.bound,
-                "compute_cycles": float(self.compute_cycles),
-                "merger_cycles": float(self.merger_cycles),
-                "memory_cycles": float(self.memory_cycles),
-                "overhead_cycles": float(self.overhead_cycles), "macs": float(self.macs),
-                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
-                "buffer_bytes": {kind: float(v) for kind, v in self.buffers.items()}}
-
-
-@dataclass
-class NetworkResult:
-    """A design's run of one workload: its groups in order and the totals."""
-
-    design: str
-    workload: str
-    groups: list
-    peak_macs_per_cycle: int
-    dram_bytes_per_cycle: float
-    compulsory_bytes: float
-
-    @property
-    def cycles(self):
-        return sum(group.cycles for group in self.groups)
-
-    @property
-    def traffic(self):
-        return {kind: sum(group.traffic[kind] for group in self.groups)
-                for kind in TRAFFIC_KINDS}
-
-    @property
-    def traffic_bytes(self):
-        return sum(self.traffic.values())
-
-    @property
-    def macs(self):
-        return sum(group.macs for group in self.groups)
-
-    @property
-    def mac_utilization(self):
-        return self.macs / (self.cycles * self.peak_macs_per_cycle)
-
-    @property
-    def bandwidth_utilization(self):
-        return self.traffic_bytes / (self.cycles * self.dram_bytes_per_cycle)
-
-    def to_dict(self):
-        return {"design": self.design, "workload": self.workload, "cycles": float(self.cycles),
-                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
-                "traffic_total_bytes": float(self.traffic_bytes),
-                "compulsory_bytes": float(self.compulsory_bytes), "macs": float(self.macs),
-                "mac_utilization": float(self.mac_utilization),
-                "bandwidth_utilization": float(self.bandwidth_utilization),
-                "groups": [group.to_dict() for group in self.groups]}
 
 
 # --- ISOSceles ---------------------------------------------------------------------------------
@@ -751,7 +657,7 @@ def predict_layer_cycles(config, workload, **model_options):
 
     The seam for calibrating the model against the RTL: called with the RTL's own small
     configuration (``IsoscelesConfig()``) and the layer benchmark's workload (see
-    :func:`~isosceles.golden.workloads.layer_workload`), it predicts what the block's cycle
+    :func:`~isosceles.perf.workloads.layer_workload`), it predicts what the block's cycle
     counter should read, layer by layer. ``model_options`` go to :class:`IsoscelesModel`
     (``dram_latency_cycles``, ``queue_slack_columns``, ``merger_tokens_per_cycle``,
     ``pooled_mergers``).

@@ -1,7 +1,7 @@
 """Analytical models of the paper's two baselines: SparTen and Fused-Layer.
 
-Both take the same workloads as :class:`~isosceles.golden.perfmodel.IsoscelesModel` and return
-the same :class:`~isosceles.golden.perfmodel.NetworkResult`, so every figure compares like with
+Both take the same workloads as :class:`~isosceles.perf.isosceles_model.IsoscelesModel` and return
+the same :class:`~isosceles.perf.results.NetworkResult`, so every figure compares like with
 like: a layer or fused group takes ``max(compute, memory)`` cycles plus a DRAM latency.
 
 SparTen (Gondimalla et al., MICRO 2019), scaled as the ISOSceles paper does (its Table III, as
@@ -55,8 +55,8 @@ import numpy as np
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
 from isosceles.golden.numerics import Numerics, check_numerics
-from isosceles.golden.perfmodel import TRAFFIC_KINDS, GroupResult, NetworkResult
-from isosceles.golden.workloads import Workload
+from isosceles.perf.results import TRAFFIC_KINDS, GroupResult, NetworkResult
+from isosceles.perf.workloads import Workload
 
 __all__ = ["SPARTEN_READINGS", "SparTenConfig", "SparTenModel", "FusedLayerConfig",
            "FusedLayerModel", "bitmask_bits", "expected_max_normal"]
