@@ -551,5 +551,5 @@ def register(subparsers):
                         help="output tokens a layer's backend merger emits per cycle per lane "
                              "(default 1, the RTL's)")
     parser.add_argument("--pooled-mergers", action="store_true",
-                        help="sensitivity study: let a layer use idle K-mergers of its lane")
+                        help="sensitivity study: let a layer use idle mergers of its lane")
     parser.set_defaults(func=run_model)

@@ -39,7 +39,7 @@ Pipelining, in execution order, by one of two policies (``grouping``): ``"block"
 (:attr:`~isosceles.perf.workloads.Layer.block`) and adds whole blocks; ``"greedy"`` adds one
 layer at a time and may cut inside a block. A block that does not fit one pipeline on its own is
 grouped layer by layer. A layer or block joins the current pipeline while the pipeline's
-compressed filters fit the filter buffer, its K-mergers and skip-add mergers fit the lane's
+compressed filters fit the filter buffer, its backend mergers and skip-add mergers fit the lane's
 ``layers_in_flight`` mergers, and joining neither raises DRAM traffic nor cycles (halo re-reads
 and recomputation can outgrow what the pipeline saves; this last rule is ours, the paper stops
 only on overflow). The pipeline is cut into *bands* of output rows when its rows exceed the
@@ -49,7 +49,8 @@ every stream a layer consumes: its input activations and the partial sums ``T1``
 retires towards the R-mergers (``ceil(R/u) * K / split`` of them per column, at the density of
 ``C/groups * S`` products), plus the columns a skip stream waits for the main path. The ``T1``
 term is the one that depends on weight sparsity, so sparser networks pipeline deeper. Fewer
-rows per band leave more lanes to split ``K`` over. ``K / split`` must fit the K-merger radix.
+rows per band leave more lanes to split ``K`` over. ``K / split`` must fit the merger's radix
+(``kmerger_radix``).
 Every band recomputes the rows its pyramid needs and re-reads its input halo rows from DRAM.
 The first convolution (reading the RGB image), fully connected and max/average pooling layers
 run unpipelined; a fully connected layer is an input-stationary sparse matrix-vector product with
@@ -170,8 +171,8 @@ class _Plan:
 
 
 def _mergers_needed(layers):
-    """Per-lane mergers a group occupies: a K-merger per layer in flight, plus one per residual
-    add (the skip stream is merged and added to the layer's output stream)."""
+    """Per-lane mergers a group occupies: a backend merger per layer in flight, plus one per
+    residual add (the skip stream is merged and added to the layer's output stream)."""
     return sum((layer.kind in ("conv", "gap")) + (layer.residual is not None)
                for layer in layers)
 
@@ -210,9 +211,9 @@ class IsoscelesModel:
         the ``R`` substreams on ``(q, k)`` (1 in the RTL); column markers cost one cycle each on
         top. Raising it is the sensitivity study of a faster (replicated) merger.
     pooled_mergers : bool
-        ``False`` (the published reading): each layer in flight has its own K-merger per lane,
-        one element per cycle. ``True`` (a sensitivity study, not in the paper): the lane's
-        ``layers_in_flight`` K-mergers are pooled, a layer splitting its ``K`` range over
+        ``False`` (the published reading): each layer in flight has its own merger per lane,
+        at ``merger_tokens_per_cycle``. ``True`` (a sensitivity study, not in the paper): the lane's
+        ``layers_in_flight`` mergers are pooled, a layer splitting its ``K`` range over
         several of them, so a band's merge time is the lane's total merge work over
         ``layers_in_flight``.
     """
