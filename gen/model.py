@@ -23,6 +23,7 @@ from isosceles.perf.baselines import (
 )
 from isosceles.perf.isosceles_model import IsoscelesModel, pipelinable, reads_image
 from isosceles.perf.results import TRAFFIC_KINDS
+from isosceles.perf.workload_file import load_workload
 from isosceles.perf.workloads import (
     ACTIVATION_SOURCE,
     NETWORK_OF,
@@ -88,11 +89,13 @@ def _gmean(values):
 
 
 def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
-             merger_tokens_per_cycle=1.0, densities=None, activation_scale=1.0):
+             merger_tokens_per_cycle=1.0, densities=None, activation_scale=1.0, networks=()):
     """Run every design on each variant: ``{variant: {design: NetworkResult}}``, with the
     designs of :data:`DESIGNS` and :data:`ALTERNATIVES`. ``densities`` maps a variant to the
     activation densities the user measured (see :func:`~isosceles.perf.workloads.workload`);
-    ``activation_scale`` multiplies every activation density (a sensitivity study)."""
+    ``activation_scale`` multiplies every activation density (a sensitivity study);
+    ``networks`` are the user's own :class:`~isosceles.perf.workloads.Workload` objects, run
+    after the variants under their own names."""
     config = IsoscelesConfig.paper() if config is None else config
     densities = {} if densities is None else densities
     unknown = sorted(set(densities) - set(names))
@@ -109,11 +112,13 @@ def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
               IsoscelesModel(config, grouping="block", **iso),
               IsoscelesModel(config, grouping="greedy", **iso))
     results = {}
-    for name in names:
-        w = workload(name, seed=seed, densities=densities.get(name))
+    chosen = [workload(name, seed=seed, densities=densities.get(name)) for name in names]
+    for w in chosen + list(networks):
+        if w.name in results:
+            raise ValueError(f"two networks are named {w.name!r}; rename one workload file")
         if activation_scale != 1.0:
             w = w.scaled(activation_scale=activation_scale)
-        results[name] = {model.name: model.run(w) for model in models}
+        results[w.name] = {model.name: model.run(w) for model in models}
     return results
 
 
@@ -136,18 +141,21 @@ def _pipeline_lengths(w, result):
             "max": max(lengths) if lengths else 0}
 
 
-def summarize(results):
-    """Every figure the report prints, as plain numbers: per network and overall."""
+def summarize(results, networks=()):
+    """Every figure the report prints, as plain numbers: per network and overall.
+    ``networks``: the user's workloads among ``results`` (the rest are the paper's variants)."""
+    own = {w.name: w for w in networks}
     per_network = {}
     for name, by_design in results.items():
         fl, st = by_design["Fused-Layer"], by_design["SparTen"]
         iso, single = by_design["ISOSceles"], by_design["ISOSceles-single"]
-        w = workload(name)  # the layer table (kinds and shapes do not depend on the seed)
+        # The layer table (kinds and shapes do not depend on the seed or the densities).
+        w = own[name] if name in own else workload(name)
         first_and_fc = {layer.name for layer in w.layers
                         if layer.kind == "fc" or reads_image(w, layer)}
         first_and_fc_cycles = sum(g.cycles for g in iso.groups if set(g.layers) <= first_and_fc)
         per_network[name] = {
-            "network": NETWORK_OF[name],
+            "network": NETWORK_OF.get(name, w.network),
             "cycles": {d: r.cycles for d, r in by_design.items()},
             "speedup_vs_fused_layer": {d: fl.cycles / r.cycles for d, r in by_design.items()},
             "traffic_bytes": {d: r.traffic for d, r in by_design.items()},
@@ -221,22 +229,29 @@ def _paper_speedup_fl(name):
 def _paper_speedup_sparten(name):
     if name in PAPER["speedup_vs_sparten"]:
         return f"{PAPER['speedup_vs_sparten'][name]:.1f}"
-    if NETWORK_OF[name] == "ResNet-50":
+    if NETWORK_OF.get(name) == "ResNet-50":
         low, high = PAPER["speedup_vs_sparten_resnet_range"]
         return f"{low}-{high}"
     return "-"
 
 
+def _name_width(net):
+    return max([6] + [len(name) + 2 for name in net])
+
+
 def _inputs(net, densities, densities_file):
     """Where each network's activation densities come from, for the report's first table."""
+    nw = _name_width(net)
     lines = ["Inputs: activation densities (the weight densities are published or fitted to "
              "published totals; docs/performance.md)"]
     for name in net:
         given = densities.get(name, {})
-        source = ACTIVATION_SOURCE[NETWORK_OF[name]]
+        source = ACTIVATION_SOURCE.get(
+            NETWORK_OF.get(name), "workload file: inputs as given, later layers at the "
+            "expected density of their accumulations (halved by a ReLU)")
         if given:
             source = f"{len(given)} tensors from {densities_file}; the rest {source}"
-        lines.append(f"{name:6}{source}")
+        lines.append(f"{name:{nw}}{source}")
     return lines + [""]
 
 
@@ -244,6 +259,7 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
                   merger_tokens_per_cycle=1.0, densities=None, densities_file=None):
     """The text report: one table per figure, ours beside the paper's."""
     net, overall = summary["networks"], summary["overall"]
+    nw = _name_width(net)
     lines = [
         f"isosceles model: {config.lanes} lanes x {config.macs_per_lane} MACs, "
         f"{config.filter_buffer_bytes // 1024} KB filter buffer, {config.context_bytes // 1024} "
@@ -257,16 +273,16 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
         "",
         *_inputs(net, densities or {}, densities_file),
         "Fig. 14a  speedup over Fused-Layer",
-        f"{'':6}{'SparTen':>10}{'single':>10}{'ISOSceles':>11}{'paper':>8}",
+        f"{'':{nw}}{'SparTen':>10}{'single':>10}{'ISOSceles':>11}{'paper':>8}",
     ]
     for name, row in net.items():
         s = row["speedup_vs_fused_layer"]
-        lines.append(f"{name:6}{s['SparTen']:>10.2f}{s['ISOSceles-single']:>10.2f}"
+        lines.append(f"{name:{nw}}{s['SparTen']:>10.2f}{s['ISOSceles-single']:>10.2f}"
                      f"{s['ISOSceles']:>11.2f}{_paper_speedup_fl(name):>8}")
     lines += ["", "Fig. 14b  cycles (thousands)",
-              f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)]
+              f"{'':{nw}}" + "".join(f"{d:>18}" for d in DESIGNS)]
     for name, row in net.items():
-        lines.append(f"{name:6}" + "".join(f"{row['cycles'][d] / 1e3:>18.1f}" for d in DESIGNS))
+        lines.append(f"{name:{nw}}" + "".join(f"{row['cycles'][d] / 1e3:>18.1f}" for d in DESIGNS))
     lines += ["", "Fig. 14c  DRAM traffic / Fused-Layer total, by tensor "
               "(input + weights + output + partials)"]
     for name, row in net.items():
@@ -275,20 +291,20 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
             t = row["traffic_vs_fused_layer"][d]
             parts.append(f"{d} {sum(t.values()):.2f} = " + "+".join(
                 f"{t[kind]:.2f}" for kind in TRAFFIC_KINDS))
-        lines.append(f"{name:6}" + "; ".join(parts))
+        lines.append(f"{name:{nw}}" + "; ".join(parts))
     for title, key in (("Fig. 15   DRAM bandwidth utilisation", "bandwidth_utilization"),
                        ("Fig. 16   MAC utilisation", "mac_utilization")):
-        lines += ["", title, f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)
+        lines += ["", title, f"{'':{nw}}" + "".join(f"{d:>18}" for d in DESIGNS)
                   + f"{'ISOSceles bound':>18}"]
         for name, row in net.items():
             bound = row["memory_bound_share"]["ISOSceles"]
-            lines.append(f"{name:6}" + "".join(f"{row[key][d]:>18.2f}" for d in DESIGNS)
+            lines.append(f"{name:{nw}}" + "".join(f"{row[key][d]:>18.2f}" for d in DESIGNS)
                          + f"{f'memory {bound:.0%}':>18}")
     lines += ["", "ISOSceles over SparTen: speedup and traffic reduction (paper)",
-              f"{'':6}{'speedup':>10}{'paper':>10}{'traffic':>10}   layers/pipeline mean, max"]
+              f"{'':{nw}}{'speedup':>10}{'paper':>10}{'traffic':>10}   layers/pipeline mean, max"]
     for name, row in net.items():
         lengths = row["layers_per_pipeline"]
-        lines.append(f"{name:6}{row['speedup_vs_sparten']:>10.2f}"
+        lines.append(f"{name:{nw}}{row['speedup_vs_sparten']:>10.2f}"
                      f"{_paper_speedup_sparten(name):>10}"
                      f"{row['traffic_reduction_vs_sparten']:>10.2f}   "
                      f"{lengths['mean']:.1f}, {lengths['max']}")
@@ -309,12 +325,12 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
                   f"{p['first_conv_and_fc_time_share']:>8.2f}"]
     lines += ["", "SparTen readings: traffic / Fused-Layer's; speedup of single and ISOSceles "
               "over each",
-              f"{'':6}{'paper rd':>10}{'optimist':>10}{'single/p':>10}{'single/o':>10}"
+              f"{'':{nw}}{'paper rd':>10}{'optimist':>10}{'single/p':>10}{'single/o':>10}"
               f"{'ISOS/p':>10}{'ISOS/o':>10}"]
     for name, row in net.items():
         t, v, sv = row["sparten_traffic_vs_fused_layer"], row["vs_sparten"], \
             row["single_speedup_vs"]
-        lines.append(f"{name:6}{t['SparTen']:>10.2f}{t['SparTen-optimistic']:>10.2f}"
+        lines.append(f"{name:{nw}}{t['SparTen']:>10.2f}{t['SparTen-optimistic']:>10.2f}"
                      f"{sv['SparTen']:>10.2f}{sv['SparTen-optimistic']:>10.2f}"
                      f"{v['ISOSceles over SparTen']['speedup']:>10.2f}"
                      f"{v['ISOSceles over SparTen-optimistic']['speedup']:>10.2f}")
@@ -325,21 +341,21 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
                      f"{PAPER['sparten_traffic_vs_fused_layer_M75']}; R96 single over SparTen "
                      f"{PAPER['ablation_R96']['single_speedup_vs_sparten']}")
     lines += ["", "Pipeline grouping: per block (the paper's, headline) and greedy",
-              f"{'':6}{'block x FL':>11}{'greedy x FL':>12}   layers per pipeline (block | "
+              f"{'':{nw}}{'block x FL':>11}{'greedy x FL':>12}   layers per pipeline (block | "
               f"greedy)"]
     for name, row in net.items():
         s = row["speedup_vs_fused_layer"]
-        lines.append(f"{name:6}{s['ISOSceles']:>11.2f}{s['ISOSceles-greedy']:>12.2f}   "
+        lines.append(f"{name:{nw}}{s['ISOSceles']:>11.2f}{s['ISOSceles-greedy']:>12.2f}   "
                      + ",".join(map(str, row["groups"]["ISOSceles"])) + " | "
                      + ",".join(map(str, row["groups"]["ISOSceles-greedy"])))
     lines.append("paper R96 (Table IV, pipelined layers only): "
                  + ",".join(map(str, PAPER["pipelines_R96"])))
     lines += ["", f"What bounds ISOSceles (share of time; backend merger "
               f"{merger_tokens_per_cycle:g} token/cycle)",
-              f"{'':6}{'compute':>10}{'merger':>10}{'memory':>10}"]
+              f"{'':{nw}}{'compute':>10}{'merger':>10}{'memory':>10}"]
     for name, row in net.items():
         b = row["bound_share"]
-        lines.append(f"{name:6}" + "".join(f"{b[k]:>10.0%}" for k in ("compute", "merger",
+        lines.append(f"{name:{nw}}" + "".join(f"{b[k]:>10.0%}" for k in ("compute", "merger",
                                                                        "memory")))
     if overall:
         o = overall
@@ -439,7 +455,7 @@ def write_plots(summary, out_dir):
     marks = [(j, PAPER["speedup_vs_sparten"][n]) for j, n in enumerate(names)
              if n in PAPER["speedup_vs_sparten"]]
     low, high = PAPER["speedup_vs_sparten_resnet_range"]
-    ranges = [j for j, n in enumerate(names) if NETWORK_OF[n] == "ResNet-50"]
+    ranges = [j for j, n in enumerate(names) if NETWORK_OF.get(n) == "ResNet-50"]
     if marks:
         ax.scatter([j + 0.2 for j, _ in marks], [v for _, v in marks], marker="*", s=90,
                    color="black", zorder=3, label="paper, ISOSceles")
@@ -512,7 +528,9 @@ def read_densities(path):
 
 def run_model(args):
     """The ``isosceles model`` command."""
-    names = parse_variants(args.networks)
+    names = parse_variants(args.networks or ("" if args.workload else "all")) \
+        if args.networks or not args.workload else ()
+    networks = [load_workload(path) for path in args.workload or ()]
     densities = read_densities(args.densities) if args.densities else {}
     check_writable(args.out, folder=True)
     if args.json:
@@ -520,8 +538,9 @@ def run_model(args):
     config = IsoscelesConfig.paper()
     options = {"pooled_mergers": args.pooled_mergers,
                "merger_tokens_per_cycle": args.merger_rate}
-    results = evaluate(names, seed=args.seed, config=config, densities=densities, **options)
-    summary = summarize(results)
+    results = evaluate(names, seed=args.seed, config=config, densities=densities,
+                       networks=networks, **options)
+    summary = summarize(results, networks)
     print(format_report(results, summary, config=config, seed=args.seed, densities=densities,
                         densities_file=args.densities, **options), end="")
     paths = write_plots(summary, args.out)
@@ -536,8 +555,12 @@ def run_model(args):
 def register(subparsers):
     parser = subparsers.add_parser(
         "model", help="paper-scale performance model: ISOSceles vs SparTen and Fused-Layer")
-    parser.add_argument("--networks", default="all",
-                        help=f"'all' or a comma-separated list of {','.join(VARIANTS)}")
+    parser.add_argument("--networks",
+                        help=f"'all' (the default without --workload) or a comma-separated list "
+                             f"of {','.join(VARIANTS)}")
+    parser.add_argument("--workload", metavar="NET.toml", action="append",
+                        help="also run this network, a workload file of the IS-OS block's "
+                             "format (repeatable; see perf/workload_file.py)")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--out", metavar="DIR", default="reports/model",
                         help="folder for the PNG plots (default: reports/model)")

@@ -275,7 +275,7 @@ class SparTenModel:
         cfg = self.config
         groups = [self._layer(workload, layer) for layer in workload.layers]
         compulsory = sum(self._activation_bytes(workload.tensor(t))
-                         for t in ("input",) + workload.outputs) + sum(
+                         for t in workload.inputs + workload.outputs) + sum(
             self._filter_bytes(layer) for layer in workload.layers)
         return NetworkResult(self.name, workload.name, groups,
                              cfg.clusters * cfg.units_per_cluster, cfg.dram_bytes_per_cycle,
@@ -388,7 +388,7 @@ class FusedLayerModel:
         cfg = self.config
         groups = [self._group(workload, layers) for layers in self._groups(workload)]
         compulsory = sum(self._tensor_bytes(workload.tensor(t))
-                         for t in ("input",) + workload.outputs) + sum(
+                         for t in workload.inputs + workload.outputs) + sum(
             self._weight_bytes(layer) for layer in workload.layers)
         return NetworkResult(self.name, workload.name, groups, cfg.macs,
                              cfg.dram_bytes_per_cycle, compulsory)

@@ -116,15 +116,15 @@ def filter_bytes(layer, numerics):
 
 
 def compulsory_bytes(workload, numerics):
-    """Read the network input and every weight once, write the network outputs once."""
-    tensors = ("input",) + workload.outputs
+    """Read the network inputs and every weight once, write the network outputs once."""
+    tensors = workload.inputs + workload.outputs
     return (sum(activation_bytes(workload.tensor(t), numerics) for t in tensors)
             + sum(filter_bytes(layer, numerics) for layer in workload.layers))
 
 
 def reads_image(workload, layer):
     """Whether ``layer`` is a first convolution, reading the network's RGB image."""
-    return layer.input == "input" and workload.tensor("input").channels <= 4
+    return layer.input in workload.inputs and workload.tensor(layer.input).channels <= 4
 
 
 def pipelinable(workload, layer):

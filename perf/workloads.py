@@ -188,7 +188,8 @@ class Workload:
         The network it prunes.
     layers : tuple of Layer
     tensors : tuple of Tensor
-        Every activation tensor, the network input (named ``"input"``) first.
+        Every activation tensor: the network inputs (tensors no layer writes; ``"input"`` in
+        the paper's networks) first.
     seed : int
         Seed of the activation-density and row-nonzero draws.
     """
@@ -244,7 +245,14 @@ class Workload:
         """Tensors no layer reads: the network's results."""
         read = {layer.input for layer in self.layers} | {
             layer.residual for layer in self.layers if layer.residual}
-        return tuple(t.name for t in self.tensors if t.name not in read and t.name != "input")
+        return tuple(t.name for t in self.tensors if t.name not in read
+                     and t.name not in self.inputs)
+
+    @property
+    def inputs(self):
+        """Tensors no layer writes: the network's inputs."""
+        written = {layer.name for layer in self.layers}
+        return tuple(t.name for t in self.tensors if t.name not in written)
 
     def consumers(self, tensor):
         return tuple(layer for layer in self.layers
@@ -257,7 +265,7 @@ class Workload:
                          t.density)
 
     def scaled(self, weight_scale=1.0, activation_scale=1.0):
-        """A copy with every weight and activation density (except the dense network input)
+        """A copy with every weight and activation density (except the network inputs)
         multiplied by a factor (capped at 1): for sensitivity studies and model checks."""
         for label, scale in (("weight_scale", weight_scale),
                              ("activation_scale", activation_scale)):
@@ -265,7 +273,7 @@ class Workload:
                 raise ValueError(f"{label} must be positive, not {scale!r}")
         layers = tuple(replace(layer, weight_density=min(1.0, layer.weight_density * weight_scale))
                        if layer.has_weights else layer for layer in self.layers)
-        tensors = tuple(t if t.name == "input" else
+        tensors = tuple(t if t.name in self.inputs else
                         replace(t, density=min(1.0, t.density * activation_scale))
                         for t in self.tensors)
         return Workload(self.name, self.network, layers, tensors, self.seed)

@@ -387,9 +387,11 @@ def test_model_command_takes_measured_densities(tmp_path, capsys):
     plain = evaluate(["G58"])["G58"]["ISOSceles"].cycles
     assert document["summary"]["networks"]["G58"]["cycles"]["ISOSceles"] != plain
     given.write_text(json.dumps({"R97": {"conv1": 0.2}}))
-    assert main(["model", "--networks", "G58", "--densities", str(given)]) == 2
+    assert main(["model", "--networks", "G58", "--densities", str(given),
+                 "--out", str(tmp_path / "plots")]) == 2
     assert "unknown network(s) R97" in capsys.readouterr().err
     given.write_text(json.dumps({"R96": {"conv1": 0.2}}))
-    assert main(["model", "--networks", "G58", "--densities", str(given)]) == 2
+    assert main(["model", "--networks", "G58", "--densities", str(given),
+                 "--out", str(tmp_path / "plots")]) == 2
     assert "densities given for R96, which is not among the networks run" in \
         capsys.readouterr().err
