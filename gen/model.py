@@ -1,10 +1,13 @@
 """``isosceles model``: the paper's evaluation from the performance models, next to its numbers.
 
-Runs ISOSceles (pipelined), ISOSceles-single, SparTen and Fused-Layer on the chosen variants and
-prints Fig. 14a (speedup over Fused-Layer), 14b (cycles), 14c (traffic by tensor, normalised to
-Fused-Layer), Fig. 15 and 16 (DRAM bandwidth and MAC utilisation), the R96 ablation and the gmeans,
-each with the paper's figure where the paper gives one (:data:`PAPER`). PNG plots go to the output
-folder; ``--json`` writes every figure. Files are written whole or not at all.
+Runs ISOSceles (per-block and greedy pipelining), ISOSceles-single, SparTen (the paper's and the
+optimistic reading) and Fused-Layer on the chosen variants and the user's workload files, and
+prints where the activation densities come from, Fig. 14a (speedup over Fused-Layer), 14b
+(cycles), 14c (traffic by tensor, normalised to Fused-Layer), Fig. 15 and 16 (DRAM bandwidth and
+MAC utilisation), the R96 ablation, both SparTen readings, both groupings, what bounds ISOSceles
+and the gmeans, each with the paper's figure where the paper gives one (:data:`PAPER`). PNG plots
+go to the output folder; ``--json`` writes every figure. Outputs are checked before the work and
+written whole or not at all.
 
 :func:`evaluate` and :func:`summarize` are the Python API the command is a thin layer over.
 """
