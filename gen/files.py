@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json"]
+__all__ = ["atomic_write", "write_json", "check_writable"]
 
 
 def _umask():
@@ -35,3 +35,20 @@ def write_json(path, document):
     """``document`` as indented JSON at ``path``, atomically."""
     text = json.dumps(document, indent=1).encode()
     atomic_write(path, lambda file: file.write(text))
+
+
+def check_writable(path, *, folder=False):
+    """Fail now, with an ``OSError`` naming ``path``, if a file (or, with ``folder``, files in a
+    folder) cannot be written there later: for commands that check their outputs before working.
+    Creates the folder, as :func:`atomic_write` would."""
+    path = Path(path)
+    where = path if folder else path.parent
+    if not folder and path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot write to {where}: {error.strerror or error}; "
+                      f"choose a writable path") from error

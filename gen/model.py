@@ -1,32 +1,50 @@
 """``isosceles model``: the paper's evaluation from the performance models, next to its numbers.
 
-Runs ISOSceles (pipelined), ISOSceles-single, SparTen and Fused-Layer on the chosen variants and
-prints Fig. 14a (speedup over Fused-Layer), 14b (cycles), 14c (traffic by tensor, normalised to
-Fused-Layer), Fig. 15 and 16 (MAC and bandwidth utilisation), the R96 ablation and the gmeans,
-each with the paper's figure where the paper gives one (:data:`PAPER`). PNG plots go to the output
-folder; ``--json`` writes every figure. Files are written whole or not at all.
+Runs ISOSceles (per-block and greedy pipelining), ISOSceles-single, SparTen (the paper's and the
+optimistic reading) and Fused-Layer on the chosen variants and the user's workload files, and
+prints where the activation densities come from, Fig. 14a (speedup over Fused-Layer), 14b
+(cycles), 14c (traffic by tensor, normalised to Fused-Layer), Fig. 15 and 16 (DRAM bandwidth and
+MAC utilisation), the R96 ablation, both SparTen readings, both groupings, what bounds ISOSceles
+and the gmeans, each with the paper's figure where the paper gives one (:data:`PAPER`). PNG plots
+go to the output folder; ``--json`` writes every figure. Outputs are checked before the work and
+written whole or not at all.
 
 :func:`evaluate` and :func:`summarize` are the Python API the command is a thin layer over.
 """
 
+import json
 import math
 from pathlib import Path
 
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.files import atomic_write, write_json
-from isosceles.golden.perf_baselines import (
+from isosceles.gen.files import atomic_write, check_writable, write_json
+from isosceles.perf.baselines import (
     FusedLayerConfig,
     FusedLayerModel,
     SparTenConfig,
     SparTenModel,
 )
-from isosceles.golden.perfmodel import TRAFFIC_KINDS, IsoscelesModel, pipelinable, reads_image
-from isosceles.golden.workloads import NETWORK_OF, VARIANTS, parse_variants, workload
+from isosceles.perf.isosceles_model import IsoscelesModel, pipelinable, reads_image
+from isosceles.perf.results import TRAFFIC_KINDS
+from isosceles.perf.workload_file import load_workload
+from isosceles.perf.workloads import (
+    ACTIVATION_SOURCE,
+    NETWORK_OF,
+    VARIANTS,
+    parse_variants,
+    workload,
+)
 
-__all__ = ["PAPER", "DESIGNS", "evaluate", "summarize", "format_report", "write_plots",
-           "register"]
+__all__ = ["PAPER", "DESIGNS", "ALTERNATIVES", "evaluate", "read_densities", "summarize",
+           "format_report", "write_plots", "register"]
 
+# The headline designs, in every figure: SparTen in the paper's reading (input re-read per group
+# of filters) and ISOSceles with the paper's per-block pipelining.
 DESIGNS = ("Fused-Layer", "SparTen", "ISOSceles-single", "ISOSceles")
+# The other readings, reported beside the headline ones.
+ALTERNATIVES = ("SparTen-optimistic", "ISOSceles-greedy")
+SPARTENS = ("SparTen", "SparTen-optimistic")
+PIPELINED = ("ISOSceles", "ISOSceles-greedy")
 
 # The paper's own figures, all from Yang, Emer, Sanchez, "ISOSceles: Accelerating Sparse CNNs
 # through Inter-Layer Pipelining", HPCA 2023 (abstract, Section VI and the talk's slides), as
@@ -48,16 +66,23 @@ PAPER = {
     "traffic_reduction_vs_fused_layer_gmean": 3.6,
     "cycles": None,                           # Fig. 14b
     "traffic_by_tensor": None,                # Fig. 14c
-    "mac_utilization_mean": 0.35,             # Fig. 15, ISOSceles, mean over the 11 networks
-    "mac_utilization_vs_sparten": 3.4,        # Fig. 15, ISOSceles over SparTen
+    "mac_utilization_mean": 0.35,             # Fig. 16, ISOSceles, mean over the 11 networks
+    "mac_utilization_vs_sparten": 3.4,        # Fig. 16, ISOSceles over SparTen
     "fused_layer_mac_utilization": "near 100 %",
-    "sparten_bandwidth": "always saturated",  # Fig. 16
-    "isosceles_not_bandwidth_bound": 3,       # Fig. 16: networks (of 11)
+    "sparten_bandwidth": "always saturated",  # Fig. 15
+    "fused_layer_bandwidth_utilization": 0.47,  # Fig. 15, mean
+    "isosceles_not_bandwidth_bound": 3,       # Fig. 15: networks (of 11)
     "ablation_R96": {"single_speedup_vs_sparten": 1.9, "pipelining_speedup": 2.6,
                      "pipelining_traffic_reduction": 2.7,
                      "first_conv_and_fc_time_share": 0.16},
     "layers_per_pipeline": {"ResNet-50": "3-5 on average; R81 up to 6; R98/R99 9-15",
                             "MobileNetV1": "3-7", "VGG-16": "2-3 between pooling layers"},
+    # Table IV: R96's pipelines, whole ResNet-50 blocks each (layers per pipeline).
+    "pipelines_R96": (4, 6, 4, 3, 6, 4, 3, 6, 6, 4, 6),
+    # Sec. VI-A (as issue 12's review reads it): SparTen's traffic over Fused-Layer's. The mean
+    # agrees with the abstract's gmeans: 4.7 / 3.6 = 1.31.
+    "sparten_traffic_vs_fused_layer_mean": 1.3,
+    "sparten_traffic_vs_fused_layer_M75": 2.4,
 }
 
 
@@ -66,23 +91,48 @@ def _gmean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False):
-    """Run the four designs on each variant: ``{variant: {design: NetworkResult}}``."""
+def evaluate(names=VARIANTS, *, seed=0, config=None, pooled_mergers=False,
+             merger_tokens_per_cycle=1.0, densities=None, activation_scale=1.0, networks=()):
+    """Run every design on each variant: ``{variant: {design: NetworkResult}}``, with the
+    designs of :data:`DESIGNS` and :data:`ALTERNATIVES`. ``densities`` maps a variant to the
+    activation densities the user measured (see :func:`~isosceles.perf.workloads.workload`);
+    ``activation_scale`` multiplies every activation density (a sensitivity study);
+    ``networks`` are the user's own :class:`~isosceles.perf.workloads.Workload` objects, run
+    after the variants under their own names."""
     config = IsoscelesConfig.paper() if config is None else config
+    densities = {} if densities is None else densities
+    unknown = sorted(set(densities) - set(names))
+    if unknown:
+        raise ValueError(f"densities given for {', '.join(unknown)}, which is not among the "
+                         f"networks run ({', '.join(names)}); add it to --networks")
     # The baselines share the memory system and the integer widths of the ISOSceles design.
     shared = dict(dram_bytes_per_cycle=config.dram_bytes_per_cycle, numerics=config.numerics)
-    models = (FusedLayerModel(FusedLayerConfig(**shared)), SparTenModel(SparTenConfig(**shared)),
-              IsoscelesModel(config, pipelined=False, pooled_mergers=pooled_mergers),
-              IsoscelesModel(config, pipelined=True, pooled_mergers=pooled_mergers))
+    iso = dict(pooled_mergers=pooled_mergers, merger_tokens_per_cycle=merger_tokens_per_cycle)
+    models = (FusedLayerModel(FusedLayerConfig(**shared)),
+              SparTenModel(SparTenConfig(reading="paper", **shared)),
+              SparTenModel(SparTenConfig(reading="optimistic", **shared)),
+              IsoscelesModel(config, pipelined=False, **iso),
+              IsoscelesModel(config, grouping="block", **iso),
+              IsoscelesModel(config, grouping="greedy", **iso))
     results = {}
-    for name in names:
-        w = workload(name, seed=seed)
-        results[name] = {model.name: model.run(w) for model in models}
+    chosen = [workload(name, seed=seed, densities=densities.get(name)) for name in names]
+    for w in chosen + list(networks):
+        if w.name in results:
+            raise ValueError(f"two networks are named {w.name!r}; rename one workload file")
+        if activation_scale != 1.0:
+            w = w.scaled(activation_scale=activation_scale)
+        results[w.name] = {model.name: model.run(w) for model in models}
     return results
 
 
 def _memory_bound_share(result):
     return sum(g.cycles for g in result.groups if g.bound == "memory") / result.cycles
+
+
+def _bound_shares(result):
+    """Share of a design's time spent in groups bound by compute, mergers and memory."""
+    return {bound: sum(g.cycles for g in result.groups if g.bound == bound) / result.cycles
+            for bound in ("compute", "merger", "memory")}
 
 
 def _pipeline_lengths(w, result):
@@ -94,18 +144,21 @@ def _pipeline_lengths(w, result):
             "max": max(lengths) if lengths else 0}
 
 
-def summarize(results):
-    """Every figure the report prints, as plain numbers: per network and overall."""
+def summarize(results, networks=()):
+    """Every figure the report prints, as plain numbers: per network and overall.
+    ``networks``: the user's workloads among ``results`` (the rest are the paper's variants)."""
+    own = {w.name: w for w in networks}
     per_network = {}
     for name, by_design in results.items():
         fl, st = by_design["Fused-Layer"], by_design["SparTen"]
         iso, single = by_design["ISOSceles"], by_design["ISOSceles-single"]
-        w = workload(name)  # the layer table (kinds and shapes do not depend on the seed)
+        # The layer table (kinds and shapes do not depend on the seed or the densities).
+        w = own[name] if name in own else workload(name)
         first_and_fc = {layer.name for layer in w.layers
                         if layer.kind == "fc" or reads_image(w, layer)}
         first_and_fc_cycles = sum(g.cycles for g in iso.groups if set(g.layers) <= first_and_fc)
         per_network[name] = {
-            "network": NETWORK_OF[name],
+            "network": NETWORK_OF.get(name, w.network),
             "cycles": {d: r.cycles for d, r in by_design.items()},
             "speedup_vs_fused_layer": {d: fl.cycles / r.cycles for d, r in by_design.items()},
             "traffic_bytes": {d: r.traffic for d, r in by_design.items()},
@@ -123,6 +176,16 @@ def summarize(results):
             "pipelining_traffic_reduction": single.traffic_bytes / iso.traffic_bytes,
             "first_conv_and_fc_time_share": first_and_fc_cycles / iso.cycles,
             "layers_per_pipeline": _pipeline_lengths(w, iso),
+            "layers_per_pipeline_greedy": _pipeline_lengths(w, by_design["ISOSceles-greedy"]),
+            "groups": {d: [len(g.layers) for g in by_design[d].groups] for d in PIPELINED},
+            "bound_share": _bound_shares(iso),
+            "sparten_traffic_vs_fused_layer": {
+                d: by_design[d].traffic_bytes / fl.traffic_bytes for d in SPARTENS},
+            "single_speedup_vs": {d: by_design[d].cycles / single.cycles for d in SPARTENS},
+            "vs_sparten": {f"{i} over {d}": {
+                "speedup": by_design[d].cycles / by_design[i].cycles,
+                "traffic_reduction": by_design[d].traffic_bytes / by_design[i].traffic_bytes}
+                for i in PIPELINED for d in SPARTENS},
         }
     overall = {}
     if per_network:
@@ -147,6 +210,17 @@ def summarize(results):
         }
         overall["mac_utilization_vs_sparten"] = (overall["mac_utilization_mean"]["ISOSceles"]
                                                  / overall["mac_utilization_mean"]["SparTen"])
+        pairs = next(iter(rows))["vs_sparten"]
+        overall["vs_sparten_gmean"] = {pair: {
+            key: _gmean(r["vs_sparten"][pair][key] for r in rows)
+            for key in ("speedup", "traffic_reduction")} for pair in pairs}
+        overall["speedup_vs_fused_layer_gmean_by_grouping"] = {
+            d: _gmean(r["speedup_vs_fused_layer"][d] for r in rows) for d in PIPELINED}
+        overall["sparten_traffic_vs_fused_layer_gmean"] = {
+            d: _gmean(r["sparten_traffic_vs_fused_layer"][d] for r in rows) for d in SPARTENS}
+        overall["bound_networks"] = {
+            bound: sum(1 for r in rows if max(r["bound_share"], key=r["bound_share"].get)
+                       == bound) for bound in ("compute", "merger", "memory")}
     return {"networks": per_network, "overall": overall}
 
 
@@ -158,34 +232,60 @@ def _paper_speedup_fl(name):
 def _paper_speedup_sparten(name):
     if name in PAPER["speedup_vs_sparten"]:
         return f"{PAPER['speedup_vs_sparten'][name]:.1f}"
-    if NETWORK_OF[name] == "ResNet-50":
+    if NETWORK_OF.get(name) == "ResNet-50":
         low, high = PAPER["speedup_vs_sparten_resnet_range"]
         return f"{low}-{high}"
     return "-"
 
 
-def format_report(results, summary, *, config, seed, pooled_mergers=False):
+def _name_width(net):
+    return max([6] + [len(name) + 2 for name in net])
+
+
+def _inputs(net, densities, densities_file):
+    """Where each network's activation densities come from, for the report's first table."""
+    nw = _name_width(net)
+    lines = ["Inputs: activation densities (the weight densities are published or fitted to "
+             "published totals; docs/performance.md)"]
+    for name in net:
+        given = densities.get(name, {})
+        source = ACTIVATION_SOURCE.get(
+            NETWORK_OF.get(name), "workload file: inputs as given, later layers at the "
+            "expected density of their accumulations (halved by a ReLU)")
+        if given:
+            source = f"{len(given)} tensors from {densities_file}; the rest {source}"
+        lines.append(f"{name:{nw}}{source}")
+    return lines + [""]
+
+
+def format_report(results, summary, *, config, seed, pooled_mergers=False,
+                  merger_tokens_per_cycle=1.0, densities=None, densities_file=None):
     """The text report: one table per figure, ours beside the paper's."""
     net, overall = summary["networks"], summary["overall"]
+    nw = _name_width(net)
     lines = [
         f"isosceles model: {config.lanes} lanes x {config.macs_per_lane} MACs, "
         f"{config.filter_buffer_bytes // 1024} KB filter buffer, {config.context_bytes // 1024} "
         f"KB context + {config.queue_bytes // 1024} KB queues per lane, "
         f"{config.dram_bytes_per_cycle:g} B/cycle at {config.clock_hz / 1e9:g} GHz; "
-        f"seed {seed}; K-mergers {'pooled' if pooled_mergers else 'one per layer'}",
+        f"seed {seed}; backend merger {merger_tokens_per_cycle:g} token/cycle + 1 cycle per "
+        f"column marker{', pooled' if pooled_mergers else ''}",
         f"paper: {PAPER['source']}",
+        "headline figures: SparTen in the paper's reading (input re-read per group of 64 "
+        "filters), ISOSceles with the paper's per-block pipelining; the other readings follow",
         "",
+        *_inputs(net, densities or {}, densities_file),
         "Fig. 14a  speedup over Fused-Layer",
-        f"{'':6}{'SparTen':>10}{'single':>10}{'ISOSceles':>11}{'paper':>8}",
+        f"{'':{nw}}{'SparTen':>10}{'single':>10}{'ISOSceles':>11}{'paper':>8}",
     ]
     for name, row in net.items():
         s = row["speedup_vs_fused_layer"]
-        lines.append(f"{name:6}{s['SparTen']:>10.2f}{s['ISOSceles-single']:>10.2f}"
+        lines.append(f"{name:{nw}}{s['SparTen']:>10.2f}{s['ISOSceles-single']:>10.2f}"
                      f"{s['ISOSceles']:>11.2f}{_paper_speedup_fl(name):>8}")
     lines += ["", "Fig. 14b  cycles (thousands)",
-              f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)]
+              f"{'':{nw}}" + "".join(f"{d:>18}" for d in DESIGNS)]
     for name, row in net.items():
-        lines.append(f"{name:6}" + "".join(f"{row['cycles'][d] / 1e3:>18.1f}" for d in DESIGNS))
+        lines.append(f"{name:{nw}}" + "".join(f"{row['cycles'][d] / 1e3:>18.1f}" for d in DESIGNS))
     lines += ["", "Fig. 14c  DRAM traffic / Fused-Layer total, by tensor "
               "(input + weights + output + partials)"]
     for name, row in net.items():
@@ -194,20 +294,20 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False):
             t = row["traffic_vs_fused_layer"][d]
             parts.append(f"{d} {sum(t.values()):.2f} = " + "+".join(
                 f"{t[kind]:.2f}" for kind in TRAFFIC_KINDS))
-        lines.append(f"{name:6}" + "; ".join(parts))
-    for title, key in (("Fig. 15   MAC utilisation", "mac_utilization"),
-                       ("Fig. 16   DRAM bandwidth utilisation", "bandwidth_utilization")):
-        lines += ["", title, f"{'':6}" + "".join(f"{d:>18}" for d in DESIGNS)
+        lines.append(f"{name:{nw}}" + "; ".join(parts))
+    for title, key in (("Fig. 15   DRAM bandwidth utilisation", "bandwidth_utilization"),
+                       ("Fig. 16   MAC utilisation", "mac_utilization")):
+        lines += ["", title, f"{'':{nw}}" + "".join(f"{d:>18}" for d in DESIGNS)
                   + f"{'ISOSceles bound':>18}"]
         for name, row in net.items():
             bound = row["memory_bound_share"]["ISOSceles"]
-            lines.append(f"{name:6}" + "".join(f"{row[key][d]:>18.2f}" for d in DESIGNS)
+            lines.append(f"{name:{nw}}" + "".join(f"{row[key][d]:>18.2f}" for d in DESIGNS)
                          + f"{f'memory {bound:.0%}':>18}")
     lines += ["", "ISOSceles over SparTen: speedup and traffic reduction (paper)",
-              f"{'':6}{'speedup':>10}{'paper':>10}{'traffic':>10}   layers/pipeline mean, max"]
+              f"{'':{nw}}{'speedup':>10}{'paper':>10}{'traffic':>10}   layers/pipeline mean, max"]
     for name, row in net.items():
         lengths = row["layers_per_pipeline"]
-        lines.append(f"{name:6}{row['speedup_vs_sparten']:>10.2f}"
+        lines.append(f"{name:{nw}}{row['speedup_vs_sparten']:>10.2f}"
                      f"{_paper_speedup_sparten(name):>10}"
                      f"{row['traffic_reduction_vs_sparten']:>10.2f}   "
                      f"{lengths['mean']:.1f}, {lengths['max']}")
@@ -226,9 +326,52 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False):
                   f"first conv + FC share of time          "
                   f"{r['first_conv_and_fc_time_share']:>7.2f}"
                   f"{p['first_conv_and_fc_time_share']:>8.2f}"]
+    lines += ["", "SparTen readings: traffic / Fused-Layer's; speedup of single and ISOSceles "
+              "over each",
+              f"{'':{nw}}{'paper rd':>10}{'optimist':>10}{'single/p':>10}{'single/o':>10}"
+              f"{'ISOS/p':>10}{'ISOS/o':>10}"]
+    for name, row in net.items():
+        t, v, sv = row["sparten_traffic_vs_fused_layer"], row["vs_sparten"], \
+            row["single_speedup_vs"]
+        lines.append(f"{name:{nw}}{t['SparTen']:>10.2f}{t['SparTen-optimistic']:>10.2f}"
+                     f"{sv['SparTen']:>10.2f}{sv['SparTen-optimistic']:>10.2f}"
+                     f"{v['ISOSceles over SparTen']['speedup']:>10.2f}"
+                     f"{v['ISOSceles over SparTen-optimistic']['speedup']:>10.2f}")
+    if overall:
+        g = overall["sparten_traffic_vs_fused_layer_gmean"]
+        lines.append(f"gmean {g['SparTen']:>10.2f}{g['SparTen-optimistic']:>10.2f}   paper: "
+                     f"{PAPER['sparten_traffic_vs_fused_layer_mean']} on average, M75 "
+                     f"{PAPER['sparten_traffic_vs_fused_layer_M75']}; R96 single over SparTen "
+                     f"{PAPER['ablation_R96']['single_speedup_vs_sparten']}")
+    lines += ["", "Pipeline grouping: per block (the paper's, headline) and greedy",
+              f"{'':{nw}}{'block x FL':>11}{'greedy x FL':>12}   layers per pipeline (block | "
+              f"greedy)"]
+    for name, row in net.items():
+        s = row["speedup_vs_fused_layer"]
+        lines.append(f"{name:{nw}}{s['ISOSceles']:>11.2f}{s['ISOSceles-greedy']:>12.2f}   "
+                     + ",".join(map(str, row["groups"]["ISOSceles"])) + " | "
+                     + ",".join(map(str, row["groups"]["ISOSceles-greedy"])))
+    lines.append("paper R96 (Table IV, pipelined layers only): "
+                 + ",".join(map(str, PAPER["pipelines_R96"])))
+    lines += ["", f"What bounds ISOSceles (share of time; backend merger "
+              f"{merger_tokens_per_cycle:g} token/cycle)",
+              f"{'':{nw}}{'compute':>10}{'merger':>10}{'memory':>10}"]
+    for name, row in net.items():
+        b = row["bound_share"]
+        lines.append(f"{name:{nw}}" + "".join(f"{b[k]:>10.0%}" for k in ("compute", "merger",
+                                                                       "memory")))
     if overall:
         o = overall
-        lines += ["", f"Overall ({len(net)} networks)                  ours   paper",
+        v = o["vs_sparten_gmean"]
+        lines += ["", "Speedup / traffic reduction over SparTen, gmean, each reading "
+                  f"(paper {PAPER['speedup_vs_sparten_gmean']} / "
+                  f"{PAPER['traffic_reduction_vs_sparten_gmean']})"]
+        lines += [f"  {pair:42}{x['speedup']:>6.2f} /{x['traffic_reduction']:>5.2f}"
+                  for pair, x in v.items()]
+        f = o["speedup_vs_fused_layer_gmean_by_grouping"]
+        lines.append(f"  speedup over Fused-Layer, gmean: block {f['ISOSceles']:.2f}, greedy "
+                     f"{f['ISOSceles-greedy']:.2f} (paper {PAPER['speedup_vs_fused_layer_gmean']})")
+        lines += ["", f"Overall ({len(net)} networks, headline)       ours   paper",
                   f"speedup over SparTen, gmean (max)   {o['speedup_vs_sparten_gmean']:>6.2f} "
                   f"({o['speedup_vs_sparten_max']:.1f})  {PAPER['speedup_vs_sparten_gmean']} "
                   f"({PAPER['speedup_vs_sparten_max']})",
@@ -301,10 +444,10 @@ def write_plots(summary, out_dir):
     bars("speedup_vs_fused_layer", "speedup over Fused-Layer", "Fig. 14a: speedup",
          "fig14a_speedup.png", paper=PAPER["speedup_vs_fused_layer"])
     bars("cycles", "cycles", "Fig. 14b: cycles", "fig14b_cycles.png", log=True)
-    bars("mac_utilization", "MAC utilisation", "Fig. 15: MAC utilisation",
-         "fig15_mac_utilization.png")
     bars("bandwidth_utilization", "DRAM bandwidth utilisation",
-         "Fig. 16: bandwidth utilisation", "fig16_bandwidth_utilization.png")
+         "Fig. 15: bandwidth utilisation", "fig15_bandwidth_utilization.png")
+    bars("mac_utilization", "MAC utilisation", "Fig. 16: MAC utilisation",
+         "fig16_mac_utilization.png")
 
     # The paper quotes its per-network results against SparTen: plot ours beside them.
     fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.9), 3.6))
@@ -315,7 +458,7 @@ def write_plots(summary, out_dir):
     marks = [(j, PAPER["speedup_vs_sparten"][n]) for j, n in enumerate(names)
              if n in PAPER["speedup_vs_sparten"]]
     low, high = PAPER["speedup_vs_sparten_resnet_range"]
-    ranges = [j for j, n in enumerate(names) if NETWORK_OF[n] == "ResNet-50"]
+    ranges = [j for j, n in enumerate(names) if NETWORK_OF.get(n) == "ResNet-50"]
     if marks:
         ax.scatter([j + 0.2 for j, _ in marks], [v for _, v in marks], marker="*", s=90,
                    color="black", zorder=3, label="paper, ISOSceles")
@@ -350,7 +493,7 @@ def write_plots(summary, out_dir):
     return paths
 
 
-def _document(results, summary, *, config, seed, pooled_mergers):
+def _document(results, summary, *, config, seed, options, densities_file):
     return {
         "config": {"lanes": config.lanes, "macs_per_lane": config.macs_per_lane,
                    "filter_buffer_bytes": config.filter_buffer_bytes,
@@ -359,7 +502,8 @@ def _document(results, summary, *, config, seed, pooled_mergers):
                    "layers_in_flight": config.layers_in_flight, "clock_hz": config.clock_hz,
                    "dram_bytes_per_cycle": config.dram_bytes_per_cycle},
         "seed": seed,
-        "pooled_mergers": pooled_mergers,
+        **options,
+        "densities_file": densities_file,
         "paper": PAPER,
         "summary": summary,
         "results": {name: {d: r.to_dict() for d, r in by_design.items()}
@@ -367,19 +511,46 @@ def _document(results, summary, *, config, seed, pooled_mergers):
     }
 
 
+def read_densities(path):
+    """A JSON file ``{variant: {tensor: activation density}}`` -> that mapping (checked)."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"densities file {path} is not JSON ({error}); write "
+                         f'{{"R96": {{"conv1": 0.41, ...}}}}') from error
+    if not isinstance(document, dict) or not all(
+            isinstance(v, dict) for v in document.values()):
+        raise ValueError(f"densities file {path} must map each network to a "
+                         f'{{tensor: density}} object, as {{"R96": {{"conv1": 0.41}}}}')
+    unknown = sorted(set(document) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"densities file {path}: unknown network(s) {', '.join(unknown)}; "
+                         f"valid names are {', '.join(VARIANTS)}")
+    return document
+
+
 def run_model(args):
     """The ``isosceles model`` command."""
-    names = parse_variants(args.networks)
+    names = parse_variants(args.networks or ("" if args.workload else "all")) \
+        if args.networks or not args.workload else ()
+    networks = [load_workload(path) for path in args.workload or ()]
+    densities = read_densities(args.densities) if args.densities else {}
+    check_writable(args.out, folder=True)
+    if args.json:
+        check_writable(args.json)
     config = IsoscelesConfig.paper()
-    results = evaluate(names, seed=args.seed, config=config, pooled_mergers=args.pooled_mergers)
-    summary = summarize(results)
-    print(format_report(results, summary, config=config, seed=args.seed,
-                        pooled_mergers=args.pooled_mergers), end="")
+    options = {"pooled_mergers": args.pooled_mergers,
+               "merger_tokens_per_cycle": args.merger_rate}
+    results = evaluate(names, seed=args.seed, config=config, densities=densities,
+                       networks=networks, **options)
+    summary = summarize(results, networks)
+    print(format_report(results, summary, config=config, seed=args.seed, densities=densities,
+                        densities_file=args.densities, **options), end="")
     paths = write_plots(summary, args.out)
     print(f"\nplots: {', '.join(str(p) for p in paths)}")
     if args.json:
         write_json(args.json, _document(results, summary, config=config, seed=args.seed,
-                                        pooled_mergers=args.pooled_mergers))
+                                        options=options, densities_file=args.densities))
         print(f"json: {args.json}")
     return 0
 
@@ -387,13 +558,24 @@ def run_model(args):
 def register(subparsers):
     parser = subparsers.add_parser(
         "model", help="paper-scale performance model: ISOSceles vs SparTen and Fused-Layer")
-    parser.add_argument("--networks", default="all",
-                        help=f"'all' or a comma-separated list of {','.join(VARIANTS)}")
+    parser.add_argument("--networks",
+                        help=f"'all' (the default without --workload) or a comma-separated list "
+                             f"of {','.join(VARIANTS)}")
+    parser.add_argument("--workload", metavar="NET.toml", action="append",
+                        help="also run this network, a workload file of the IS-OS block's "
+                             "format (repeatable; see perf/workload_file.py)")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     parser.add_argument("--out", metavar="DIR", default="reports/model",
                         help="folder for the PNG plots (default: reports/model)")
     parser.add_argument("--seed", default=0, type=int,
                         help="seed of the activation-density and row-nonzero draws")
+    parser.add_argument("--densities", metavar="FILE",
+                        help='measured activation densities, JSON {"R96": {"conv1": 0.41, ...}} '
+                             "(tensor = the layer that writes it); they replace the synthetic "
+                             "ones")
+    parser.add_argument("--merger-rate", default=1.0, type=float, metavar="TOKENS",
+                        help="output tokens a layer's backend merger emits per cycle per lane "
+                             "(default 1, the RTL's)")
     parser.add_argument("--pooled-mergers", action="store_true",
-                        help="sensitivity study: let a layer use idle K-mergers of its lane")
+                        help="sensitivity study: let a layer use idle mergers of its lane")
     parser.set_defaults(func=run_model)

@@ -8,21 +8,22 @@ import pytest
 
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.model import DESIGNS, PAPER, evaluate, summarize
-from isosceles.golden.perf_baselines import (
+from isosceles.gen.model import ALTERNATIVES, DESIGNS, PAPER, evaluate, summarize
+from isosceles.perf.baselines import (
     FusedLayerModel,
+    SparTenConfig,
     SparTenModel,
     bitmask_bits,
     expected_max_normal,
 )
-from isosceles.golden.perfmodel import (
+from isosceles.perf.isosceles_model import (
     IsoscelesModel,
     compressed_bits,
     compulsory_bytes,
     expected_ceil_binomial,
     predict_layer_cycles,
 )
-from isosceles.golden.workloads import VARIANTS, layer_workload, workload
+from isosceles.perf.workloads import VARIANTS, layer_workload, workload
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +111,16 @@ def test_smaller_buffers_give_shorter_pipelines():
     w = workload("R98")
     paper = IsoscelesConfig.paper()
 
-    def longest(config):
-        return max(len(g.layers) for g in IsoscelesModel(config).run(w).groups)
+    def lengths(config, grouping):
+        return [len(g.layers) for g in IsoscelesModel(config, grouping=grouping).run(w).groups]
 
-    assert longest(paper.replace(queue_bytes=2048)) < longest(paper)
-    assert longest(paper.replace(context_bytes=2048)) < longest(paper)
-    assert longest(paper.replace(layers_in_flight=2)) == 2
+    for grouping in ("greedy", "block"):
+        for small in (paper.replace(queue_bytes=2048), paper.replace(context_bytes=1024)):
+            assert len(lengths(small, grouping)) > len(lengths(paper, grouping)), grouping
+    assert max(lengths(paper.replace(queue_bytes=2048), "greedy")) < max(lengths(paper, "greedy"))
+    assert max(lengths(paper.replace(context_bytes=1024), "greedy")) < max(
+        lengths(paper, "greedy"))
+    assert max(lengths(paper.replace(layers_in_flight=2), "greedy")) == 2
 
 
 def test_baselines_share_the_memory_system_of_the_configuration():
@@ -130,6 +135,7 @@ def test_calibration_seam_predicts_each_layer_of_the_rtl_configuration():
                        input_density=0.5, seed=2)
     cycles = predict_layer_cycles(small, w)
     assert list(cycles) == [layer.name for layer in w.layers]
+    assert all(type(c) is int for c in cycles.values())  # whole cycles, plain Python ints
     (layer,) = w.layers
     compute_bound = w.effectual_macs(layer) / (small.lanes * small.macs_per_lane)
     memory_bound = compulsory_bytes(w, small.numerics) / small.dram_bytes_per_cycle
@@ -168,6 +174,38 @@ def test_workload_larger_than_the_configuration_is_rejected():
         IsoscelesModel("paper")
     with pytest.raises(ValueError, match="dram_latency_cycles must be a non-negative integer"):
         IsoscelesModel(dram_latency_cycles=-1)
+
+
+def test_a_layer_that_does_not_fit_names_the_buffer_what_it_needs_and_has():
+    w = layer_workload(rows=8, cols=8, channels=8, kernels=8, weight_density=0.5,
+                       input_density=0.5)
+    # One output channel per lane (K tiled 8 ways) still keeps 3 x 3 16-bit partial sums.
+    with pytest.raises(ValueError, match=r"layer 'layer' does not fit .*: context_bytes "
+                                         r"\(per lane\) needs 18, the configuration has 16"):
+        IsoscelesModel(IsoscelesConfig(context_bytes=16)).run(w)
+    with pytest.raises(ValueError, match=r"layers_in_flight \(mergers per lane\) needs 2, the "
+                                         r"configuration has 1"):
+        IsoscelesModel(IsoscelesConfig(layers_in_flight=1)).run(residual_workload())
+
+
+def residual_workload():
+    """A 1x1 convolution whose output is added to its input (a skip connection)."""
+    from isosceles.perf.workloads import Layer, Tensor, Workload
+    layer = Layer("res", "conv", "input", 8, 8, 8, 8, residual="input", weight_density=0.5)
+    return Workload("res", "res", (layer,), (Tensor("input", 8, 8, 8, 0.5),
+                                             Tensor("res", 8, 8, 8, 0.5)), 0)
+
+
+def test_sparten_reads_the_input_of_a_layer_without_weights_that_exceeds_on_chip_memory():
+    w = workload("R96")
+    small = SparTenModel(SparTenConfig(cluster_buffer_bytes=1024))
+    for layer, group in zip(w.layers, small.run(w).groups, strict=True):
+        if layer.has_weights:
+            continue
+        source = w.tensor(layer.input)
+        assert group.traffic["input"] >= bitmask_bits(
+            source.rows * source.cols, source.channels, source.density, value_bits=8) / 8, \
+            layer.name
 
 
 def test_expected_ceil_binomial():
@@ -213,12 +251,16 @@ def test_model_command_writes_report_plots_and_json(tmp_path, capsys):
     assert main(["model", "--networks", "R96,G58", "--json", str(report),
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    for heading in ("Fig. 14a", "Fig. 14b", "Fig. 14c", "Fig. 15", "Fig. 16", "R96 ablation",
+    for heading in ("Fig. 14a", "Fig. 14b", "Fig. 14c", "Fig. 15   DRAM bandwidth",
+                    "Fig. 16   MAC utilisation", "R96 ablation", "SparTen readings",
+                    "Pipeline grouping: per block (the paper's, headline) and greedy",
+                    "What bounds ISOSceles", "headline figures: SparTen in the paper's reading",
+                    "R96   synthetic: a seeded uniform draw",
                     "speedup over SparTen, gmean"):
         assert heading in text
     document = json.loads(report.read_text())
     assert set(document["results"]) == {"R96", "G58"}
-    assert set(document["results"]["R96"]) == set(DESIGNS)
+    assert set(document["results"]["R96"]) == set(DESIGNS + ALTERNATIVES)
     assert document["paper"]["speedup_vs_sparten_gmean"] == 4.3
     r96 = document["summary"]["networks"]["R96"]
     assert r96["cycles"]["ISOSceles"] == document["results"]["R96"]["ISOSceles"]["cycles"]
@@ -236,7 +278,7 @@ def test_model_command_writes_report_plots_and_json(tmp_path, capsys):
         "filter", "context", "queue"}
     pngs = sorted(p.name for p in out.iterdir())
     assert pngs == ["fig14a_speedup.png", "fig14b_cycles.png", "fig14c_traffic.png",
-                    "fig15_mac_utilization.png", "fig16_bandwidth_utilization.png",
+                    "fig15_bandwidth_utilization.png", "fig16_mac_utilization.png",
                     "speedup_vs_sparten.png"]
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -246,3 +288,110 @@ def test_model_command_rejects_unknown_networks(capsys):
     assert main(["model", "--networks", "R96,R97"]) == 2
     err = capsys.readouterr().err
     assert "unknown network(s) R97" in err and "valid names are all, R81, R90" in err
+
+
+def test_model_command_checks_its_outputs_before_working(tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model ran before its outputs were checked")
+
+    monkeypatch.setattr("isosceles.gen.model.evaluate", no_work)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["model", "--networks", "G58", "--json", str(blocker / "m.json"),
+                 "--out", str(tmp_path / "plots")]) == 2
+    assert f"cannot write to {blocker}" in capsys.readouterr().err
+    assert main(["model", "--networks", "G58", "--json", str(tmp_path),
+                 "--out", str(tmp_path / "plots")]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert main(["model", "--networks", "G58", "--out", str(blocker / "plots")]) == 2
+    assert f"cannot write to {blocker / 'plots'}" in capsys.readouterr().err
+
+
+def _sparten(reading, **changes):
+    return SparTenModel(SparTenConfig(reading=reading, **changes))
+
+
+def test_sparten_paper_reading_rereads_the_input_once_per_group_of_64_filters():
+    # 1x1, 256 filters: no halo, 4 groups of 64 filters.
+    w = layer_workload(rows=56, cols=56, channels=64, kernels=256, kernel=1,
+                       weight_density=0.1, input_density=0.5)
+    source = w.tensor("input")
+    once = bitmask_bits(56 * 56, 64, 0.5, value_bits=8) / 8
+    paper = _sparten("paper").run(w).groups[0].traffic["input"]
+    optimistic = _sparten("optimistic").run(w).groups[0].traffic["input"]
+    assert source.density == 0.5
+    assert optimistic == pytest.approx(once) and paper == pytest.approx(4 * once)
+    # A tile larger than its cluster's buffer is re-read even in the optimistic reading.
+    tiny = _sparten("optimistic", cluster_buffer_bytes=1024).run(w).groups[0].traffic["input"]
+    assert tiny == pytest.approx(paper)
+
+
+def test_sparten_reads_halos_of_each_clusters_output_tile():
+    # 3x3 on 7x7 outputs: 49 clusters each read a 3x3 window (clipped at the edges).
+    w = layer_workload(rows=7, cols=7, channels=64, kernels=64, kernel=3,
+                       weight_density=0.1, input_density=0.5)
+    once = bitmask_bits(7 * 7, 64, 0.5, value_bits=8) / 8
+    traffic = _sparten("optimistic").run(w).groups[0].traffic["input"]
+    windows = sum(min(r + 2, 7) - max(r - 1, 0) for r in range(7)) ** 2  # 19 x 19 = 361
+    assert traffic == pytest.approx(once * windows / 49)
+    with pytest.raises(ValueError, match="reading must be one of paper, optimistic, not 'x'"):
+        SparTenConfig(reading="x")
+
+
+def test_sparten_readings_bracket_each_other(results):
+    for name, by_design in results.items():
+        paper, optimistic = by_design["SparTen"], by_design["SparTen-optimistic"]
+        assert paper.traffic_bytes >= optimistic.traffic_bytes, name
+        assert paper.cycles >= optimistic.cycles, name
+
+
+def test_block_grouping_cuts_pipelines_only_between_blocks(results):
+    w = workload("R96")
+    block_of = {layer.name: layer.block for layer in w.layers}
+    groups = [g.layers for g in results["R96"]["ISOSceles"].groups]
+    for layers in groups:
+        blocks = {block_of[name] for name in layers}
+        members = [n for n in block_of if block_of[n] in blocks]
+        # Whole blocks, or (a block too big for one pipeline) part of a single block.
+        assert list(layers) == members or len(blocks) == 1, layers
+    greedy = [g.layers for g in results["R96"]["ISOSceles-greedy"].groups]
+    assert greedy != groups
+    assert any(len({block_of[n] for n in layers}) > 1 and
+               [n for n in block_of if block_of[n] in {block_of[m] for m in layers}] !=
+               list(layers) for layers in greedy)  # greedy does cut inside blocks
+    with pytest.raises(ValueError, match="grouping must be one of block, greedy, not 'x'"):
+        IsoscelesModel(grouping="x")
+
+
+def test_backend_merger_rate_and_column_markers():
+    w = layer_workload(rows=56, cols=56, channels=64, kernels=64, kernel=1,
+                       weight_density=0.05, input_density=0.5)
+    (one,) = IsoscelesModel(pipelined=False).run(w).groups
+    (two,) = IsoscelesModel(pipelined=False, merger_tokens_per_cycle=2).run(w).groups
+    markers = one.bands * 56  # a column marker per output column per band
+    assert one.merger_cycles - markers == pytest.approx(2 * (two.merger_cycles - markers))
+    assert two.merger_cycles - markers > 0
+    with pytest.raises(ValueError, match="merger_tokens_per_cycle must be a positive number"):
+        IsoscelesModel(merger_tokens_per_cycle=0)
+
+
+def test_model_command_takes_measured_densities(tmp_path, capsys):
+    given = tmp_path / "densities.json"
+    given.write_text(json.dumps({"G58": {"3a_3x3_reduce": 0.2, "3a_5x5_reduce": 0.3}}))
+    report = tmp_path / "m.json"
+    assert main(["model", "--networks", "G58", "--densities", str(given), "--json", str(report),
+                 "--out", str(tmp_path / "plots")]) == 0
+    assert f"G58   2 tensors from {given}; the rest synthetic" in capsys.readouterr().out
+    document = json.loads(report.read_text())
+    assert document["densities_file"] == str(given)
+    plain = evaluate(["G58"])["G58"]["ISOSceles"].cycles
+    assert document["summary"]["networks"]["G58"]["cycles"]["ISOSceles"] != plain
+    given.write_text(json.dumps({"R97": {"conv1": 0.2}}))
+    assert main(["model", "--networks", "G58", "--densities", str(given),
+                 "--out", str(tmp_path / "plots")]) == 2
+    assert "unknown network(s) R97" in capsys.readouterr().err
+    given.write_text(json.dumps({"R96": {"conv1": 0.2}}))
+    assert main(["model", "--networks", "G58", "--densities", str(given),
+                 "--out", str(tmp_path / "plots")]) == 2
+    assert "densities given for R96, which is not among the networks run" in \
+        capsys.readouterr().err

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from isosceles.golden.workloads import (
+from isosceles.perf.workloads import (
     HAN_VGG16,
     RESNET_ACTIVATION_RANGE,
     STR_MOBILENET,
@@ -96,15 +96,27 @@ def test_activation_densities():
     low, high = RESNET_ACTIVATION_RANGE
     r81, r99 = workload("R81"), workload("R99")
     assert r81.tensor("input").density == 1.0
-    relu = [t for t in r81.tensors if t.name != "input" and "downsample" not in t.name
-            and t.name != "fc"]
+    relu = [t for t in r81.tensors if "downsample" not in t.name
+            and t.name not in ("input", "fc", "maxpool", "avgpool")]
     assert all(low <= t.density <= high for t in relu)
     assert len({round(t.density, 6) for t in relu}) == len(relu)  # a draw, not a constant
     # The draw belongs to the network: every ResNet-50 variant sees the same activations.
     assert [t.density for t in relu] == [r99.tensor(t.name).density for t in relu]
     for name in ("M75", "G58"):
         w = workload(name)
-        assert {t.density for t in w.tensors if t.name not in ("input", "fc")} == {0.5}
+        pools = {layer.name for layer in w.layers if layer.kind in ("maxpool", "gap")}
+        assert {t.density for t in w.tensors
+                if t.name not in {"input", "fc"} | pools} == {0.5}
+
+
+@pytest.mark.parametrize("name, pool, window", [("R96", "maxpool", 9), ("R96", "avgpool", 49),
+                                                ("G58", "3a_pool", 9), ("V90", "pool4", 4)])
+def test_a_pool_is_nonzero_when_any_input_of_its_window_is(name, pool, window):
+    w = workload(name)
+    (layer,) = [layer for layer in w.layers if layer.name == pool]
+    d_in = w.tensor(layer.input).density
+    assert w.tensor(pool).density == pytest.approx(1 - (1 - d_in) ** window)
+    assert w.tensor(pool).density > d_in
 
 
 def test_draws_are_seeded():
@@ -160,3 +172,27 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="rows must be a positive integer"):
         layer_workload(rows=0, cols=8, channels=8, kernels=8, weight_density=0.5,
                        input_density=0.5)
+
+
+def test_user_densities_replace_the_synthetic_ones_and_derived_tensors_follow():
+    base = workload("R96")
+    given = {"conv1": 0.05, "layer1.0.conv2": 0.9}
+    w = workload("R96", densities=given)
+    assert w.tensor("conv1").density == 0.05 and w.tensor("layer1.0.conv2").density == 0.9
+    assert w.tensor("maxpool").density == pytest.approx(1 - 0.95 ** 9)  # the pool follows
+    # The projection shortcut has no ReLU: its density follows its (pooled) input.
+    assert w.tensor("layer1.0.downsample.0").density < base.tensor(
+        "layer1.0.downsample.0").density
+    untouched = [t.name for t in base.tensors if t.name not in
+                 ("conv1", "maxpool", "layer1.0.conv2", "layer1.0.downsample.0")]
+    assert all(w.tensor(n).density == base.tensor(n).density for n in untouched)
+    assert workload("G58", densities={"input": 0.3}).tensor("input").density == 0.3
+
+
+def test_user_densities_are_checked():
+    with pytest.raises(ValueError, match="densities for R96: no tensor named conv9; "
+                                         "the tensors are input, conv1"):
+        workload("R96", densities={"conv9": 0.5})
+    with pytest.raises(ValueError, match=r"densities for M75: pw3 must be a number in \(0, 1\], "
+                                         "not 1.5"):
+        workload("M75", densities={"pw3": 1.5})

@@ -1,6 +1,6 @@
 """Analytical performance model of ISOSceles, pipelined and layer by layer (``single``).
 
-The model works from the densities of :mod:`isosceles.golden.workloads` (expected nonzeros, i.i.d.
+The model works from the densities of :mod:`isosceles.perf.workloads` (expected nonzeros, i.i.d.
 positions; the nonzeros of each activation row are a seeded binomial draw) and the one
 configuration object, :class:`~isosceles.gen.config.IsoscelesConfig`. It runs with the paper's
 design (:meth:`IsoscelesConfig.paper`) and, unchanged, with the RTL's small configuration.
@@ -15,12 +15,16 @@ layer), for each *band* of rows (see below):
   scheduler gives the lane's PEs to whichever layer has work), so a band takes
   ``max over lanes (work) / pes_per_lane``. A layer with fewer rows than lanes splits ``K`` (the
   channels, for grouped convolutions) across ``lanes // rows`` adjacent lanes.
-* **Mergers.** Each backend lane has one K-merger per layer in flight, which emits one element per
-  cycle: a layer's backend row costs ``Q * K / split`` times the density of its accumulations
-  ``T2``. A residual add takes another merger of the lane (the skip stream is merged and added
-  to the layer's output stream, one element of their union per cycle). Mergers run in
-  parallel, so a band costs the busiest merger's time. (``pooled_mergers=True`` lets a layer
-  use the lane's idle mergers instead: a sensitivity study, not the published design.)
+* **Mergers.** The backend (as the project's RTL builds it) has, per layer in flight, one merger
+  per backend lane that merges the ``R`` frontend lanes' per-``(lane, r)`` substreams of ``T1``
+  directly on ``(q, k)`` with one comparator tree, adding equal keys: it emits
+  ``merger_tokens_per_cycle`` output tokens a cycle (1 in the RTL) plus one cycle per column
+  marker. A layer's backend row costs ``Q * K / split`` times the density of its accumulations
+  ``T2``, over that rate, plus ``Q`` marker cycles. A residual add takes another merger of the
+  lane (the skip stream is merged and added to the layer's output stream, one element of their
+  union per cycle). Mergers run in parallel, so a band costs the busiest merger's time.
+  (``pooled_mergers=True`` lets a layer use the lane's idle mergers instead: a sensitivity
+  study, not the published design.)
 * **Memory.** DRAM traffic over ``dram_bytes_per_cycle``. Tensors are stored compressed: an outer
   array of fibers (one per activation column ``(h, w)``; one per input channel of a filter) with
   an offset each, and each fiber as the cheaper of a coordinate list and a bitmask (or the whole
@@ -30,8 +34,12 @@ layer), for each *band* of rows (see below):
   input have passed, which costs that fraction of the layer's own time in the band.
 * A group takes ``max(compute, mergers, memory) + overheads``.
 
-Pipelining (greedy, in execution order): a layer joins the current pipeline while the pipeline's
-compressed filters fit the filter buffer, its K-mergers and skip-add mergers fit the lane's
+Pipelining, in execution order, by one of two policies (``grouping``): ``"block"``, the paper's
+(its Table IV pipelines ResNet-50 whole blocks at a time), cuts pipelines only between blocks
+(:attr:`~isosceles.perf.workloads.Layer.block`) and adds whole blocks; ``"greedy"`` adds one
+layer at a time and may cut inside a block. A block that does not fit one pipeline on its own is
+grouped layer by layer. A layer or block joins the current pipeline while the pipeline's
+compressed filters fit the filter buffer, its backend mergers and skip-add mergers fit the lane's
 ``layers_in_flight`` mergers, and joining neither raises DRAM traffic nor cycles (halo re-reads
 and recomputation can outgrow what the pipeline saves; this last rule is ours, the paper stops
 only on overflow). The pipeline is cut into *bands* of output rows when its rows exceed the
@@ -41,7 +49,8 @@ every stream a layer consumes: its input activations and the partial sums ``T1``
 retires towards the R-mergers (``ceil(R/u) * K / split`` of them per column, at the density of
 ``C/groups * S`` products), plus the columns a skip stream waits for the main path. The ``T1``
 term is the one that depends on weight sparsity, so sparser networks pipeline deeper. Fewer
-rows per band leave more lanes to split ``K`` over. ``K / split`` must fit the K-merger radix.
+rows per band leave more lanes to split ``K`` over. ``K / split`` must fit the merger's radix
+(``kmerger_radix``).
 Every band recomputes the rows its pyramid needs and re-reads its input halo rows from DRAM.
 The first convolution (reading the RGB image), fully connected and max/average pooling layers
 run unpipelined; a fully connected layer is an input-stationary sparse matrix-vector product with
@@ -56,18 +65,17 @@ and spatially correlated (non-i.i.d.) sparsity.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
-from isosceles.golden.workloads import Workload, accumulation_density
+from isosceles.perf.results import TRAFFIC_KINDS, GroupResult, NetworkResult
+from isosceles.perf.workloads import Workload, accumulation_density
 
 __all__ = [
-    "TRAFFIC_KINDS",
-    "GroupResult",
-    "NetworkResult",
+    "GROUPINGS",
     "IsoscelesModel",
     "compressed_bits",
     "expected_ceil_binomial",
@@ -77,7 +85,7 @@ __all__ = [
     "predict_layer_cycles",
 ]
 
-TRAFFIC_KINDS = ("input", "weights", "output", "partials")
+GROUPINGS = ("block", "greedy")
 
 
 # --- storage formats --------------------------------------------------------------------------
@@ -108,15 +116,15 @@ def filter_bytes(layer, numerics):
 
 
 def compulsory_bytes(workload, numerics):
-    """Read the network input and every weight once, write the network outputs once."""
-    tensors = ("input",) + workload.outputs
+    """Read the network inputs and every weight once, write the network outputs once."""
+    tensors = workload.inputs + workload.outputs
     return (sum(activation_bytes(workload.tensor(t), numerics) for t in tensors)
             + sum(filter_bytes(layer, numerics) for layer in workload.layers))
 
 
 def reads_image(workload, layer):
     """Whether ``layer`` is a first convolution, reading the network's RGB image."""
-    return layer.input == "input" and workload.tensor("input").channels <= 4
+    return layer.input in workload.inputs and workload.tensor(layer.input).channels <= 4
 
 
 def pipelinable(workload, layer):
@@ -150,97 +158,6 @@ def expected_ceil_binomial(n, p, width):
     return value
 
 
-# --- results -----------------------------------------------------------------------------------
-
-@dataclass
-class GroupResult:
-    """One pipeline or unpipelined layer of a design.
-
-    ``cycles = max(compute, merger, memory) + overhead`` (the baselines have no merger bound).
-    ``buffers`` is what the group occupies on chip, in bytes: for ISOSceles the filter buffer
-    (``"filter"``) and, per lane in its fullest band, the context array (``"context"``) and
-    the queues (``"queue"``); empty for the baselines.
-    """
-
-    layers: tuple
-    pipelined: bool
-    bands: int
-    compute_cycles: float
-    merger_cycles: float
-    memory_cycles: float
-    overhead_cycles: float
-    macs: float
-    traffic: dict
-    buffers: dict = field(default_factory=dict)
-
-    @property
-    def cycles(self):
-        return max(self.compute_cycles, self.merger_cycles, self.memory_cycles) + \
-            self.overhead_cycles
-
-    @property
-    def bound(self):
-        bounds = {"compute": self.compute_cycles, "merger": self.merger_cycles,
-                  "memory": self.memory_cycles}
-        return max(bounds, key=bounds.get)
-
-    def to_dict(self):
-        return {"layers": list(self.layers), "pipelined": self.pipelined, "bands": self.bands,
-                "cycles": float(self.cycles), "bound": self.bound,
-                "compute_cycles": float(self.compute_cycles),
-                "merger_cycles": float(self.merger_cycles),
-                "memory_cycles": float(self.memory_cycles),
-                "overhead_cycles": float(self.overhead_cycles), "macs": float(self.macs),
-                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
-                "buffer_bytes": {kind: float(v) for kind, v in self.buffers.items()}}
-
-
-@dataclass
-class NetworkResult:
-    """A design's run of one workload: its groups in order and the totals."""
-
-    design: str
-    workload: str
-    groups: list
-    peak_macs_per_cycle: int
-    dram_bytes_per_cycle: float
-    compulsory_bytes: float
-
-    @property
-    def cycles(self):
-        return sum(group.cycles for group in self.groups)
-
-    @property
-    def traffic(self):
-        return {kind: sum(group.traffic[kind] for group in self.groups)
-                for kind in TRAFFIC_KINDS}
-
-    @property
-    def traffic_bytes(self):
-        return sum(self.traffic.values())
-
-    @property
-    def macs(self):
-        return sum(group.macs for group in self.groups)
-
-    @property
-    def mac_utilization(self):
-        return self.macs / (self.cycles * self.peak_macs_per_cycle)
-
-    @property
-    def bandwidth_utilization(self):
-        return self.traffic_bytes / (self.cycles * self.dram_bytes_per_cycle)
-
-    def to_dict(self):
-        return {"design": self.design, "workload": self.workload, "cycles": float(self.cycles),
-                "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
-                "traffic_total_bytes": float(self.traffic_bytes),
-                "compulsory_bytes": float(self.compulsory_bytes), "macs": float(self.macs),
-                "mac_utilization": float(self.mac_utilization),
-                "bandwidth_utilization": float(self.bandwidth_utilization),
-                "groups": [group.to_dict() for group in self.groups]}
-
-
 # --- ISOSceles ---------------------------------------------------------------------------------
 
 @dataclass
@@ -254,8 +171,8 @@ class _Plan:
 
 
 def _mergers_needed(layers):
-    """Per-lane mergers a group occupies: a K-merger per layer in flight, plus one per residual
-    add (the skip stream is merged and added to the layer's output stream)."""
+    """Per-lane mergers a group occupies: a backend merger per layer in flight, plus one per
+    residual add (the skip stream is merged and added to the layer's output stream)."""
     return sum((layer.kind in ("conv", "gap")) + (layer.residual is not None)
                for layer in layers)
 
@@ -286,19 +203,28 @@ class IsoscelesModel:
         Latency before a band's first data arrives (HBM, about 100 ns at 1 GHz).
     queue_slack_columns : int
         Columns of every input stream the per-lane queues hold to decouple producer and consumer.
+    grouping : str
+        ``"block"`` (the paper's policy: pipelines are cut only between network blocks) or
+        ``"greedy"`` (layer by layer, across block boundaries). Ignored when not pipelined.
+    merger_tokens_per_cycle : float
+        Output tokens a layer's backend merger emits per cycle per backend lane, after merging
+        the ``R`` substreams on ``(q, k)`` (1 in the RTL); column markers cost one cycle each on
+        top. Raising it is the sensitivity study of a faster (replicated) merger.
     pooled_mergers : bool
-        ``False`` (the published reading): each layer in flight has its own K-merger per lane,
-        one element per cycle. ``True`` (a sensitivity study, not in the paper): the lane's
-        ``layers_in_flight`` K-mergers are pooled, a layer splitting its ``K`` range over
+        ``False`` (the published reading): each layer in flight has its own merger per lane,
+        at ``merger_tokens_per_cycle``. ``True`` (a sensitivity study, not in the paper): the lane's
+        ``layers_in_flight`` mergers are pooled, a layer splitting its ``K`` range over
         several of them, so a band's merge time is the lane's total merge work over
         ``layers_in_flight``.
     """
 
-    def __init__(self, config=None, *, pipelined=True, dram_latency_cycles=100,
-                 queue_slack_columns=2, pooled_mergers=False):
+    def __init__(self, config=None, *, pipelined=True, grouping="block", dram_latency_cycles=100,
+                 queue_slack_columns=2, merger_tokens_per_cycle=1.0, pooled_mergers=False):
         config = IsoscelesConfig.paper() if config is None else config
         if not isinstance(config, IsoscelesConfig):
             raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
+        if grouping not in GROUPINGS:
+            raise ValueError(f"grouping must be one of {', '.join(GROUPINGS)}, not {grouping!r}")
         for name, value in (("dram_latency_cycles", dram_latency_cycles),
                             ("queue_slack_columns", queue_slack_columns)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -307,8 +233,15 @@ class IsoscelesModel:
         self.pipelined = pipelined
         self.dram_latency_cycles = dram_latency_cycles
         self.queue_slack_columns = queue_slack_columns
+        if isinstance(merger_tokens_per_cycle, bool) or not isinstance(
+                merger_tokens_per_cycle, (int, float)) or not merger_tokens_per_cycle > 0:
+            raise ValueError(f"merger_tokens_per_cycle must be a positive number, not "
+                             f"{merger_tokens_per_cycle!r}")
+        self.merger_tokens_per_cycle = float(merger_tokens_per_cycle)
         self.pooled_mergers = bool(pooled_mergers)
-        self.name = "ISOSceles" if pipelined else "ISOSceles-single"
+        self.grouping = grouping
+        self.name = ("ISOSceles" if grouping == "block" else "ISOSceles-greedy") if pipelined \
+            else "ISOSceles-single"
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -325,7 +258,8 @@ class IsoscelesModel:
         for group, plan in zip(grouping, plans, strict=True):
             if plan is None:
                 raise ValueError(f"workload {workload.name}: layer {group[0].name!r} does not "
-                                 f"fit the configuration even one row per band with K tiled")
+                                 f"fit the configuration even one output row per band with K "
+                                 f"tiled: {self._misfit(group)}")
         groups = [self._cost(plan) for plan in plans]
         cfg = self.config
         return NetworkResult(
@@ -347,30 +281,53 @@ class IsoscelesModel:
                         raise ValueError(f"workload {workload.name}: layer {layer.name!r} has "
                                          f"{name} {value}, above the configuration's {limit}")
 
+    def _units(self, workload):
+        """What the grouping adds at a time: whole blocks of pipelinable layers (``"block"``,
+        pipelined) or single layers."""
+        units = []
+        for layer in workload.layers:
+            if (self.pipelined and self.grouping == "block" and units and layer.block is not None
+                    and units[-1][-1].block == layer.block
+                    and pipelinable(workload, layer) and pipelinable(workload, units[-1][-1])):
+                units[-1] += (layer,)
+            else:
+                units.append((layer,))
+        return units
+
     def _groups(self, workload):
         groups, current = [], ()
-        for layer in workload.layers:
-            if self.pipelined and pipelinable(workload, layer):
-                if current and self._joins(current, layer):
-                    current += (layer,)
+        for unit in self._units(workload):
+            if self.pipelined and all(pipelinable(workload, layer) for layer in unit):
+                if current and self._joins(current, unit):
+                    current += unit
                     continue
                 if current:
                     groups.append(current)
-                current = (layer,)
+                current = ()
+                if len(unit) > 1 and self._plan(unit) is None:  # a block too big for one pipeline
+                    for layer in unit:
+                        if current and self._joins(current, (layer,)):
+                            current += (layer,)
+                            continue
+                        if current:
+                            groups.append(current)
+                        current = (layer,)
+                else:
+                    current = unit
             else:
                 if current:
                     groups.append(current)
                     current = ()
-                groups.append((layer,))
+                groups.append(unit)
         if current:
             groups.append(current)
         return groups
 
-    def _joins(self, current, layer):
-        alone, before = self._plan((layer,)), self._plan(current)
+    def _joins(self, current, unit):
+        alone, before = self._plan(unit), self._plan(current)
         if alone is None or before is None:
             return False
-        merged = self._plan(current + (layer,), allow_k_tiles=False)
+        merged = self._plan(current + unit, allow_k_tiles=False)
         if merged is None:
             return False
         apart = self._total(before) + self._total(alone)
@@ -482,22 +439,53 @@ class IsoscelesModel:
         return sum(self._context_bytes(layer, _span(ranges.get(layer.input, (0, 0))), k_tiles)
                    for layer in layers)
 
-    def _fits(self, layers, ranges, k_tiles):
+    def _overflow(self, layers, ranges, k_tiles):
+        """The first resource a band overflows, as ``(what, needed, available)``, or ``None``."""
         cfg = self.config
         for layer in layers:
             rows_in = _span(ranges.get(layer.input, (0, 0)))
             rows_out = _span(ranges.get(layer.name, (0, 0)))
             if layer.kind == "fc":
                 continue
-            if rows_in > cfg.lanes or rows_out > cfg.lanes:
-                return False
-            if rows_out and math.ceil(layer.out_channels / k_tiles / self._split(rows_out)) > \
-                    cfg.kmerger_radix:
-                return False
+            if max(rows_in, rows_out) > cfg.lanes:
+                return "lanes (rows of a band)", max(rows_in, rows_out), cfg.lanes
+            per_lane = math.ceil(layer.out_channels / k_tiles / self._split(rows_out or 1))
+            if rows_out and per_lane > cfg.kmerger_radix:
+                return "kmerger_radix (channels per backend lane)", per_lane, cfg.kmerger_radix
+        context = self._band_context_bytes(layers, ranges, k_tiles)
+        if context > cfg.context_bytes:
+            return "context_bytes (per lane)", context, cfg.context_bytes
         # A lone layer streams its inputs from DRAM in step and needs no queue slack to be
         # correct; in a pipeline, a queue that cannot hold a skip stream's lag would deadlock.
-        return self._band_context_bytes(layers, ranges, k_tiles) <= cfg.context_bytes and (
-            len(layers) == 1 or self._queue_bytes(layers, ranges, k_tiles) <= cfg.queue_bytes)
+        if len(layers) > 1:
+            queue = self._queue_bytes(layers, ranges, k_tiles)
+            if queue > cfg.queue_bytes:
+                return "queue_bytes (per lane)", queue, cfg.queue_bytes
+        return None
+
+    def _fits(self, layers, ranges, k_tiles):
+        return self._overflow(layers, ranges, k_tiles) is None
+
+    def _misfit(self, layers):
+        """Why no plan fits ``layers``: the buffer, what it needs and what it has."""
+        cfg = self.config
+        mergers = _mergers_needed(layers)
+        filters = sum(filter_bytes(layer, cfg.numerics) for layer in layers if layer.kind != "fc")
+        if mergers > cfg.layers_in_flight:
+            what, needed, available = "layers_in_flight (mergers per lane)", mergers, \
+                cfg.layers_in_flight
+        elif len(layers) > 1 and filters > cfg.filter_buffer_bytes:
+            what, needed, available = "filter_buffer_bytes", filters, cfg.filter_buffer_bytes
+        else:
+            most_rows = max(self._workload.tensor(layer.name).rows for layer in layers)
+            k_tiles = 1  # only a lone layer may tile K
+            while len(layers) == 1 and 2 * k_tiles <= layers[0].out_channels:
+                k_tiles *= 2
+            found = [self._overflow(layers, self._band_ranges(layers, most_rows, b), k_tiles)
+                     for b in range(most_rows)]
+            what, needed, available = max((f for f in found if f), key=lambda f: f[1] / f[2])
+        return (f"{what} needs {needed:g}, the configuration has {available:g}; raise it or "
+                f"give the layer fewer channels")
 
     def _plan(self, layers, *, allow_k_tiles=True):
         key = tuple(layer.name for layer in layers)
@@ -643,9 +631,10 @@ class IsoscelesModel:
         return lanes, macs
 
     def _merger_tokens(self, layer, ranges, k_tiles):
-        """Elements the busiest lane's mergers of ``layer`` emit in one band: its K-merger
-        (the nonzero accumulations ``T2``) and, for a residual add, the merger that adds the
-        skip stream (the union of the two streams' nonzeros)."""
+        """Cycles the busiest lane's mergers of ``layer`` take in one band: its backend merger
+        (the nonzero accumulations ``T2`` at ``merger_tokens_per_cycle``, plus a cycle per column
+        marker) and, for a residual add, the merger that adds the skip stream (the union of the
+        two streams' nonzeros, one a cycle)."""
         w = self._workload
         rows_out = _span(ranges.get(layer.name, (0, 0)))
         if rows_out == 0 or layer.kind == "fc":
@@ -660,7 +649,8 @@ class IsoscelesModel:
         skip = 0.0
         if layer.residual:
             skip = 1 - (1 - density) * (1 - w.tensor(layer.residual).density)
-        return positions * density, positions * skip
+        return (positions * density / self.merger_tokens_per_cycle + layer.out_cols,
+                positions * skip)
 
 
 def predict_layer_cycles(config, workload, **model_options):
@@ -668,16 +658,17 @@ def predict_layer_cycles(config, workload, **model_options):
 
     The seam for calibrating the model against the RTL: called with the RTL's own small
     configuration (``IsoscelesConfig()``) and the layer benchmark's workload (see
-    :func:`~isosceles.golden.workloads.layer_workload`), it predicts what the block's cycle
+    :func:`~isosceles.perf.workloads.layer_workload`), it predicts what the block's cycle
     counter should read, layer by layer. ``model_options`` go to :class:`IsoscelesModel`
-    (``dram_latency_cycles``, ``queue_slack_columns``, ``pooled_mergers``).
+    (``dram_latency_cycles``, ``queue_slack_columns``, ``merger_tokens_per_cycle``,
+    ``pooled_mergers``).
 
     Returns
     -------
     dict
-        Layer name -> predicted cycles, in execution order.
+        Layer name -> predicted cycles (an ``int``, rounded up), in execution order.
     """
     if not isinstance(config, IsoscelesConfig):
         raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
     result = IsoscelesModel(config, pipelined=False, **model_options).run(workload)
-    return {group.layers[0]: group.cycles for group in result.groups}
+    return {group.layers[0]: math.ceil(group.cycles) for group in result.groups}

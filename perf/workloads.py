@@ -1,6 +1,6 @@
 """Layer tables of the paper's 11 sparse CNNs, with per-layer weight and activation densities.
 
-The performance models (:mod:`isosceles.golden.perfmodel`) work from these tables analytically:
+The performance models (:mod:`isosceles.perf.isosceles_model`) work from these tables analytically:
 a layer's effectual work is its dense work times the densities of its operands, and every tensor's
 nonzeros are spread at random (i.i.d.) over its positions. The only random draws are seeded and
 deterministic: the ResNet-50 activation densities and the nonzeros of each activation row.
@@ -19,23 +19,27 @@ R96   except R96: the released 96.53 % model would round to 97, so R96 is the 96
 R98   STR prunes the first convolution too (51 to 76 % sparse), so it is not kept dense.
 R99   Transcription check: the table reproduces STR's overall sparsity and sparse MACs.
 M75   STR MobileNetV1 75.28 % and 89.01 % (1.04 M / 0.46 M weights, 101 M / 42 M MACs). STR's
-M89   per-layer budgets for MobileNetV1 are in its appendix, which we do not have; we draw the
-      per-layer densities from an ERK-shaped profile ``min(1, a * erk**beta)`` (Evci et al.,
-      ICML 2020) with ``a`` and ``beta`` solved so that both published totals are met.
+M89   per-layer budgets for MobileNetV1 are in its appendix, which we do not have; we take the
+      per-layer densities from an ERK profile (Evci et al., ICML 2020) tilted by the layer's
+      output positions, ``min(1, a * erk * positions**-gamma)``, with ``a`` and ``gamma`` solved
+      so that both published totals (weights and sparse MACs) are met.
 V68   Han et al. (NeurIPS 2015), Table 5: VGG-16 per-layer weight and activation densities.
       Its convolutions are 67.3 % sparse overall, which is the paper's "68 %".
 V90   Han's profile raised to the power that makes the convolutions 90 % sparse (the ranking
       and the relative density of the layers are kept); Han's activation densities.
-G58   ERK profile (``beta = 1``) at 58 % overall; no published per-layer figures were found.
+G58   Uniform: every layer 58 % sparse; no published per-layer figures were found.
 ====  ==========================================================================================
 
-Activation densities: the network input is dense. ResNet-50 tensors get a seeded draw, uniform in
-0.2 to 0.8 (the paper's "20-80 % activation sparsity per layer"); VGG-16 uses Han et al.'s
-measured densities (the next layer reads the previous layer's "Act%", pooling included, as Han's
-own FLOP column does); MobileNetV1 and Inception-3a use 0.5 after every ReLU. A tensor that is
-not followed by a ReLU (a ResNet projection shortcut before the residual add) has the density of
-its accumulations: the chance that at least one effectual product lands on an output,
-``1 - (1 - dw * din) ** (C/groups * R * S)``.
+Activation densities: the network input is dense. ResNet-50 convolution outputs get a seeded
+draw, uniform in 0.2 to 0.8 (the paper's "20-80 % activation sparsity per layer"); VGG-16 uses
+Han et al.'s measured densities of its convolution outputs; MobileNetV1 and Inception-3a use 0.5
+after every ReLU. All of these but Han's are synthetic. A tensor that is not followed by a ReLU (a
+ResNet projection shortcut before the residual add) has the density of its accumulations: the
+chance that at least one effectual product lands on an output,
+``1 - (1 - dw * din) ** (C/groups * R * S)``. A max or average pool (global ones included) of
+non-negative i.i.d. inputs is nonzero when any input of its window is: ``1 - (1 - din) ** window``
+(for VGG-16 this is above what Han's FLOP column assumes, the pooled tensor at the convolution's
+density; real activations are spatially correlated, so the truth lies between the two).
 """
 
 import zlib
@@ -50,6 +54,7 @@ __all__ = [
     "Workload",
     "VARIANTS",
     "NETWORK_OF",
+    "ACTIVATION_SOURCE",
     "workload",
     "workloads",
     "layer_workload",
@@ -67,6 +72,14 @@ NETWORK_OF = {
     "G58": "GoogLeNet Inception-3a",
 }
 VARIANTS = tuple(NETWORK_OF)
+
+# Network -> where its activation densities come from, for reports to print beside the figures.
+ACTIVATION_SOURCE = {
+    "ResNet-50": "synthetic: a seeded uniform draw in 0.2-0.8 per tensor",
+    "MobileNetV1": "synthetic: 0.5 after every ReLU",
+    "VGG-16": "measured: Han et al. 2015, Table 5, per layer",
+    "GoogLeNet Inception-3a": "synthetic: 0.5 after every ReLU",
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,10 @@ class Layer:
     which the paper runs as a depthwise convolution whose kernel is the whole input; its constant
     weights are not stored), ``"fc"`` (the input tensor flattened into ``in_channels``),
     ``"maxpool"`` or ``"avgpool"``. ``residual`` names a
-    tensor added to the output before the activation (a ResNet skip connection).
+    tensor added to the output before the activation (a ResNet skip connection). ``block``
+    names the network block the layer belongs to (a ResNet bottleneck, a MobileNet depthwise
+    separable pair, an Inception module), for pipelining policies that cut only between blocks;
+    ``None`` for a layer that is a block of its own.
     """
 
     name: str
@@ -112,6 +128,7 @@ class Layer:
     groups: int = 1
     weight_density: float = 1.0
     residual: str = None
+    block: str = None
 
     def __post_init__(self):
         if self.kind not in LAYER_KINDS:
@@ -171,7 +188,8 @@ class Workload:
         The network it prunes.
     layers : tuple of Layer
     tensors : tuple of Tensor
-        Every activation tensor, the network input (named ``"input"``) first.
+        Every activation tensor: the network inputs (tensors no layer writes; ``"input"`` in
+        the paper's networks) first.
     seed : int
         Seed of the activation-density and row-nonzero draws.
     """
@@ -227,7 +245,14 @@ class Workload:
         """Tensors no layer reads: the network's results."""
         read = {layer.input for layer in self.layers} | {
             layer.residual for layer in self.layers if layer.residual}
-        return tuple(t.name for t in self.tensors if t.name not in read and t.name != "input")
+        return tuple(t.name for t in self.tensors if t.name not in read
+                     and t.name not in self.inputs)
+
+    @property
+    def inputs(self):
+        """Tensors no layer writes: the network's inputs."""
+        written = {layer.name for layer in self.layers}
+        return tuple(t.name for t in self.tensors if t.name not in written)
 
     def consumers(self, tensor):
         return tuple(layer for layer in self.layers
@@ -240,7 +265,7 @@ class Workload:
                          t.density)
 
     def scaled(self, weight_scale=1.0, activation_scale=1.0):
-        """A copy with every weight and activation density (except the dense network input)
+        """A copy with every weight and activation density (except the network inputs)
         multiplied by a factor (capped at 1): for sensitivity studies and model checks."""
         for label, scale in (("weight_scale", weight_scale),
                              ("activation_scale", activation_scale)):
@@ -248,7 +273,7 @@ class Workload:
                 raise ValueError(f"{label} must be positive, not {scale!r}")
         layers = tuple(replace(layer, weight_density=min(1.0, layer.weight_density * weight_scale))
                        if layer.has_weights else layer for layer in self.layers)
-        tensors = tuple(t if t.name == "input" else
+        tensors = tuple(t if t.name in self.inputs else
                         replace(t, density=min(1.0, t.density * activation_scale))
                         for t in self.tensors)
         return Workload(self.name, self.network, layers, tensors, self.seed)
@@ -271,41 +296,49 @@ def accumulation_density(products, weight_density, input_density):
     return 1.0 - (1.0 - weight_density * input_density) ** products
 
 
+def pooled_density(input_density, window):
+    """Density of a max or average pool over ``window`` non-negative (post-ReLU) i.i.d. inputs:
+    an output is nonzero when any input of its window is."""
+    return 1.0 - (1.0 - input_density) ** window
+
+
 class _Builder:
     """Appends layers in execution order and creates their output tensors."""
 
-    def __init__(self, name, network, seed, *, input_shape=(224, 224, 3)):
+    def __init__(self, name, network, seed, *, input_shape=(224, 224, 3), densities=()):
         self.name, self.network, self.seed = name, network, seed
+        self.densities = dict(densities)  # tensor -> activation density given by the user
         self.layers = []
-        self.tensors = {"input": Tensor("input", *input_shape, 1.0)}
+        self.tensors = {"input": Tensor("input", *input_shape, self.densities.get("input", 1.0))}
 
     def add(self, layer, density):
         self.layers.append(layer)
         rows, cols = (1, 1) if layer.kind == "fc" else (layer.out_rows, layer.out_cols)
+        density = self.densities.get(layer.name, density)
         self.tensors[layer.name] = Tensor(layer.name, rows, cols, layer.out_channels, density)
         return layer.name
 
     def conv(self, name, source, k, *, kernel=1, stride=1, padding=None, groups=1,
-             weight_density=1.0, density, residual=None):
+             weight_density=1.0, density, residual=None, block=None):
         t = self.tensors[source]
         layer = Layer(name, "conv", source, t.rows, t.cols, t.channels, k, kernel, stride,
                       kernel // 2 if padding is None else padding, groups, weight_density,
-                      residual)
+                      residual, block)
         if density is None:  # no ReLU follows: the accumulations' density
             density = accumulation_density(layer.products_per_output, weight_density, t.density)
         return self.add(layer, density)
 
-    def pool(self, name, source, kind, *, kernel, stride, padding=0, density):
+    def pool(self, name, source, kind, *, kernel, stride, padding=0):
         t = self.tensors[source]
         layer = Layer(name, kind, source, t.rows, t.cols, t.channels, t.channels, kernel, stride,
                       padding)
-        return self.add(layer, density)
+        return self.add(layer, pooled_density(t.density, kernel * kernel))
 
-    def global_avg_pool(self, name, source, *, density):
+    def global_avg_pool(self, name, source):
         t = self.tensors[source]
         layer = Layer(name, "gap", source, t.rows, t.cols, t.channels, t.channels, t.rows,
                       groups=t.channels)
-        return self.add(layer, density)
+        return self.add(layer, pooled_density(t.density, t.rows * t.cols))
 
     def fc(self, name, source, k, *, weight_density, density):
         t = self.tensors[source]
@@ -313,6 +346,10 @@ class _Builder:
         return self.add(layer, density)
 
     def build(self):
+        unknown = sorted(set(self.densities) - set(self.tensors))
+        if unknown:
+            raise ValueError(f"densities for {self.name}: no tensor named {', '.join(unknown)}; "
+                             f"the tensors are {', '.join(self.tensors)}")
         return Workload(self.name, self.network, tuple(self.layers), tuple(self.tensors.values()),
                         self.seed)
 
@@ -384,9 +421,9 @@ STR_RESNET50_OVERALL = {"R81": 81.27, "R90": 90.23, "R95": 95.15, "R96": 96.11, 
 RESNET_ACTIVATION_RANGE = (0.2, 0.8)
 
 
-def _resnet50(variant, seed):
+def _resnet50(variant, seed, densities):
     column = _RESNET_COLUMN[variant]
-    b = _Builder(variant, "ResNet-50", seed)
+    b = _Builder(variant, "ResNet-50", seed, densities=densities)
 
     def wd(name):
         return 1 - STR_RESNET50_SPARSITY[name][column] / 100
@@ -396,7 +433,7 @@ def _resnet50(variant, seed):
 
     x = b.conv("conv1", "input", 64, kernel=7, stride=2, weight_density=wd("conv1"),
                density=act("conv1"))
-    x = b.pool("maxpool", x, "maxpool", kernel=3, stride=2, padding=1, density=act("maxpool"))
+    x = b.pool("maxpool", x, "maxpool", kernel=3, stride=2, padding=1)
     stages = ((3, 64), (4, 128), (6, 256), (3, 512))
     for stage, (blocks, width) in enumerate(stages, start=1):
         for block in range(blocks):
@@ -405,14 +442,16 @@ def _resnet50(variant, seed):
             skip = x
             if block == 0:  # projection shortcut, no ReLU before the add
                 skip = b.conv(f"{prefix}.downsample.0", x, 4 * width, stride=stride,
-                              weight_density=wd(f"{prefix}.downsample.0"), density=None)
+                              weight_density=wd(f"{prefix}.downsample.0"), density=None,
+                              block=prefix)
             y = b.conv(f"{prefix}.conv1", x, width, weight_density=wd(f"{prefix}.conv1"),
-                       density=act(f"{prefix}.conv1"))
+                       density=act(f"{prefix}.conv1"), block=prefix)
             y = b.conv(f"{prefix}.conv2", y, width, kernel=3, stride=stride,
-                       weight_density=wd(f"{prefix}.conv2"), density=act(f"{prefix}.conv2"))
+                       weight_density=wd(f"{prefix}.conv2"), density=act(f"{prefix}.conv2"),
+                       block=prefix)
             x = b.conv(f"{prefix}.conv3", y, 4 * width, weight_density=wd(f"{prefix}.conv3"),
-                       residual=skip, density=act(f"{prefix}.conv3"))
-    x = b.global_avg_pool("avgpool", x, density=act("avgpool"))
+                       residual=skip, density=act(f"{prefix}.conv3"), block=prefix)
+    x = b.global_avg_pool("avgpool", x)
     b.fc("fc", x, 1000, weight_density=wd("fc"), density=1.0)
     return b.build()
 
@@ -458,10 +497,10 @@ def _vgg16_exponent(target_sparsity):
     return (low + high) / 2
 
 
-def _vgg16(variant, seed):
+def _vgg16(variant, seed, densities):
     target = _VGG_CONV_SPARSITY[variant]
     exponent = 1.0 if target is None else _vgg16_exponent(target)
-    b = _Builder(variant, "VGG-16", seed)
+    b = _Builder(variant, "VGG-16", seed, densities=densities)
 
     def wd(name):
         density = HAN_VGG16[name][0] / 100
@@ -476,9 +515,7 @@ def _vgg16(variant, seed):
             name = f"conv{stage}_{index}"
             x = b.conv(name, x, _VGG_STAGES[stage - 1][1], kernel=3, weight_density=wd(name),
                        density=act(name))
-        # Han's FLOP column reads the pooled tensor at the last convolution's density.
-        x = b.pool(f"pool{stage}", x, "maxpool", kernel=2, stride=2,
-                   density=b.tensors[x].density)
+        x = b.pool(f"pool{stage}", x, "maxpool", kernel=2, stride=2)
     x = b.fc("fc6", x, 4096, weight_density=wd("fc6"), density=act("fc6"))
     x = b.fc("fc7", x, 4096, weight_density=wd("fc7"), density=act("fc7"))
     b.fc("fc8", x, 1000, weight_density=wd("fc8"), density=act("fc8"))
@@ -539,16 +576,16 @@ _MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), 
                      (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
 
 
-def _mobilenet_v1_shapes(seed, name="shape"):
-    b = _Builder(name, "MobileNetV1", seed)
+def _mobilenet_v1_shapes(seed, name="shape", densities=()):
+    b = _Builder(name, "MobileNetV1", seed, densities=densities)
     x = b.conv("conv1", "input", 32, kernel=3, stride=2, density=RELU_DENSITY)
     channels = 32
     for index, (width, stride) in enumerate(_MOBILENET_BLOCKS, start=1):
         x = b.conv(f"dw{index}", x, channels, kernel=3, stride=stride, groups=channels,
-                   density=RELU_DENSITY)
-        x = b.conv(f"pw{index}", x, width, density=RELU_DENSITY)
+                   density=RELU_DENSITY, block=f"block{index}")
+        x = b.conv(f"pw{index}", x, width, density=RELU_DENSITY, block=f"block{index}")
         channels = width
-    x = b.global_avg_pool("avgpool", x, density=RELU_DENSITY)
+    x = b.global_avg_pool("avgpool", x)
     b.fc("fc", x, 1000, weight_density=1.0, density=1.0)
     return b.build()
 
@@ -568,8 +605,8 @@ def _pruned_layers(shape):
     return [layer for layer in shape.layers if layer.has_weights]
 
 
-def _mobilenet_v1(variant, seed):
-    shape = _mobilenet_v1_shapes(seed, variant)
+def _mobilenet_v1(variant, seed, densities):
+    shape = _mobilenet_v1_shapes(seed, variant, densities)
     sparsity, macs = STR_MOBILENET[variant]
     densities = _fitted_densities(_pruned_layers(shape), 1 - sparsity / 100,
                                   macs / STR_MOBILENET_DENSE_MACS)
@@ -579,17 +616,18 @@ def _mobilenet_v1(variant, seed):
 G58_SPARSITY = 0.58
 
 
-def _inception_3a(variant, seed):
-    b = _Builder(variant, "GoogLeNet Inception-3a", seed, input_shape=(28, 28, 192))
-    b.tensors["input"] = Tensor("input", 28, 28, 192, RELU_DENSITY)  # after the stem's ReLU
-    b.conv("3a_1x1", "input", 64, density=RELU_DENSITY)
-    y = b.conv("3a_3x3_reduce", "input", 96, density=RELU_DENSITY)
-    b.conv("3a_3x3", y, 128, kernel=3, density=RELU_DENSITY)
-    y = b.conv("3a_5x5_reduce", "input", 16, density=RELU_DENSITY)
-    b.conv("3a_5x5", y, 32, kernel=5, density=RELU_DENSITY)
-    y = b.pool("3a_pool", "input", "maxpool", kernel=3, stride=1, padding=1,
-               density=RELU_DENSITY)
-    b.conv("3a_pool_proj", y, 32, density=RELU_DENSITY)
+def _inception_3a(variant, seed, densities):
+    b = _Builder(variant, "GoogLeNet Inception-3a", seed, input_shape=(28, 28, 192),
+                 densities=densities)
+    # The module's input comes after the stem's ReLU.
+    b.tensors["input"] = Tensor("input", 28, 28, 192, b.densities.get("input", RELU_DENSITY))
+    b.conv("3a_1x1", "input", 64, density=RELU_DENSITY, block="3a")
+    y = b.conv("3a_3x3_reduce", "input", 96, density=RELU_DENSITY, block="3a")
+    b.conv("3a_3x3", y, 128, kernel=3, density=RELU_DENSITY, block="3a")
+    y = b.conv("3a_5x5_reduce", "input", 16, density=RELU_DENSITY, block="3a")
+    b.conv("3a_5x5", y, 32, kernel=5, density=RELU_DENSITY, block="3a")
+    y = b.pool("3a_pool", "input", "maxpool", kernel=3, stride=1, padding=1)
+    b.conv("3a_pool_proj", y, 32, density=RELU_DENSITY, block="3a")
     shape = b.build()
     pruned = _pruned_layers(shape)
     return _with_weight_densities(shape, variant, [1 - G58_SPARSITY] * len(pruned))
@@ -614,18 +652,30 @@ def parse_variants(text):
     return tuple(dict.fromkeys(names))
 
 
-def workload(name, *, seed=0):
-    """The variant ``name`` (one of :data:`VARIANTS`) with its seeded draws."""
+def workload(name, *, seed=0, densities=None):
+    """The variant ``name`` (one of :data:`VARIANTS`) with its seeded draws.
+
+    ``densities`` maps tensor names (a layer's name is its output's; ``"input"`` the network
+    input) to activation densities measured by the user; they replace the synthetic ones, and
+    the tensors derived from them (pools, accumulations without a ReLU) follow.
+    """
     if name not in NETWORK_OF:
         raise ValueError(f"name must be one of {', '.join(VARIANTS)}, not {name!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-    return _build(name, seed)
+    densities = {} if densities is None else densities
+    if not isinstance(densities, dict):
+        raise ValueError(f"densities must map tensor names to densities, not {densities!r}")
+    for tensor, value in densities.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"densities for {name}: {tensor} must be a number in (0, 1], "
+                             f"not {value!r}")
+    return _build(name, seed, tuple(sorted((t, float(v)) for t, v in densities.items())))
 
 
 @lru_cache(maxsize=64)
-def _build(name, seed):  # workloads are immutable, so one build per (name, seed) serves all
-    return _BUILDERS[NETWORK_OF[name]](name, seed)
+def _build(name, seed, densities):  # workloads are immutable: one build per argument set
+    return _BUILDERS[NETWORK_OF[name]](name, seed, densities)
 
 
 def workloads(names=VARIANTS, *, seed=0):

@@ -1,11 +1,13 @@
 """Analytical models of the paper's two baselines: SparTen and Fused-Layer.
 
-Both take the same workloads as :class:`~isosceles.golden.perfmodel.IsoscelesModel` and return
-the same :class:`~isosceles.golden.perfmodel.NetworkResult`, so every figure compares like with
+Both take the same workloads as :class:`~isosceles.perf.isosceles_model.IsoscelesModel` and return
+the same :class:`~isosceles.perf.results.NetworkResult`, so every figure compares like with
 like: a layer or fused group takes ``max(compute, memory)`` cycles plus a DRAM latency.
 
-SparTen (Gondimalla et al., MICRO 2019), scaled as the ISOSceles paper does: 64 clusters of 64
-compute units (one MAC each), 5 MB on chip, 128 GB/s, one layer at a time, output-stationary.
+SparTen (Gondimalla et al., MICRO 2019), scaled as the ISOSceles paper does (its Table III, as
+the review of issue 12 reads it): 64 clusters of 64 compute units (one MAC each), each cluster
+with its own 64 KB activation buffer, a 1 MB filter buffer, 128 GB/s, one layer at a time,
+output-stationary.
 
 * Format: both operands as SparTen's bitmask + packed nonzeros, in chunks of 128 elements along
   the reduction dimension (channels of one activation column; ``(c, r, s)`` of one filter), one
@@ -16,9 +18,19 @@ compute units (one MAC each), 5 MB on chip, 128 GB/s, one layer at a time, outpu
   its time is the expected maximum over 64 units (normal approximation of the matches' spread);
   the offline greedy balancing of filters by density (GB-H) removes the systematic part of the
   imbalance, which is what we assume. Output positions are dealt to the 64 clusters.
-* Memory: input, weights and output once each when the layer's weights and input fit on chip
-  together; otherwise the cheaper of re-reading the input once per on-chip tile of filters or
-  re-reading the filters once per on-chip tile of input.
+* Loop order and memory: the output plane is cut into one tile per cluster (the split that
+  keeps the busiest cluster least busy, then reads the fewest halo inputs); a cluster reads its
+  tile's input columns, halo rows and columns included, into its buffer. Filters go in groups of
+  64, one filter per unit, each group read from DRAM once. Two readings of the order of those
+  two loops (``SparTenConfig.reading``):
+
+  - ``"paper"``: filter groups outside, tiles inside. The input (with its halos) is read again
+    for every group of 64 filters that needs it (``ceil(K / 64)`` times, once for a depthwise
+    layer). This is the paper's Sec. VI-C remark that SparTen may read input activations
+    several times and that its tiling moves more than the compulsory traffic.
+  - ``"optimistic"``: tiles outside. A tile that fits its cluster's buffer stays there while
+    every filter group streams past it, so the input is read once (halos included); a tile
+    that does not fit is read once per group, as in the paper's reading.
 
 Fused-Layer (Alwani et al., MICRO 2016), scaled: dense, 4096 MACs as a 64 x 64 array (64 output
 channels by 64 reduction elements ``(c, r, s)``; a depthwise layer puts 64 channels on one side
@@ -43,11 +55,11 @@ import numpy as np
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
 from isosceles.golden.numerics import Numerics, check_numerics
-from isosceles.golden.perfmodel import TRAFFIC_KINDS, GroupResult, NetworkResult
-from isosceles.golden.workloads import Workload
+from isosceles.perf.results import TRAFFIC_KINDS, GroupResult, NetworkResult
+from isosceles.perf.workloads import Workload
 
-__all__ = ["SparTenConfig", "SparTenModel", "FusedLayerConfig", "FusedLayerModel",
-           "bitmask_bits", "expected_max_normal"]
+__all__ = ["SPARTEN_READINGS", "SparTenConfig", "SparTenModel", "FusedLayerConfig",
+           "FusedLayerModel", "bitmask_bits", "expected_max_normal"]
 
 
 # The baselines share the published ISOSceles design's memory system and integer widths.
@@ -87,6 +99,9 @@ def _pool_cycles(layer, macs_per_cycle):
 
 # --- SparTen ------------------------------------------------------------------------------------
 
+SPARTEN_READINGS = ("paper", "optimistic")
+
+
 @dataclass(frozen=True)
 class SparTenConfig:
     """SparTen as scaled in the ISOSceles paper.
@@ -95,10 +110,16 @@ class SparTenConfig:
     ----------
     clusters, units_per_cluster : int
         64 x 64 single-MAC compute units.
-    onchip_bytes : int
-        On-chip buffering for filters and activations (5 MB).
+    cluster_buffer_bytes : int
+        Each cluster's own activation buffer (64 KB).
+    filter_buffer_bytes : int
+        The shared filter buffer (1 MB); it must hold one group of ``units_per_cluster``
+        filters.
     chunk : int
         Elements per bitmask chunk (128).
+    reading : str
+        ``"paper"`` (filter groups outside: the input is re-read per group of filters) or
+        ``"optimistic"`` (tiles outside: a tile that fits its cluster's buffer is read once).
     dram_bytes_per_cycle : float
     dram_latency_cycles : int
     numerics : Numerics
@@ -106,29 +127,58 @@ class SparTenConfig:
 
     clusters: int = 64
     units_per_cluster: int = 64
-    onchip_bytes: int = 5 * 1024 * 1024
+    cluster_buffer_bytes: int = 64 * 1024
+    filter_buffer_bytes: int = 1024 * 1024
     chunk: int = 128
+    reading: str = "paper"
     dram_bytes_per_cycle: float = _PAPER.dram_bytes_per_cycle
     dram_latency_cycles: int = 100
     numerics: Numerics = _PAPER.numerics
 
     def __post_init__(self):
-        for name in ("clusters", "units_per_cluster", "onchip_bytes", "chunk",
-                     "dram_latency_cycles"):
+        for name in ("clusters", "units_per_cluster", "cluster_buffer_bytes",
+                     "filter_buffer_bytes", "chunk", "dram_latency_cycles"):
             _check_positive(name, getattr(self, name))
         _check_positive("dram_bytes_per_cycle", self.dram_bytes_per_cycle, integer=False)
+        if self.reading not in SPARTEN_READINGS:
+            raise ValueError(f"reading must be one of {', '.join(SPARTEN_READINGS)}, "
+                             f"not {self.reading!r}")
         check_numerics(self.numerics)
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """One output tile per cluster: ``rows`` x ``cols`` outputs in ``count`` tiles, which read
+    ``columns`` input columns in all (halos included, padding not stored) and at most
+    ``largest`` each."""
+
+    rows: int
+    cols: int
+    count: int
+    columns: int
+    largest: int
+
+
+def _windows(outputs, tile, size, stride, kernel, padding):
+    """Input positions along one axis that tiles of ``tile`` outputs read: their sum and the
+    largest tile's."""
+    spans = []
+    for start in range(0, outputs, tile):
+        end = min(outputs, start + tile)
+        lo = max(0, start * stride - padding)
+        hi = min(size, (end - 1) * stride - padding + kernel)
+        spans.append(max(0, hi - lo))
+    return sum(spans), max(spans)
 
 
 class SparTenModel:
     """SparTen, layer by layer, on a workload."""
 
-    name = "SparTen"
-
     def __init__(self, config=None):
         self.config = SparTenConfig() if config is None else config
         if not isinstance(self.config, SparTenConfig):
             raise ValueError(f"config must be a SparTenConfig, not {self.config!r}")
+        self.name = "SparTen" if self.config.reading == "paper" else "SparTen-optimistic"
 
     def _activation_bytes(self, tensor):
         return bitmask_bits(tensor.rows * tensor.cols, tensor.channels, tensor.density,
@@ -157,27 +207,56 @@ class SparTenModel:
             var += count * size * p * (1 - p)
         return mean + math.sqrt(var) * expected_max_normal(cfg.units_per_cluster)
 
+    def _tiling(self, layer):
+        """The split of the output plane over the clusters: fewest outputs in the busiest
+        cluster, then fewest input columns read (halos included)."""
+        if layer.kind == "fc":
+            return _Tiling(1, 1, 1, 1, 1)
+        best = None
+        for across in range(1, min(layer.out_rows, self.config.clusters) + 1):
+            down = min(layer.out_cols, self.config.clusters // across)
+            rows, cols = math.ceil(layer.out_rows / across), math.ceil(layer.out_cols / down)
+            count = math.ceil(layer.out_rows / rows) * math.ceil(layer.out_cols / cols)
+            row_sum, row_max = _windows(layer.out_rows, rows, layer.in_rows, layer.stride,
+                                        layer.kernel, layer.padding)
+            col_sum, col_max = _windows(layer.out_cols, cols, layer.in_cols, layer.stride,
+                                        layer.kernel, layer.padding)
+            key = (rows * cols, row_sum * col_sum)
+            if best is None or key < best[0]:
+                best = key, _Tiling(rows, cols, count, row_sum * col_sum, row_max * col_max)
+        return best[1]
+
+    def _input_passes(self, layer, tile_bytes):
+        """How many times the loop order reads a layer's input (with its halos)."""
+        cfg = self.config
+        if not layer.has_weights:
+            return 1.0
+        # A group of filters reads only the input channels its filters see.
+        passes = max(1.0, math.ceil(layer.out_channels / cfg.units_per_cluster) / layer.groups)
+        if cfg.reading == "optimistic" and tile_bytes <= cfg.cluster_buffer_bytes:
+            return 1.0
+        return passes
+
     def _layer(self, workload, layer):
         cfg = self.config
         source = workload.tensor(layer.input)
         inputs = self._activation_bytes(source)
         weights = self._filter_bytes(layer)
+        group = weights * min(1.0, cfg.units_per_cluster / layer.out_channels)
+        if group > cfg.filter_buffer_bytes:
+            raise ValueError(f"layer {layer.name!r}: a group of {cfg.units_per_cluster} filters "
+                             f"takes {group:.0f} B, above SparTen's filter_buffer_bytes "
+                             f"{cfg.filter_buffer_bytes}; raise filter_buffer_bytes")
+        tiling = self._tiling(layer)
+        columns = source.rows * source.cols if layer.kind != "fc" else 1
+        halo = tiling.columns / columns
+        tile_bytes = inputs * tiling.largest / columns
         traffic = dict.fromkeys(TRAFFIC_KINDS, 0.0)
         traffic["weights"] = weights
-        traffic["output"] = self._activation_bytes(workload.tensor(layer.name))
+        traffic["input"] = inputs * halo * self._input_passes(layer, tile_bytes)
         if layer.residual:
-            inputs += self._activation_bytes(workload.tensor(layer.residual))
-        if weights + inputs <= cfg.onchip_bytes:
-            traffic["input"] = inputs
-        else:
-            window = inputs * min(1.0, layer.kernel / source.rows)
-            filter_tiles = math.ceil(weights / max(1.0, cfg.onchip_bytes - window))
-            filter_chunk = weights / max(1, layer.out_channels)
-            input_tiles = math.ceil(inputs / max(1.0, cfg.onchip_bytes - filter_chunk))
-            if inputs * filter_tiles + weights <= weights * input_tiles + inputs:
-                traffic["input"] = inputs * filter_tiles
-            else:
-                traffic["input"], traffic["weights"] = inputs, weights * input_tiles
+            traffic["input"] += self._activation_bytes(workload.tensor(layer.residual))
+        traffic["output"] = self._activation_bytes(workload.tensor(layer.name))
         macs_per_cycle = cfg.clusters * cfg.units_per_cluster
         if layer.multiplies:
             positions = layer.out_rows * layer.out_cols
@@ -196,7 +275,7 @@ class SparTenModel:
         cfg = self.config
         groups = [self._layer(workload, layer) for layer in workload.layers]
         compulsory = sum(self._activation_bytes(workload.tensor(t))
-                         for t in ("input",) + workload.outputs) + sum(
+                         for t in workload.inputs + workload.outputs) + sum(
             self._filter_bytes(layer) for layer in workload.layers)
         return NetworkResult(self.name, workload.name, groups,
                              cfg.clusters * cfg.units_per_cluster, cfg.dram_bytes_per_cycle,
@@ -309,7 +388,7 @@ class FusedLayerModel:
         cfg = self.config
         groups = [self._group(workload, layers) for layers in self._groups(workload)]
         compulsory = sum(self._tensor_bytes(workload.tensor(t))
-                         for t in ("input",) + workload.outputs) + sum(
+                         for t in workload.inputs + workload.outputs) + sum(
             self._weight_bytes(layer) for layer in workload.layers)
         return NetworkResult(self.name, workload.name, groups, cfg.macs,
                              cfg.dram_bytes_per_cycle, compulsory)
