@@ -376,10 +376,55 @@ async def error_responses(dut):
     await traffic(dut, errors=True)
 
 
+async def measure_reads(dut, ctx, bench, requests):
+    """Cycles from the first request's transfer to the last beat, and the first beat's
+    latency, for ``requests`` of client 0 sent back to back."""
+    beat = bench.beat
+    requester = StreamDriver(dut, "read_req__0", ctx)
+    monitor = StreamMonitor(dut, "read_data__0", ctx)
+    cocotb.start_soon(requester.send([{"addr": a, "bytes": s} for a, s in requests]))
+    beats = sum(size // beat for _, size in requests)
+    received = await monitor.receive(beats)
+    others = [[]] * (ctx.params["read_clients"] - 1)
+    check_reads(bench, [requests] + others, [received] + others, lambda address: None)
+    monitor.stop()
+    return {"direction": "read", "requests": len(requests), "beats": beats,
+            "cycles": monitor.last_transfer - requester.first_transfer + 1,
+            "latency": monitor.first_transfer - requester.first_transfer}
+
+
+async def measure_writes(dut, ctx, bench, requests):
+    """Cycles from the first request's transfer to the last beat, and to the last
+    ``write_done``, for ``requests`` of client 0 sent back to back with their data."""
+    beat = bench.beat
+    requester = StreamDriver(dut, "write_req__0", ctx)
+    source = StreamDriver(dut, "write_data__0", ctx)
+    beats = []
+    for addr, size in requests:
+        payload = ctx.rng.randbytes(size)
+        bench.expected_writes.append((addr, payload))
+        beats += [{"data": int.from_bytes(payload[n:n + beat], "little")}
+                  for n in range(0, size, beat)]
+    goal = bench.dones[0] + len(requests)
+    cocotb.start_soon(requester.send([{"addr": a, "bytes": s} for a, s in requests]))
+    cocotb.start_soon(source.send(beats))
+    for waited in range(100_000):  # noqa: B007 (reported below)
+        if bench.dones[0] == goal:
+            break
+        await RisingEdge(dut.clk)
+    else:
+        raise AssertionError(f"{bench.dones[0] - goal + len(requests)} of {len(requests)} "
+                             "writes done after 100000 cycles")
+    check_writes(bench, lambda address: None)
+    return {"direction": "write", "requests": len(requests), "beats": len(beats),
+            "cycles": source.last_transfer - requester.first_transfer + 1,
+            "done_after": waited}
+
+
 @cocotb.test()
 async def bench(dut):
-    """Back-to-back reads, then back-to-back writes, of one client with no stall: beats per
-    cycle and latency."""
+    """One client with no stall: long requests back to back (beats per cycle, latency), and
+    one-beat requests back to back (cycles per request)."""
     ctx = tb_context()
     await start_clock_and_reset(dut)
     bench = Bench(dut, ctx, stalls=False)
@@ -387,40 +432,21 @@ async def bench(dut):
     beat = bench.beat
     size = ctx.extra.get("bench_bytes", 32768)
     bench.ram.write(0, ctx.rng.randbytes(2 * size))
-    cases = []
-    reads = [[(0, size // 2), (size // 2, size // 2)]] + [[]] * (ctx.params["read_clients"] - 1)
-    requester = StreamDriver(dut, "read_req__0", ctx)
-    monitor = StreamMonitor(dut, "read_data__0", ctx)
-    cocotb.start_soon(requester.send([{"addr": a, "bytes": s} for a, s in reads[0]]))
-    received = await monitor.receive(size // beat)
-    check_reads(bench, reads, [received] + [[]] * (len(reads) - 1), lambda address: None)
-    cycles = monitor.last_transfer - requester.first_transfer + 1
-    latency = monitor.first_transfer - requester.first_transfer
-    cases.append({"direction": "read", "bytes": size, "beats": size // beat, "cycles": cycles,
-                  "latency": latency})
-
-    requester = StreamDriver(dut, "write_req__0", ctx)
-    source = StreamDriver(dut, "write_data__0", ctx)
-    payload = ctx.rng.randbytes(size)
-    bench.expected_writes.append((WRITE_BASE, payload))
-    start = bench.dones[0]
-    cocotb.start_soon(requester.send([{"addr": WRITE_BASE, "bytes": size}]))
-    cocotb.start_soon(source.send([{"data": int.from_bytes(payload[n:n + beat], "little")}
-                                   for n in range(0, size, beat)]))
-    for waited in range(100_000):  # noqa: B007 (reported below)
-        if bench.dones[0] > start:
-            break
-        await RisingEdge(dut.clk)
-    else:
-        raise AssertionError("write never finished")
-    check_writes(bench, lambda address: None)
-    cycles = source.last_transfer - requester.first_transfer + 1
-    cases.append({"direction": "write", "bytes": size, "beats": size // beat, "cycles": cycles,
-                  "done_after": waited})
+    long = [(0, size // 2), (size // 2, size // 2)]
+    short = [(n * beat, beat) for n in range(256)]
+    cases = [
+        await measure_reads(dut, ctx, bench, long),
+        await measure_reads(dut, ctx, bench, short),
+        await measure_writes(dut, ctx, bench, [(WRITE_BASE + a, s) for a, s in long]),
+        await measure_writes(dut, ctx, bench, [(WRITE_BASE + size + a, s) for a, s in short]),
+    ]
     for case in cases:
         case["beats_per_cycle"] = round(case["beats"] / case["cycles"], 3)
         print(case)
-        assert case["beats_per_cycle"] >= ctx.extra.get("min_beats_per_cycle", 0.9), case
+    # A beat per cycle, long or one-beat requests alike (bursts overlap: up to max_outstanding
+    # are in flight), apart from the pipeline's fill.
+    for case in cases:
+        assert case["cycles"] <= case["beats"] + 5, case
     bench.monitor.check()
     if ctx.extra.get("bench_out"):
         with open(ctx.extra["bench_out"], "w") as file:
