@@ -440,8 +440,11 @@ async def bench(dut):
         await measure_writes(dut, ctx, bench, [(WRITE_BASE + a, s) for a, s in long]),
         await measure_writes(dut, ctx, bench, [(WRITE_BASE + size + a, s) for a, s in short]),
     ]
-    for case in cases:
-        case["beats_per_cycle"] = round(case["beats"] / case["cycles"], 3)
+    for case, what in zip(cases, ("2 x 16 KB", f"256 x {beat} B", "2 x 16 KB",
+                                  f"256 x {beat} B"), strict=True):
+        case.update(beats_per_cycle=round(case["beats"] / case["cycles"], 3),
+                    tokens_in=case["requests"], tokens_out=case["beats"],
+                    note=f"{case['direction']} {what} (tokens: requests in, beats out)")
         print(case)
     # A beat per cycle, long or one-beat requests alike (bursts overlap: up to max_outstanding
     # are in flight), apart from the pipeline's fill.
