@@ -3,7 +3,7 @@ arbitration between clients, byte counters and error capture."""
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from isosceles.gen.config import bits_for
@@ -199,11 +199,16 @@ class AxiMaster(wiring.Component):
 
     Each request is split into INCR bursts of at most ``max_burst`` beats (full data width,
     ``awsize = log2(data_width / 8)``) that never cross a 4 KB boundary. Bursts of different
-    clients are granted round-robin, one per cycle at most on each of AR and AW, through a
-    register stage (``arvalid``/``awvalid`` and their payloads are registers). Every burst uses ID
-    0, so the slave answers in issue order; up to ``max_outstanding`` read bursts and as many
-    write bursts may be in flight, any mix of clients, recorded in order FIFOs that route R beats,
-    W beats and B responses.
+    clients are granted round-robin, at most one per cycle on each of AR and AW, through a
+    register stage (``arvalid``/``awvalid`` and their payloads are registers). Every burst uses
+    ID 0, so the slave answers in issue order; up to ``max_outstanding`` read bursts and as many
+    write bursts may be in flight, of any mix of clients, recorded in order FIFOs that route R
+    beats, W beats and B responses.
+
+    No client can hold up another. Each client has a FIFO of ``buffer`` beats (block RAM): a
+    read burst is issued only when its client's FIFO has room for all of it (counting the beats
+    of bursts in flight), so ``rready`` never waits on a client; a write burst is issued only
+    once its client's FIFO holds all of its beats, so W never waits on a client.
 
     Ports and their contracts (every stream obeys ``amaranth.lib.stream``: valid does not wait
     on ready, payload stable until the transfer):
@@ -211,14 +216,14 @@ class AxiMaster(wiring.Component):
     ``read_req[i]`` (in, stream ``{addr, bytes}``): a read of ``bytes`` bytes from byte address
         ``addr``; ``addr`` must be aligned to ``data_width / 8`` and ``bytes`` a nonzero multiple
         of it, at most 2**20 (low bits are ignored; a request of 0 bytes returns nothing).
+        ``ready`` never waits on ``valid``.
     ``read_data[i]`` (out, stream ``{data, last}``): the beats of client ``i``'s requests in
         order, lowest address in the low byte; ``last`` marks the final beat of each request.
-        ``valid`` is ``rvalid`` routed to the client: R is not buffered, so a client that holds
-        ``ready`` low holds the R channel (and the other read clients) until it takes its beat.
-    ``write_req[i]`` (in, stream ``{addr, bytes}``): a write, with the rules of ``read_req``.
+    ``write_req[i]`` (in, stream ``{addr, bytes}``): a write, with the rules of ``read_req``
+        (a request of 0 bytes writes nothing and gets no ``write_done``).
     ``write_data[i]`` (in, stream ``{data}``): the beats of client ``i``'s write requests in
-        order, written with full strobes. A client must supply the beats of every request it
-        has issued: W carries bursts in AW order, so a missing beat stalls every writer.
+        order, written with full strobes; they may come before or after their request.
+        ``ready`` is high while the client's FIFO has room, whatever ``valid``.
     ``write_done[i]`` (out): one-cycle pulse when the B responses of all bursts of client ``i``'s
         oldest unfinished write request are back (one pulse per request, in order).
     ``read_bytes``, ``write_bytes`` (out, 64 bits): bytes moved on R and W since reset or
@@ -240,36 +245,41 @@ class AxiMaster(wiring.Component):
         Beats per burst, 1 to 256 (256 by default).
     max_outstanding : int
         Bursts in flight per direction, 2 to 64 (4 by default).
+    buffer : int
+        Beats of each client's FIFO, from ``max_burst`` to 4096 (``max_burst`` by default).
     """
 
     lint_waivers = {
         "UNUSEDSIGNAL": "Amaranth's Verilog keeps named alias wires that its logic bypasses: "
-                        "FIFO port members (r_level, w_data$124), submodule port copies "
-                        "(i__valid$78), truncated copies of named nodes (beats, to_page) and "
-                        "constant temporaries ($55); of the ports, only m_axi__bid and "
+                        "FIFO and memory port members (r_level, w_data$124), submodule port "
+                        "copies (i__valid$78), truncated copies of named nodes (beats, to_page) "
+                        "and constant temporaries ($55); of the ports, only m_axi__bid and "
                         "m_axi__rid are unused (every burst has ID 0)",
         "DECLFILENAME": "Amaranth writes the submodules as modules named axi_master.sub into one "
                         "file",
     }
 
     def __init__(self, *, read_clients, write_clients, addr_width=32, data_width=64,
-                 max_burst=256, max_outstanding=4):
+                 max_burst=256, max_outstanding=4, buffer=None):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         check_int("read_clients", read_clients, 1, 16)
         check_int("write_clients", write_clients, 1, 16)
         check_int("max_burst", max_burst, 1, 256)
         check_int("max_outstanding", max_outstanding, 2, 64)
+        buffer = max_burst if buffer is None else buffer
+        check_int("buffer", buffer, max_burst, 4096)
         bus = AxiSignature(addr_width=addr_width, data_width=data_width)
         self._MustUse__silence = False
         self._read_clients, self._write_clients = read_clients, write_clients
         self._addr_width, self._data_width = addr_width, data_width
         self._max_burst, self._max_outstanding = max_burst, max_outstanding
+        self._buffer = buffer
+        self._read_layout = data.StructLayout({"data": unsigned(data_width), "last": 1})
         request = stream.Signature(request_layout(addr_width))
         super().__init__({
             "m_axi": Out(bus),
             "read_req": In(request).array(read_clients),
-            "read_data": Out(stream.Signature(data.StructLayout(
-                {"data": unsigned(data_width), "last": 1}))).array(read_clients),
+            "read_data": Out(stream.Signature(self._read_layout)).array(read_clients),
             "write_req": In(request).array(write_clients),
             "write_data": In(stream.Signature(data.StructLayout(
                 {"data": unsigned(data_width)}))).array(write_clients),
@@ -281,11 +291,12 @@ class AxiMaster(wiring.Component):
             "clear": In(1),
         })
 
-    def _issue(self, m, requests, channel, fifos, name):
+    def _issue(self, m, requests, channel, fifos, name, ready_to_issue):
         """Split ``requests`` into bursts and issue them round-robin on address channel
-        ``channel`` ("ar" or "aw") through a register stage; each grant pushes, for every
-        ``(fifo, layout, entry)`` of ``fifos``, the fields ``entry(grant, burst)`` into
-        ``fifo``."""
+        ``channel`` ("ar" or "aw") through a register stage, a burst of client ``i`` only when
+        ``ready_to_issue(i, burst)``. Each grant pushes, for every ``(fifo, layout, entry)`` of
+        ``fifos``, the fields ``entry(grant, burst)`` into ``fifo``. Returns the bursts and, per
+        client, the signal that its burst is granted this cycle."""
         bus = self.m_axi
         bursts = []
         for index, request in enumerate(requests):
@@ -294,15 +305,17 @@ class AxiMaster(wiring.Component):
             m.submodules[f"{name}_split{index}"] = splitter
             wiring.connect(m, wiring.flipped(request), splitter.i)
             bursts.append(splitter.o)
+        eligible = [Signal(name=f"{name}_eligible{index}") for index in range(len(bursts))]
+        for index, burst in enumerate(bursts):
+            m.d.comb += eligible[index].eq(burst.valid & ready_to_issue(index, burst.payload))
         previous = Signal(bits_for(len(bursts)), name=f"{name}_previous")
-        grant = _round_robin(m, [burst.valid for burst in bursts], previous, name)
+        grant = _round_robin(m, eligible, previous, name)
         chosen = data.View(burst_layout(self._addr_width),
                            _pick([burst.payload for burst in bursts], grant))
         valid, ready = getattr(bus, f"{channel}valid"), getattr(bus, f"{channel}ready")
         load = Signal(name=f"{name}_load")
         room = [fifo.w_rdy for fifo, _, _ in fifos]
-        m.d.comb += load.eq((~valid | ready) & _pick([burst.valid for burst in bursts], grant)
-                            & Cat(*room).all())
+        m.d.comb += load.eq((~valid | ready) & _pick(eligible, grant) & Cat(*room).all())
         with m.If(ready):
             m.d.sync += valid.eq(0)
         with m.If(load):
@@ -312,9 +325,12 @@ class AxiMaster(wiring.Component):
                 getattr(bus, f"{channel}len").eq(chosen.len),
                 previous.eq(grant),
             ]
-            for index, burst in enumerate(bursts):
-                m.d.comb += burst.ready.eq(grant == index)
             m.d.comb += [fifo.w_en.eq(1) for fifo, _, _ in fifos]
+        granted = []
+        for index, burst in enumerate(bursts):
+            taken = Signal(name=f"{name}_granted{index}")
+            m.d.comb += [taken.eq(load & (grant == index)), burst.ready.eq(taken)]
+            granted.append(taken)
         for index, (fifo, layout, entry) in enumerate(fifos):
             staged = Signal(layout, name=f"{name}_entry{index}")
             m.d.comb += [getattr(staged, field).eq(value)
@@ -325,6 +341,7 @@ class AxiMaster(wiring.Component):
             getattr(bus, f"{channel}burst").eq(1),  # INCR
             getattr(bus, f"{channel}cache").eq(0b0011),  # normal, non-cacheable, bufferable
         ]
+        return bursts, granted
 
     def elaborate(self, platform):
         m = Module()
@@ -336,59 +353,93 @@ class AxiMaster(wiring.Component):
                                    "addr": unsigned(self._addr_width), "last": 1})
         error = self.error
 
-        def fifo(name, layout):
-            m.submodules[name] = queue = SyncFIFO(width=layout.size,
-                                                  depth=self._max_outstanding)
+        def fifo(name, layout, depth, buffered=False):
+            kind = SyncFIFOBuffered if buffered else SyncFIFO
+            width = layout.size if isinstance(layout, data.Layout) else layout
+            m.submodules[name] = queue = kind(width=width, depth=depth)
             return queue
 
         def order_entry(grant, burst):
             return {"client": grant, "addr": burst.addr, "last": burst.last}
 
-        # Read: AR issue, then R beats routed to the client at the head of the order FIFO.
-        read_order = fifo("read_order", order)
-        self._issue(m, self.read_req, "ar", [(read_order, order, order_entry)], "read")
+        # Read: a burst is issued when its client's FIFO has room for it on top of the beats
+        # it holds and those still to come ("reserved"); R beats then go to the FIFO of the
+        # client at the head of the order FIFO without waiting on anyone.
+        read_buffers = [fifo(f"read_buffer{index}", self._read_layout, self._buffer, True)
+                        for index in range(self._read_clients)]
+        reserved = [Signal(range(self._buffer + 1), name=f"read_reserved{index}")
+                    for index in range(self._read_clients)]
+        read_order = fifo("read_order", order, self._max_outstanding)
+        bursts, granted = self._issue(
+            m, self.read_req, "ar", [(read_order, order, order_entry)], "read",
+            lambda index, burst: reserved[index] + burst.len + 1 <= self._buffer)
         head = data.View(order, read_order.r_data)
         beat = Signal(8)
         take_r = Signal()
-        m.d.comb += bus.rready.eq(read_order.r_rdy & _pick(
-            [client.ready for client in self.read_data], head.client))
-        for index, client in enumerate(self.read_data):
-            m.d.comb += [
-                client.valid.eq(bus.rvalid & read_order.r_rdy & (head.client == index)),
-                client.payload.data.eq(bus.rdata),
-                client.payload.last.eq(bus.rlast & head.last),
-            ]
-        m.d.comb += take_r.eq(bus.rvalid & bus.rready)
+        m.d.comb += [
+            bus.rready.eq(read_order.r_rdy & _pick([b.w_rdy for b in read_buffers], head.client)),
+            take_r.eq(bus.rvalid & bus.rready),
+        ]
         with m.If(take_r):
             m.d.sync += beat.eq(Mux(bus.rlast, 0, beat + 1))
             m.d.comb += read_order.r_en.eq(bus.rlast)
+        for index, (client, buffer) in enumerate(zip(self.read_data, read_buffers, strict=True)):
+            incoming = data.View(self._read_layout, buffer.w_data)
+            outgoing = data.View(self._read_layout, buffer.r_data)
+            m.d.comb += [
+                buffer.w_en.eq(take_r & (head.client == index)),
+                incoming.data.eq(bus.rdata),
+                incoming.last.eq(bus.rlast & head.last),
+                client.valid.eq(buffer.r_rdy),
+                client.payload.eq(outgoing),
+                buffer.r_en.eq(client.ready),
+            ]
+            m.d.sync += reserved[index].eq(
+                reserved[index] + Mux(granted[index], bursts[index].payload.len + 1, 0)
+                - (client.valid & client.ready))
 
-        # Write: AW issue, W beats from the client at the head of the W order FIFO, B responses
-        # matched to the B order FIFO.
+        # Write: a client's beats wait in its FIFO; a burst is issued once all its beats are
+        # there and not promised to an earlier burst ("committed"), so W never waits on a
+        # client. W follows the order of AW; B responses are matched to the B order FIFO.
+        write_buffers = [fifo(f"write_buffer{index}", self._data_width, self._buffer, True)
+                         for index in range(self._write_clients)]
+        committed = [Signal(range(self._buffer + 1), name=f"write_committed{index}")
+                     for index in range(self._write_clients)]
         write_layout = data.StructLayout({"client": order["client"].shape, "len": unsigned(8)})
-        w_order = fifo("w_order", write_layout)
-        b_order = fifo("b_order", order)
-        self._issue(m, self.write_req, "aw", [
-            (w_order, write_layout, lambda grant, burst: {"client": grant, "len": burst.len}),
-            (b_order, order, order_entry),
-        ], "write")
+        w_order = fifo("w_order", write_layout, self._max_outstanding)
+        b_order = fifo("b_order", order, self._max_outstanding)
+        bursts, granted = self._issue(
+            m, self.write_req, "aw", [
+                (w_order, write_layout, lambda grant, burst: {"client": grant, "len": burst.len}),
+                (b_order, order, order_entry),
+            ], "write",
+            lambda index, burst: write_buffers[index].level - committed[index] > burst.len)
         w_head = data.View(write_layout, w_order.r_data)
         w_beat = Signal(8)
-        sources = self.write_data
+        take_w = Signal()
         m.d.comb += [
-            bus.wvalid.eq(w_order.r_rdy & _pick([source.valid for source in sources],
+            bus.wvalid.eq(w_order.r_rdy & _pick([b.r_rdy for b in write_buffers],
                                                 w_head.client)),
-            bus.wdata.eq(_pick([source.payload.data for source in sources], w_head.client)),
+            bus.wdata.eq(_pick([b.r_data for b in write_buffers], w_head.client)),
             bus.wstrb.eq(-1),
             bus.wlast.eq(w_beat == w_head.len),
+            take_w.eq(bus.wvalid & bus.wready),
         ]
-        for index, source in enumerate(sources):
-            m.d.comb += source.ready.eq(w_order.r_rdy & (w_head.client == index) & bus.wready)
-        take_w = Signal()
-        m.d.comb += take_w.eq(bus.wvalid & bus.wready)
         with m.If(take_w):
             m.d.sync += w_beat.eq(Mux(bus.wlast, 0, w_beat + 1))
             m.d.comb += w_order.r_en.eq(bus.wlast)
+        for index, (source, buffer) in enumerate(zip(self.write_data, write_buffers,
+                                                      strict=True)):
+            sent = Signal(name=f"write_sent{index}")
+            m.d.comb += [
+                buffer.w_en.eq(source.valid),
+                buffer.w_data.eq(source.payload.data),
+                source.ready.eq(buffer.w_rdy),
+                sent.eq(take_w & (w_head.client == index)),
+                buffer.r_en.eq(sent),
+            ]
+            m.d.sync += committed[index].eq(
+                committed[index] + Mux(granted[index], bursts[index].payload.len + 1, 0) - sent)
 
         b_head = data.View(order, b_order.r_data)
         take_b = Signal()
@@ -413,4 +464,3 @@ class AxiMaster(wiring.Component):
                 m.d.sync += [error.valid.eq(1), error.resp.eq(bus.bresp), error.write.eq(1),
                              error.addr.eq(b_head.addr)]
         return m
-

@@ -39,6 +39,8 @@ def test_axi_master_lint():
     (dict(read_clients=1, write_clients=1, max_burst=300), "max_burst must be an integer"),
     (dict(read_clients=1, write_clients=1, data_width=48), "data_width must be a power of two"),
     (dict(read_clients=1, write_clients=1, addr_width=8), "addr_width must be an integer"),
+    (dict(read_clients=1, write_clients=1, max_burst=64, buffer=32),
+     "buffer must be an integer from 64 to 4096"),
 ])
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(ValueError, match=message):
@@ -50,3 +52,8 @@ def test_signature_names_and_widths():
     assert members["awaddr"].shape == 32 and members["wstrb"].shape == 16
     assert members["rdata"].flow.name == "In" and members["arvalid"].flow.name == "Out"
     assert AxiSignature(addr_width=32) == AxiSignature(addr_width=32, data_width=64)
+
+
+def test_axi_master_no_client_blocks_another():
+    run_cocotb(AxiMaster, params=BUILDS["dw64"], test_module=MODULE,
+               testcase="no_client_blocks_another")
