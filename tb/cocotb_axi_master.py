@@ -194,7 +194,7 @@ class Bench:
                     (self.ram.write_if.aw_channel, 0.3), (self.ram.write_if.w_channel, 0.3),
                     (self.ram.write_if.b_channel, 0.5)):
                 channel.set_pause_generator(pause_generator(
-                    random.Random(rng.random()), probability * rng.random() * 2))
+                    random.Random(rng.random()), probability * (0.5 + rng.random())))
         self.monitor = BusMonitor(dut, ctx)
         self.dones = [0] * ctx.params["write_clients"]
         cocotb.start_soon(self._count_dones())
