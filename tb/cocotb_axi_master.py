@@ -89,7 +89,7 @@ class BusMonitor:
         self.bursts = {"ar": 0, "aw": 0}
         self.longest = 0
         self.beat_cycles = {"r": [], "w": []}  # the cycle of every R and W beat
-        self.first_error = None
+        self.errors = []  # (cycle, (resp, write, address)) of every SLVERR/DECERR response
         self.cycle = 0
         self.task = cocotb.start_soon(self._watch())
 
@@ -165,8 +165,8 @@ class BusMonitor:
                 addr, _ = self.aw.pop(0)
                 if error is None and self.sig("bresp") >= AxiResp.SLVERR:
                     error = (self.sig("bresp"), 1, addr)
-            if error is not None and self.first_error is None:
-                self.first_error = error
+            if error is not None:
+                self.errors.append((cycle, error))
             await RisingEdge(self.dut.clk)
             cycle += 1
             self.cycle = cycle
@@ -334,6 +334,9 @@ async def traffic(dut, *, errors):
     bench = Bench(dut, ctx, stalls=True, errors=ranges)
     bench.expected_writes = []
     bench.ram.write(0, rng.randbytes(WRITE_BASE))
+    cleared = []
+    if errors:
+        cocotb.start_soon(clear_once(dut, bench.monitor, rng.randrange(50, 4000), cleared))
     reads = split_among(rng, read_regions, params["read_clients"])
     writes = split_among(rng, write_regions, params["write_clients"])
     print(f"read requests {[len(r) for r in reads]}, write requests {[len(w) for w in writes]}, "
@@ -347,28 +350,45 @@ async def traffic(dut, *, errors):
     monitor = bench.monitor
     expected_read = sum(size for requests in reads for _, size in requests)
     expected_write = sum(size for requests in writes for _, size in requests)
-    assert (int(dut.read_bytes.value), int(dut.write_bytes.value)) == (
-        expected_read, expected_write), (
-        f"counters read {int(dut.read_bytes.value)} write {int(dut.write_bytes.value)}, "
-        f"requested {expected_read} and {expected_write}")
     assert (monitor.read_bytes, monitor.write_bytes) == (expected_read, expected_write)
+    # With a clear in cycle k, the counters hold the beats of cycles k onwards and the error is
+    # the first one after k (the clear wins over an error in its own cycle).
+    since = cleared[0] if cleared else 0
+    counted = [bench.beat * sum(c >= since for c in monitor.beat_cycles[channel])
+               for channel in ("r", "w")]
+    assert [int(dut.read_bytes.value), int(dut.write_bytes.value)] == counted, (
+        f"counters read {int(dut.read_bytes.value)} write {int(dut.write_bytes.value)}, bus "
+        f"{counted} since cycle {since} (requested {expected_read} and {expected_write})")
+    later = [found for cycle, found in monitor.errors if cycle > since or not cleared]
     error = bench.value("error")
-    if monitor.first_error is None:
+    if not later:
         assert not error["valid"], f"error {error} with no error response on the bus"
     else:
-        resp, write, addr = monitor.first_error
+        resp, write, addr = later[0]
         assert error == {"valid": 1, "resp": resp, "write": write, "addr": addr}, (
-            f"error {error}, first error response on the bus {monitor.first_error}")
+            f"error {error}, first error response on the bus {later[0]}")
     if errors:
-        assert monitor.first_error is not None, "no request reached an error range"
+        assert monitor.errors, "no request reached an error range"
         dut.clear.value = 1
         await tick(dut)
         dut.clear.value = 0
         await tick(dut)
         assert not bench.value("error")["valid"], "clear left error set"
         assert (int(dut.read_bytes.value), int(dut.write_bytes.value)) == (0, 0)
+        print(f"clear in cycle {since}; {len(monitor.errors)} error responses, "
+              f"{len(later)} after the clear")
     print(f"{monitor.bursts['ar']} read and {monitor.bursts['aw']} write bursts, longest "
           f"{monitor.longest} beats, {expected_read} bytes read, {expected_write} written")
+
+
+async def clear_once(dut, monitor, cycles, cleared):
+    """Pulse ``clear`` once after ``cycles`` cycles; record the monitor's cycle of the pulse."""
+    await tick(dut, cycles)
+    dut.clear.value = 1
+    await ReadOnly()
+    cleared.append(monitor.cycle)
+    await RisingEdge(dut.clk)
+    dut.clear.value = 0
 
 
 @cocotb.test()
