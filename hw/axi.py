@@ -239,8 +239,8 @@ class AxiMaster(wiring.Component):
     ----------
     read_clients, write_clients : int
         Clients of each kind, 1 to 16.
-    addr_width, data_width : int
-        As in :class:`AxiSignature` (``data_width`` 64 by default).
+    addr_width, data_width, id_width : int
+        As in :class:`AxiSignature` (32, 64 and 1 by default); every burst has ID 0.
     max_burst : int
         Beats per burst, 1 to 256 (256 by default).
     max_outstanding : int
@@ -260,7 +260,7 @@ class AxiMaster(wiring.Component):
     }
 
     def __init__(self, *, read_clients, write_clients, addr_width=32, data_width=64,
-                 max_burst=256, max_outstanding=4, buffer=None):
+                 id_width=1, max_burst=256, max_outstanding=4, buffer=None):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         check_int("read_clients", read_clients, 1, 16)
         check_int("write_clients", write_clients, 1, 16)
@@ -268,7 +268,7 @@ class AxiMaster(wiring.Component):
         check_int("max_outstanding", max_outstanding, 2, 64)
         buffer = max_burst if buffer is None else buffer
         check_int("buffer", buffer, max_burst, 4096)
-        bus = AxiSignature(addr_width=addr_width, data_width=data_width)
+        bus = AxiSignature(addr_width=addr_width, data_width=data_width, id_width=id_width)
         self._MustUse__silence = False
         self._read_clients, self._write_clients = read_clients, write_clients
         self._addr_width, self._data_width = addr_width, data_width

@@ -8,11 +8,11 @@ from isosceles.tb.harness import lint, run_cocotb
 MODULE = "isosceles.tb.cocotb_axi_master"
 
 # Three builds: 64-bit data with more clients than either side needs, 32-bit data with bursts
-# capped at 16 beats, 128-bit data where a 4 KB page is exactly 256 beats.
+# capped at 16 beats, 128-bit data where a 4 KB page is exactly 256 beats (and 4-bit IDs).
 BUILDS = {
     "dw64": dict(read_clients=3, write_clients=2),
     "dw32": dict(read_clients=2, write_clients=1, data_width=32, max_burst=16),
-    "dw128": dict(read_clients=1, write_clients=2, data_width=128, max_outstanding=2),
+    "dw128": dict(read_clients=1, write_clients=2, data_width=128, max_outstanding=2, id_width=4),
 }
 
 
