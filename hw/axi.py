@@ -117,11 +117,11 @@ class BurstSplitter(wiring.Component):
     """Splits requests ``{addr, bytes}`` into INCR bursts of at most ``max_burst`` beats that
     never cross a 4 KB boundary.
 
-    Stream contract: ``o.valid`` does not wait on ``o.ready`` and ``o.payload`` comes from
+    Stream contract: ``o.valid`` does not wait on ``o.ready`` and ``o.valid``/``o.payload`` are
     registers, stable until the transfer; ``i.ready`` is high when no burst of an earlier request
-    is left, or in the cycle the last one is taken, so requests follow each other with no gap.
-    The low address bits below a beat and the bytes that do not fill a whole beat are ignored;
-    a request of fewer bytes than a beat yields no burst.
+    is left to compute, or in the cycle the last one moves to the output register, so requests
+    follow each other with no gap. The low address bits below a beat and the bytes that do not
+    fill a whole beat are ignored; a request of fewer bytes than a beat yields no burst.
 
     Parameters
     ----------
@@ -143,26 +143,32 @@ class BurstSplitter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         shift = self._beat_shift
+        # The next burst is computed from (addr, remaining) and registered on ``o``, so the
+        # arbiter downstream starts from registers.
         addr = Signal(self._addr_width)
         remaining = Signal(range((MAX_REQUEST_BYTES >> shift) + 1))
         to_page = Signal(range((_PAGE >> shift) + 1))
         fits = Signal(range((_PAGE >> shift) + 1))
         beats = Signal(range(257))
+        load = Signal()
         m.d.comb += [
             to_page.eq((_PAGE - addr[:12]) >> shift),
             fits.eq(Mux(remaining < to_page, remaining, to_page)),
             beats.eq(Mux(fits > self._max_burst, self._max_burst, fits)),
+            load.eq((remaining != 0) & (~self.o.valid | self.o.ready)),
+            self.i.ready.eq((remaining == 0) | (load & (beats == remaining))),
         ]
-
-        m.d.comb += [
-            self.o.valid.eq(remaining != 0),
-            self.o.payload.addr.eq(addr),
-            self.o.payload.len.eq(beats - 1),
-            self.o.payload.last.eq(beats == remaining),
-            self.i.ready.eq((remaining == 0) | (self.o.ready & self.o.payload.last)),
-        ]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += [addr.eq(addr + (beats << shift)), remaining.eq(remaining - beats)]
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(load):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.payload.addr.eq(addr),
+                self.o.payload.len.eq(beats - 1),
+                self.o.payload.last.eq(beats == remaining),
+                addr.eq(addr + (beats << shift)),
+                remaining.eq(remaining - beats),
+            ]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [addr.eq(self.i.payload.addr >> shift << shift),
                          remaining.eq(self.i.payload.bytes >> shift)]
@@ -362,17 +368,17 @@ class AxiMaster(wiring.Component):
         def order_entry(grant, burst):
             return {"client": grant, "addr": burst.addr, "last": burst.last}
 
-        # Read: a burst is issued when its client's FIFO has room for it on top of the beats
-        # it holds and those still to come ("reserved"); R beats then go to the FIFO of the
-        # client at the head of the order FIFO without waiting on anyone.
+        # Read: a burst is issued when its client's FIFO has room for it besides the beats it
+        # holds and those still to come ("free" counts the rest); R beats then go to the FIFO
+        # of the client at the head of the order FIFO without waiting on anyone.
         read_buffers = [fifo(f"read_buffer{index}", self._read_layout, self._buffer, True)
                         for index in range(self._read_clients)]
-        reserved = [Signal(range(self._buffer + 1), name=f"read_reserved{index}")
-                    for index in range(self._read_clients)]
+        free = [Signal(range(self._buffer + 1), init=self._buffer, name=f"read_free{index}")
+                for index in range(self._read_clients)]
         read_order = fifo("read_order", order, self._max_outstanding)
         bursts, granted = self._issue(
             m, self.read_req, "ar", [(read_order, order, order_entry)], "read",
-            lambda index, burst: reserved[index] + burst.len + 1 <= self._buffer)
+            lambda index, burst: free[index] > burst.len)
         head = data.View(order, read_order.r_data)
         beat = Signal(8)
         take_r = Signal()
@@ -394,16 +400,16 @@ class AxiMaster(wiring.Component):
                 client.payload.eq(outgoing),
                 buffer.r_en.eq(client.ready),
             ]
-            m.d.sync += reserved[index].eq(
-                reserved[index] + Mux(granted[index], bursts[index].payload.len + 1, 0)
-                - (client.valid & client.ready))
+            m.d.sync += free[index].eq(
+                free[index] - Mux(granted[index], bursts[index].payload.len + 1, 0)
+                + (client.valid & client.ready))
 
         # Write: a client's beats wait in its FIFO; a burst is issued once all its beats are
-        # there and not promised to an earlier burst ("committed"), so W never waits on a
-        # client. W follows the order of AW; B responses are matched to the B order FIFO.
+        # there and not promised to an earlier burst ("available" counts those), so W never
+        # waits on a client. W follows the order of AW; B responses are matched to the B order FIFO.
         write_buffers = [fifo(f"write_buffer{index}", self._data_width, self._buffer, True)
                          for index in range(self._write_clients)]
-        committed = [Signal(range(self._buffer + 1), name=f"write_committed{index}")
+        available = [Signal(range(self._buffer + 1), name=f"write_available{index}")
                      for index in range(self._write_clients)]
         write_layout = data.StructLayout({"client": order["client"].shape, "len": unsigned(8)})
         w_order = fifo("w_order", write_layout, self._max_outstanding)
@@ -413,7 +419,7 @@ class AxiMaster(wiring.Component):
                 (w_order, write_layout, lambda grant, burst: {"client": grant, "len": burst.len}),
                 (b_order, order, order_entry),
             ], "write",
-            lambda index, burst: write_buffers[index].level - committed[index] > burst.len)
+            lambda index, burst: available[index] > burst.len)
         w_head = data.View(write_layout, w_order.r_data)
         w_beat = Signal(8)
         take_w = Signal()
@@ -438,8 +444,9 @@ class AxiMaster(wiring.Component):
                 sent.eq(take_w & (w_head.client == index)),
                 buffer.r_en.eq(sent),
             ]
-            m.d.sync += committed[index].eq(
-                committed[index] + Mux(granted[index], bursts[index].payload.len + 1, 0) - sent)
+            m.d.sync += available[index].eq(
+                available[index] - Mux(granted[index], bursts[index].payload.len + 1, 0)
+                + (source.valid & source.ready))
 
         b_head = data.View(order, b_order.r_data)
         take_b = Signal()
