@@ -21,7 +21,15 @@ from isosceles.tb.harness import run_cocotb
 
 def _unit_benches():
     """name -> (factory, params, cocotb module, extra) for each unit's bench."""
-    from isosceles.tb import test_kmerger, test_pe, test_pou, test_queue, test_rmerger
+    from isosceles.tb import (
+        test_axi_master,
+        test_axi_registers,
+        test_kmerger,
+        test_pe,
+        test_pou,
+        test_queue,
+        test_rmerger,
+    )
     from isosceles.tb import test_stream_buffer as buffer
 
     return {
@@ -35,6 +43,10 @@ def _unit_benches():
                        test_kmerger.MODULE, test_kmerger.EXTRA["radix256"]),
         "pou": (test_pou.pou, test_pou.BUILDS["paper-k256"], test_pou.MODULE, {}),
         "queue": (test_queue.lane_queue, test_queue.BUILD, test_queue.MODULE, {}),
+        "axi_master": (test_axi_master.AxiMaster, test_axi_master.BUILDS["dw64"],
+                       test_axi_master.MODULE, {}),
+        "axi_registers": (test_axi_registers.register_file, test_axi_registers.PARAMS,
+                          test_axi_registers.MODULE, {}),
     }
 
 
