@@ -15,6 +15,7 @@ __all__ = ["main"]
 SUBCOMMANDS = {
     "demo": "isosceles.gen.demo",
     "model": "isosceles.gen.model",
+    "run": "isosceles.gen.run",
 }
 
 

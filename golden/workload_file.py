@@ -110,6 +110,13 @@ class WorkloadLayer:
     accumulations: np.ndarray
     output: np.ndarray
 
+    def conv_arguments(self):
+        """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
+        fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels."""
+        if self.type == "fc":
+            return (self.input.reshape(1, 1, -1), self.weights[:, None, :, None], 1, (0, 0), 1)
+        return self.input, self.weights, self.stride, self.padding, self.groups
+
     def layout(self, image, *, input_area=None, row_stride_words=None, numerics=DEFAULT_NUMERICS):
         """This layer laid out in ``image`` (a :class:`~isosceles.golden.memory_image.LayerImage`);
         ``input_area`` is the output area of the ``source`` layer, when it has one."""

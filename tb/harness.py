@@ -239,6 +239,11 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
         JSON-serialisable data for the cocotb module (``tb_context().extra``).
     waves : bool, optional
         Record an FST waveform; defaults to ``ISOSCELES_WAVES`` / pytest ``--waves``.
+
+    Returns
+    -------
+    Path
+        The run's folder: its ``sim.log`` and, when recorded, its ``dump.fst`` or ``dump.vcd``.
     """
     from cocotb_tools.runner import get_results, get_runner
 
