@@ -15,6 +15,8 @@ __all__ = ["main"]
 SUBCOMMANDS = {
     "demo": "isosceles.gen.demo",
     "model": "isosceles.gen.model",
+    "generate": "isosceles.gen.generator",
+    "synth": "isosceles.gen.synth",
 }
 
 

@@ -1,0 +1,49 @@
+"""ECP5-85F-6 figures of units at one configuration: the table of docs/units.md, with JSON.
+
+Runs :func:`isosceles.gen.synth.synth` (``isosceles synth --target ecp5``) on each unit, one after
+the other, prints a Markdown table and writes ``reports/synth_units.json`` (``--json`` moves it).
+Needs the fpga extra (``pip install -e '.[fpga]'``). The frontend lane (``pe``) is left out
+unless named: its place and route takes very long.
+
+    python scripts/synth_units.py                                  # the small units, defaults
+    python scripts/synth_units.py --config configs/ulx3s.toml --units pou queue
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from isosceles.gen.config import IsoscelesConfig
+from isosceles.gen.files import write_json
+from isosceles.gen.synth import synth
+
+SMALL_UNITS = ["stream_buffer", "rmerger", "pou", "queue", "kmerger"]
+COLUMNS = ("fmax_mhz", "lut4", "ccu2c", "dpram16x4", "ff", "dp16kd", "mult18")
+
+
+def table(reports):
+    lines = ["| unit | parameters | fmax (MHz) | LUT4 | CCU2C | DPR16X4 | FF | DP16KD | MULT18 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for report in reports:
+        params = ", ".join(f"{key} {value}" for key, value in report["parameters"].items()
+                           if not key.endswith("_bits") or key == "token_bits")
+        lines.append(f"| {report['unit']} | {params} | "
+                     + " | ".join(str(report[key]) for key in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="configuration TOML (default: built-in)")
+    parser.add_argument("--units", nargs="+", default=SMALL_UNITS, metavar="NAME")
+    parser.add_argument("--json", type=Path, default=Path("reports/synth_units.json"))
+    args = parser.parse_args(argv)
+    config = IsoscelesConfig.load(args.config) if args.config else IsoscelesConfig()
+    reports = [synth(config, "ecp5", unit) for unit in args.units]
+    print(table(reports))
+    write_json(args.json, {"config": config.as_dict(), "units": reports})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
