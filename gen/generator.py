@@ -14,10 +14,10 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from isosceles.gen import units
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.files import _umask
+from isosceles.gen.files import umask
 from isosceles.gen.units import (
-    DEFAULT_UNIT,
     PORT_RENAMES,
     UNITS,
     build_unit,
@@ -45,10 +45,10 @@ def top_name(unit):
 def resolve_unit(unit):
     """``unit``, or the default top level; ValueError listing the units if there is none."""
     if unit is None:
-        if DEFAULT_UNIT is None:
+        if units.DEFAULT_UNIT is None:
             raise ValueError(f"the block top level does not exist yet; choose a unit with --unit: "
                              f"{unit_names()}")
-        return DEFAULT_UNIT
+        return units.DEFAULT_UNIT
     if unit not in UNITS:
         raise ValueError(f"--unit must be one of {unit_names()}, not {unit!r}")
     return unit
@@ -99,7 +99,7 @@ def _staging(out_dir):
         raise ValueError(f"-o {out_dir} exists and is not a folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    staging.chmod(0o777 & ~_umask())  # a folder with the usual permissions, not mkdtemp's
+    staging.chmod(0o777 & ~umask())  # a folder with the usual permissions, not mkdtemp's
     return staging
 
 

@@ -6,6 +6,7 @@
 wheels of the ``fpga`` extra.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -138,9 +139,12 @@ def run_synth(args):
 
 
 def _positive(text):
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}")
     return value
 
 
