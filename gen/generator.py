@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from isosceles.gen import units
+from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import umask
 from isosceles.gen.units import (
@@ -200,15 +201,6 @@ def generate(config, out_dir, unit=None, *, lint=True):
         if staging.exists():
             shutil.rmtree(staging)
     return manifest
-
-
-def add_config_argument(parser):
-    parser.add_argument("--config", type=Path, metavar="C",
-                        help="configuration TOML file (configs/*.toml); default: built-in")
-
-
-def load_config(args):
-    return IsoscelesConfig.load(args.config) if args.config else IsoscelesConfig()
 
 
 def run_generate(args):

@@ -12,6 +12,7 @@ folder; ``--json`` writes every figure. Files are written whole or not at all.
 import math
 from pathlib import Path
 
+from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import atomic_write, write_json
 from isosceles.golden.perf_baselines import (
@@ -370,7 +371,7 @@ def _document(results, summary, *, config, seed, pooled_mergers):
 def run_model(args):
     """The ``isosceles model`` command."""
     names = parse_variants(args.networks)
-    config = IsoscelesConfig.paper()
+    config = load_config(args, default=IsoscelesConfig.paper)
     results = evaluate(names, seed=args.seed, config=config, pooled_mergers=args.pooled_mergers)
     summary = summarize(results)
     print(format_report(results, summary, config=config, seed=args.seed,
@@ -387,6 +388,7 @@ def run_model(args):
 def register(subparsers):
     parser = subparsers.add_parser(
         "model", help="paper-scale performance model: ISOSceles vs SparTen and Fused-Layer")
+    add_config_argument(parser, default="the published design, configs/paper.toml")
     parser.add_argument("--networks", default="all",
                         help=f"'all' or a comma-separated list of {','.join(VARIANTS)}")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")

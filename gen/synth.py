@@ -16,14 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.files import write_json
-from isosceles.gen.generator import (
-    _version,
-    add_config_argument,
-    load_config,
-    resolve_unit,
-    unit_verilog,
-)
+from isosceles.gen.generator import _version, resolve_unit, unit_verilog
 from isosceles.gen.units import unit_names
 
 __all__ = ["synth", "find_tool", "TARGETS", "register"]

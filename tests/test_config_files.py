@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from isosceles.gen.cli import build_parser, load_config, main
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.golden.numerics import Numerics
 
@@ -80,3 +81,18 @@ def test_malformed_toml_names_the_file_and_the_place(tmp_path):
         IsoscelesConfig.load(path)
     assert str(error.value).startswith(f"{path}: not valid TOML: ")
     assert "line 2" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("argv", [["model"], ["generate", "-o", "x"],
+                                  ["synth", "--target", "generic"]])
+def test_commands_take_config(argv):
+    args = build_parser().parse_args([*argv, "--config", str(CONFIGS / "ulx3s.toml")])
+    assert load_config(args) == IsoscelesConfig.ulx3s()
+
+
+def test_a_bad_config_file_stops_the_model_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("lanes = 0\n")
+    assert main(["model", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        f"isosceles model: error: {bad}: lanes must be an integer from 1 to 1024, not 0\n")
