@@ -46,13 +46,30 @@ def _run(command, cwd, what):
     print(f"[isosceles synth] {what} ...", file=sys.stderr, flush=True)
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        log = Path(cwd) / f"{Path(command[0]).name}.log"
-        log.write_text(result.stdout + result.stderr)
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"{what} failed: {tail[0]}")
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(f"{what} failed with status {result.returncode}: {tail[0]}")
     print(f"[isosceles synth] {what}: {time.monotonic() - started:.1f} s", file=sys.stderr,
           flush=True)
     return result
+
+
+def _synth_ecp5(yosys, top, work, stat):
+    """``synth_ecp5`` into ``netlist.json``; the LUT mapper used. ABC9, which ``synth_ecp5``
+    always runs, exits without a word on some designs in the YoWASP build (YoWASP/yosys#29);
+    the same flow is then run with the classic ``abc -lut 4`` in its place."""
+    read = f"read_verilog {top}.v"
+    try:
+        _run([yosys, "-q", "-p", f"{read}; synth_ecp5 -top {top} -json netlist.json; {stat}"],
+             work, f"yosys synth_ecp5 -top {top}")
+        return "abc9"
+    except RuntimeError:
+        print("[isosceles synth] ABC9 failed; mapping LUTs with abc -lut 4 instead",
+              file=sys.stderr)
+    _run([yosys, "-q", "-p", f"{read}; synth_ecp5 -top {top} -run :map_luts; "
+          "check -latchonly -assert; techmap -map +/lattice/latches_map.v; abc -lut 4 -dress; "
+          f"clean; synth_ecp5 -top {top} -run map_cells: -json netlist.json; {stat}"],
+         work, f"yosys synth_ecp5 -top {top} with abc -lut 4")
+    return "abc -lut 4"
 
 
 def _cells(stat):
@@ -66,9 +83,9 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1):
     -------
     dict
         ``unit``, ``top``, ``target``, ``parameters``, ``cells`` (Yosys cell counts) and
-        ``tools``; for ``ecp5`` also ``device``, ``fmax_mhz`` (None without a clocked path),
-        the keys of :data:`ECP5_CELLS` and ``comb_used`` / ``comb_available`` (nextpnr's logic
-        cells, for the device share).
+        ``tools``; for ``ecp5`` also ``device``, ``lut_mapper``, ``fmax_mhz`` (None without a
+        clocked path), the keys of :data:`ECP5_CELLS` and ``comb_used`` / ``comb_available``
+        (nextpnr's logic cells, for the device share).
     """
     if target not in TARGETS:
         raise ValueError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -79,10 +96,12 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1):
     report = {"unit": unit, "top": top, "target": target, "parameters": params}
     with tempfile.TemporaryDirectory(prefix="isosceles-synth-") as work:
         (Path(work) / f"{top}.v").write_text(text)
-        command = (f"synth -top {top}" if target == "generic"
-                   else f"synth_ecp5 -top {top} -json netlist.json")
-        _run([yosys, "-q", "-p", f"read_verilog {top}.v; {command}; "
-              "tee -q -o stat.json stat -json"], work, f"yosys {command.split(' -json')[0]}")
+        stat = "tee -q -o stat.json stat -json"
+        if target == "generic":
+            _run([yosys, "-q", "-p", f"read_verilog {top}.v; synth -top {top}; {stat}"], work,
+                 f"yosys synth -top {top}")
+        else:
+            report["lut_mapper"] = _synth_ecp5(yosys, top, work, stat)
         report["cells"] = _cells(json.loads((Path(work) / "stat.json").read_text()))
         if target == "ecp5":
             report["device"] = DEVICE

@@ -39,9 +39,11 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, default=Path("reports/synth_units.json"))
     args = parser.parse_args(argv)
     config = IsoscelesConfig.load(args.config) if args.config else IsoscelesConfig()
-    reports = [synth(config, "ecp5", unit) for unit in args.units]
+    reports = []
+    for unit in args.units:  # the JSON grows unit by unit: a long run keeps what it measured
+        reports.append(synth(config, "ecp5", unit))
+        write_json(args.json, {"config": config.as_dict(), "units": reports})
     print(table(reports))
-    write_json(args.json, {"config": config.as_dict(), "units": reports})
     return 0
 
 
