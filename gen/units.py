@@ -63,6 +63,14 @@ def _rmerger(config):
     return RMerger(numerics=config.numerics, **params), params
 
 
+def _row_merger(config):
+    from isosceles.hw.row_merger import RowMerger
+
+    params = dict(radix=config.max_kernel, max_channels=config.max_channels,
+                  max_columns=config.max_columns)
+    return RowMerger(numerics=config.numerics, **params), params
+
+
 def _kmerger(config):
     from isosceles.hw.kmerger import KMerger
 
@@ -111,6 +119,7 @@ def _stream_buffer(config):
 UNITS = {
     "pe": Unit(_pe, "frontend lane: filter buffer, coarse-grain PE, context array (I -> T1)"),
     "rmerger": Unit(_rmerger, "R-merger of max_kernel T1 fibers (T1 -> T2)"),
+    "row_merger": Unit(_row_merger, "row merger: (q, k) merge of max_kernel T1 substreams"),
     "kmerger": Unit(_kmerger, "K-merger of kmerger_radix T2 fibers, with its heap"),
     "pou": Unit(_pou, "post-processing unit: bias, requantisation, ReLU (-> O)"),
     "queue": Unit(_queue, "multi-context queue of lane-stream I tokens, queue_bytes a lane"),

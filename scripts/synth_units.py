@@ -17,7 +17,7 @@ from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import write_json
 from isosceles.gen.synth import synth
 
-SMALL_UNITS = ["stream_buffer", "rmerger", "pou", "queue", "kmerger"]
+SMALL_UNITS = ["stream_buffer", "rmerger", "row_merger", "pou", "queue", "kmerger"]
 COLUMNS = ("fmax_mhz", "lut4", "ccu2c", "dpram16x4", "ff", "dp16kd", "mult18")
 
 
