@@ -83,3 +83,14 @@ def test_generic_synthesis_of_the_stream_buffer(tmp_path, capsys):
     flops = sum(count for cell, count in report["cells"].items() if "DFF" in cell)
     assert flops == 2 * (bits + 1)
     assert "isosceles_stream_buffer (generic): " in capsys.readouterr().out
+
+
+def test_a_failing_tool_is_one_line_with_its_last_message(tmp_path):
+    from isosceles.gen.synth import _run
+
+    with pytest.raises(RuntimeError) as error:
+        _run([sys.executable, "-c", "import sys; print('first'); sys.exit('ERROR: the last')"],
+             tmp_path, "tool x")
+    assert str(error.value) == "tool x failed with status 1: ERROR: the last"
+    with pytest.raises(RuntimeError, match="^tool y failed with status 3: no message$"):
+        _run([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, "tool y")
