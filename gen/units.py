@@ -6,6 +6,7 @@ such as the block top level, is one entry in :data:`UNITS`; ``DEFAULT_UNIT`` nam
 ``generate`` and ``synth`` build when no ``--unit`` is given.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from amaranth.lib.wiring import In
@@ -13,7 +14,7 @@ from amaranth.lib.wiring import In
 from isosceles.gen.config import bits_for
 
 __all__ = ["UNITS", "DEFAULT_UNIT", "PORT_RENAMES", "Unit", "build_unit", "unit_names",
-           "verilog_ports"]
+           "unit_list", "verilog_ports"]
 
 # Ports whose names are Verilog keywords, which Yosys would write as escaped identifiers
 # (`\config `) that not every tool accepts in a top module's port list.
@@ -24,7 +25,7 @@ PORT_RENAMES = {"config": "cfg"}
 class Unit:
     """A unit of the generator: ``build(config) -> (component, parameters)`` and a summary."""
 
-    build: object
+    build: Callable
     summary: str
 
 
@@ -132,6 +133,11 @@ DEFAULT_UNIT = None
 
 def unit_names():
     return ", ".join(UNITS)
+
+
+def unit_list():
+    """One line per unit: its name and summary (for ``--help``)."""
+    return "\n".join(f"  {name:<14} {unit.summary}" for name, unit in UNITS.items())
 
 
 def build_unit(name, config):

@@ -183,6 +183,12 @@ def test_output_that_is_a_file_is_refused_before_work(tmp_path, capsys):
     assert f"-o {tmp_path / 'out'} exists and is not a folder" in capsys.readouterr().err
 
 
+def test_package_entry_point_is_generate():
+    import isosceles.gen
+
+    assert isosceles.gen.generate is generate
+
+
 def test_a_default_top_level_is_one_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(units, "DEFAULT_UNIT", "stream_buffer")
     assert generate(CONFIG, tmp_path, lint=False)["top"] == "isosceles_stream_buffer"
