@@ -2,21 +2,38 @@
 
 Each subcommand lives in its own module of :mod:`isosceles.gen` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (called with the parsed
-arguments, returning the exit status).
+arguments, returning the exit status). Every subcommand takes ``--config``
+(:func:`add_config_argument`).
 """
 
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
-__all__ = ["main"]
+from isosceles.gen.config import IsoscelesConfig
+
+__all__ = ["main", "add_config_argument", "load_config"]
 
 # Subcommand name -> module that implements it, in the order ``--help`` lists them.
 SUBCOMMANDS = {
     "demo": "isosceles.gen.demo",
     "model": "isosceles.gen.model",
     "run": "isosceles.gen.run",
+    "generate": "isosceles.gen.generator",
+    "synth": "isosceles.gen.synth",
 }
+
+
+def add_config_argument(parser, default="the built-in defaults"):
+    parser.add_argument("--config", type=Path, metavar="C",
+                        help=f"configuration TOML file, such as configs/ulx3s.toml "
+                             f"(default: {default})")
+
+
+def load_config(args, default=IsoscelesConfig):
+    """The configuration of ``--config``, or ``default()`` without one."""
+    return IsoscelesConfig.load(args.config) if args.config else default()
 
 
 def build_parser():

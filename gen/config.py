@@ -3,11 +3,24 @@
 Variants are made by copying (``dataclasses.replace``), as Gemmini does. Every field is checked at
 construction, with a message that names the field and the allowed range, so a bad configuration
 fails before anything is elaborated or simulated.
+
+On disk a configuration is a TOML file (:meth:`IsoscelesConfig.load`, ``save``): one key per
+field, the integer widths in a ``[numerics]`` table, each written with its unit and range as a
+comment. A key left out takes its built-in default.
 """
 
-from dataclasses import dataclass, field, replace
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
-from isosceles.golden.checks import check_int
+from isosceles.golden.checks import (
+    IntRange,
+    PositiveNumber,
+    check_ranged,
+    ranged,
+    ranged_fields,
+)
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics, check_numerics
 
 __all__ = ["IsoscelesConfig", "bits_for"]
@@ -58,39 +71,23 @@ class IsoscelesConfig:
     """
 
     numerics: Numerics = field(default=DEFAULT_NUMERICS)
-    lanes: int = 4
-    macs_per_pe: int = 8
-    pes_per_lane: int = 1
-    max_kernel: int = 3
-    max_channels: int = 32
-    max_columns: int = 16
-    filter_buffer_bytes: int = 16 * 1024
-    context_bytes: int = 8 * 1024
-    queue_bytes: int = 8 * 1024
-    kmerger_radix: int = 64
-    layers_in_flight: int = 4
-    clock_hz: float = 1e9
-    dram_bytes_per_cycle: float = 128.0
+    lanes: int = ranged(4, IntRange("lanes", 1, 1024))
+    macs_per_pe: int = ranged(8, IntRange("multipliers", 1, 64))
+    pes_per_lane: int = ranged(1, IntRange("PEs", 1, 64))
+    max_kernel: int = ranged(3, IntRange("rows or columns of a filter", 1, 15))
+    max_channels: int = ranged(32, IntRange("channels", 1, 4096))
+    max_columns: int = ranged(16, IntRange("columns", 1, 4096))
+    filter_buffer_bytes: int = ranged(16 * 1024, IntRange("bytes", 1))
+    context_bytes: int = ranged(8 * 1024, IntRange("bytes per lane", 1))
+    queue_bytes: int = ranged(8 * 1024, IntRange("bytes per lane", 1))
+    kmerger_radix: int = ranged(64, IntRange("streams", 2, 256))
+    layers_in_flight: int = ranged(4, IntRange("layers", 1, 16))
+    clock_hz: float = ranged(1e9, PositiveNumber("Hz"))
+    dram_bytes_per_cycle: float = ranged(128.0, PositiveNumber("bytes per cycle"))
 
     def __post_init__(self):
         check_numerics(self.numerics)
-        check_int("lanes", self.lanes, 1, 1024)
-        check_int("macs_per_pe", self.macs_per_pe, 1, 64)
-        check_int("pes_per_lane", self.pes_per_lane, 1, 64)
-        check_int("max_kernel", self.max_kernel, 1, 15)
-        check_int("max_channels", self.max_channels, 1, 4096)
-        check_int("max_columns", self.max_columns, 1, 4096)
-        check_int("filter_buffer_bytes", self.filter_buffer_bytes, 1)
-        check_int("context_bytes", self.context_bytes, 1)
-        check_int("queue_bytes", self.queue_bytes, 1)
-        check_int("kmerger_radix", self.kmerger_radix, 2, 256)
-        check_int("layers_in_flight", self.layers_in_flight, 1, 16)
-        if not self.clock_hz > 0:
-            raise ValueError(f"clock_hz must be positive, not {self.clock_hz!r}")
-        if not self.dram_bytes_per_cycle > 0:
-            raise ValueError(
-                f"dram_bytes_per_cycle must be positive, not {self.dram_bytes_per_cycle!r}"
-            )
+        check_ranged(self)
 
     @classmethod
     def paper(cls, **overrides):
@@ -113,6 +110,81 @@ class IsoscelesConfig:
         published.update(overrides)
         return cls(**published)
 
+    @classmethod
+    def ulx3s(cls, **overrides):
+        """A small instance meant for the ULX3S board's ECP5-85F: 4 lanes of 4 MACs, 3x3 filters,
+        16 channels, 32 columns, a radix-16 K-merger, 2 layers in flight, 75 MHz and the board's
+        16-bit SDRAM (2 bytes a cycle). Whether the block fits is unmeasured until it exists."""
+        board = dict(
+            lanes=4,
+            macs_per_pe=4,
+            pes_per_lane=1,
+            max_kernel=3,
+            max_channels=16,
+            max_columns=32,
+            filter_buffer_bytes=4 * 1024,
+            context_bytes=512,
+            queue_bytes=1024,
+            kmerger_radix=16,
+            layers_in_flight=2,
+            clock_hz=75e6,
+            dram_bytes_per_cycle=2.0,
+        )
+        board.update(overrides)
+        return cls(**board)
+
+    @classmethod
+    def load(cls, path):
+        """The configuration in TOML file ``path``; ValueError naming the file and the bad key."""
+        path = Path(path)
+        return cls.from_toml(path.read_text(), source=str(path))
+
+    @classmethod
+    def from_toml(cls, text, *, source="<string>"):
+        """The configuration in TOML ``text``; errors are one line starting with ``source``."""
+        try:
+            table = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{source}: not valid TOML: {error}") from None
+        numerics = table.pop("numerics", {})
+        if not isinstance(numerics, dict):
+            raise ValueError(f"{source}: numerics must be a table ([numerics]), not {numerics!r}")
+        try:
+            _check_keys(table, ranged_fields(cls), "", numerics_keys=ranged_fields(Numerics))
+            _check_keys(numerics, ranged_fields(Numerics), " in [numerics]")
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
+        try:
+            numbers = Numerics(**numerics)
+        except ValueError as error:
+            raise ValueError(f"{source}: [numerics] {error}") from None
+        try:
+            return cls(numerics=numbers, **table)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
+
+    def to_toml(self):
+        """This configuration as TOML text, every field written with its unit and range."""
+        lines = ["# ISOSceles configuration (isosceles.gen.config.IsoscelesConfig).",
+                 "# Every key is optional: one left out takes its built-in default.", ""]
+        lines += _toml_lines(self)
+        lines += ["", "# Integer widths of the datapath (isosceles.golden.numerics.Numerics).",
+                  "[numerics]"]
+        lines += _toml_lines(self.numerics)
+        return "\n".join(lines) + "\n"
+
+    def save(self, path):
+        """Write :meth:`to_toml` to ``path`` atomically."""
+        from isosceles.gen.files import atomic_write
+
+        text = self.to_toml().encode()
+        atomic_write(path, lambda file: file.write(text))
+
+    def as_dict(self):
+        """Every field as plain data (``numerics`` as a dict), as the TOML file holds them."""
+        return {f.name: (vars(self.numerics).copy() if f.name == "numerics"
+                         else getattr(self, f.name)) for f in fields(self)}
+
     def replace(self, **changes):
         """A copy with some fields changed (validated like any other)."""
         return replace(self, **changes)
@@ -132,3 +204,31 @@ class IsoscelesConfig:
     @property
     def kernel_bits(self):
         return bits_for(self.max_kernel)
+
+
+def _check_keys(table, known, where, numerics_keys=()):
+    """ValueError for the first key of ``table`` that is not in ``known``, with a did-you-mean."""
+    for key in table:
+        if key in known:
+            continue
+        if key in numerics_keys:
+            raise ValueError(f"{key} belongs in the [numerics] table")
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        raise ValueError(f"unknown key {key!r}{where} ({hint})")
+
+
+def _toml_value(value):
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _toml_lines(obj):
+    lines = []
+    for name, rule in ranged_fields(obj).items():
+        value = getattr(obj, name)
+        if isinstance(rule, PositiveNumber):
+            value = float(value)
+        lines.append(f"{name} = {_toml_value(value)}  # {rule.unit}, {rule.describe(obj)}")
+    return lines

@@ -5,10 +5,11 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json", "check_writable"]
+__all__ = ["atomic_write", "write_json", "check_writable", "umask"]
 
 
-def _umask():
+def umask():
+    """The process's file-creation mask (reading it means setting it, so it is set back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -24,7 +25,7 @@ def atomic_write(path, write):
     try:
         with os.fdopen(fd, "wb") as file:
             write(file)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -16,6 +16,7 @@ import json
 import math
 from pathlib import Path
 
+from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import atomic_write, check_writable, write_json
 from isosceles.perf.baselines import (
@@ -538,7 +539,7 @@ def run_model(args):
     check_writable(args.out, folder=True)
     if args.json:
         check_writable(args.json)
-    config = IsoscelesConfig.paper()
+    config = load_config(args, default=IsoscelesConfig.paper)
     options = {"pooled_mergers": args.pooled_mergers,
                "merger_tokens_per_cycle": args.merger_rate}
     results = evaluate(names, seed=args.seed, config=config, densities=densities,
@@ -558,6 +559,7 @@ def run_model(args):
 def register(subparsers):
     parser = subparsers.add_parser(
         "model", help="paper-scale performance model: ISOSceles vs SparTen and Fused-Layer")
+    add_config_argument(parser, default="the published design, configs/paper.toml")
     parser.add_argument("--networks",
                         help=f"'all' (the default without --workload) or a comma-separated list "
                              f"of {','.join(VARIANTS)}")

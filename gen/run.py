@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import check_writable, write_json
 from isosceles.golden.checks import check_conv_arguments
@@ -158,8 +159,8 @@ def main(args):
     if args.json:
         check_writable(args.json)
     try:
-        report = run_workload(args.workload, waves=args.waves, stalls=args.stalls,
-                              seed=args.seed)
+        report = run_workload(args.workload, load_config(args), waves=args.waves,
+                              stalls=args.stalls, seed=args.seed)
     except RunMismatch as error:
         print(f"isosceles run: MISMATCH: {error}", file=sys.stderr)
         return 1
@@ -174,6 +175,7 @@ def register(subparsers):
         "run", help="run a workload file on the core's RTL (Verilator), checked bit for bit",
         description=__doc__.splitlines()[0])
     parser.add_argument("workload", type=Path, help="a workload TOML file (see workloads/)")
+    add_config_argument(parser)
     parser.add_argument("--waves", action="store_true", help="record a waveform (FST or VCD)")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
     parser.add_argument("--stalls", type=float, default=0.0,

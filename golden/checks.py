@@ -1,11 +1,14 @@
 """Input validation shared by the golden model's entry points: every error names its argument."""
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 __all__ = ["check_int", "check_power_of_two", "check_tensor", "check_conv_arguments",
-           "ConvGeometry"]
+           "ConvGeometry", "IntRange", "PositiveNumber", "ranged", "check_ranged",
+           "ranged_fields"]
 
 
 def check_int(name, value, low, high=None):
@@ -16,6 +19,71 @@ def check_int(name, value, low, high=None):
     ):
         bound = f"from {low} to {high}" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be an integer {bound}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """The allowed values of an integer field, declared once for its check and its documentation.
+
+    Parameters
+    ----------
+    unit : str
+        What the number counts (``"bits"``, ``"bytes"``, ``"lanes"``...).
+    low, high : int
+        Inclusive bounds (``high`` None: no upper bound).
+    low_rule : tuple of (str, callable), optional
+        A lower bound that depends on sibling fields: its text and ``fn(obj) -> int``; the larger
+        of it and ``low`` applies.
+    """
+
+    unit: str
+    low: int
+    high: int | None = None
+    low_rule: tuple[str, Callable] | None = None
+
+    def bounds(self, obj):
+        low = self.low if self.low_rule is None else max(self.low, self.low_rule[1](obj))
+        return low, self.high
+
+    def describe(self, obj):
+        low, high = self.bounds(obj)
+        text = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+        return text + (f" (at least {self.low_rule[0]})" if self.low_rule else "")
+
+    def check(self, name, value, obj):
+        check_int(name, value, *self.bounds(obj))
+
+
+@dataclass(frozen=True)
+class PositiveNumber:
+    """A finite number above zero (an integer is taken as a number)."""
+
+    unit: str
+
+    def describe(self, obj):
+        return "a finite number > 0"
+
+    def check(self, name, value, obj):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be {self.describe(obj)}, not {value!r}")
+
+
+def ranged(default, rule):
+    """A dataclass field whose values ``rule`` (:class:`IntRange`, :class:`PositiveNumber`)
+    checks; :func:`check_ranged` applies it."""
+    return field(default=default, metadata={"range": rule})
+
+
+def ranged_fields(cls_or_obj):
+    """``{name: rule}`` of the :func:`ranged` fields of a dataclass, in declaration order."""
+    return {f.name: f.metadata["range"] for f in fields(cls_or_obj) if "range" in f.metadata}
+
+
+def check_ranged(obj):
+    """ValueError naming the first :func:`ranged` field of ``obj`` outside its range."""
+    for name, rule in ranged_fields(obj).items():
+        rule.check(name, getattr(obj, name), obj)
 
 
 def check_power_of_two(name, value, low, high):

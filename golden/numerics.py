@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isosceles.golden.checks import check_int
+from isosceles.golden.checks import IntRange, check_ranged, ranged
 
 __all__ = ["Numerics", "DEFAULT_NUMERICS", "check_numerics", "saturate", "requantize"]
 
@@ -47,21 +47,18 @@ class Numerics:
         Width of the POU's per-channel right-shift amount (unsigned).
     """
 
-    act_bits: int = 8
-    weight_bits: int = 8
-    acc_bits: int = 16
-    bias_bits: int = 16
-    mult_bits: int = 16
-    shift_bits: int = 5
+    act_bits: int = ranged(8, IntRange("bits (signed)", 2, 16))
+    weight_bits: int = ranged(8, IntRange("bits (signed)", 2, 16))
+    # Upper bounds keep (x + bias) * mult inside int64 in the golden model.
+    acc_bits: int = ranged(16, IntRange(
+        "bits (signed)", 2, 32,
+        ("act_bits + weight_bits - 1", lambda n: n.act_bits + n.weight_bits - 1)))
+    bias_bits: int = ranged(16, IntRange("bits (signed)", 1, 32))
+    mult_bits: int = ranged(16, IntRange("bits (unsigned)", 1, 24))
+    shift_bits: int = ranged(5, IntRange("bits (unsigned)", 1, 6))
 
     def __post_init__(self):
-        check_int("act_bits", self.act_bits, 2, 16)
-        check_int("weight_bits", self.weight_bits, 2, 16)
-        # Upper bounds keep (x + bias) * mult inside int64 in the golden model.
-        check_int("acc_bits", self.acc_bits, self.act_bits + self.weight_bits - 1, 32)
-        check_int("bias_bits", self.bias_bits, 1, 32)
-        check_int("mult_bits", self.mult_bits, 1, 24)
-        check_int("shift_bits", self.shift_bits, 1, 6)
+        check_ranged(self)
 
     @staticmethod
     def signed_range(bits):

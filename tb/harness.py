@@ -23,7 +23,8 @@ from pathlib import Path
 from amaranth import Shape
 from amaranth.lib import data
 
-__all__ = ["run_cocotb", "lint", "port_layouts", "elaborate", "waves_requested", "CONTEXT_ENV"]
+__all__ = ["run_cocotb", "lint", "lint_verilog", "port_layouts", "elaborate", "to_verilog",
+           "waves_requested", "CONTEXT_ENV"]
 
 CONTEXT_ENV = "ISOSCELES_TB_CONTEXT"
 
@@ -106,13 +107,19 @@ def port_layouts(component):
 
 def elaborate(factory, params):
     """The component ``factory(**params)``, its top module name and its Verilog text."""
+    component = factory(**params)
+    top = _snake(getattr(factory, "__name__", type(component).__name__))
+    return component, top, to_verilog(component, top)
+
+
+def to_verilog(component, top, ports=None):
+    """The Verilog of ``component`` with top module ``top``, without source locations (which
+    would hold absolute paths); ``ports`` as Amaranth's ``convert`` takes them (default: the
+    component's signature)."""
     from amaranth.back import verilog
 
     _setup_toolchain()
-    component = factory(**params)
-    top = _snake(getattr(factory, "__name__", type(component).__name__))
-    text = verilog.convert(component, name=top, emit_src=False)
-    return component, top, text
+    return verilog.convert(component, name=top, emit_src=False, ports=ports)
 
 
 def _snake(name):
@@ -336,17 +343,28 @@ def lint(factory, *, params=None):
     """
     params = dict(params or {})
     component, top, text = elaborate(factory, params)
-    waivers = {**GLOBAL_LINT_WAIVERS, **getattr(component, "lint_waivers", {})}
     lint_dir = _build_root() / "lint" / hashlib.sha256(text.encode()).hexdigest()[:16]
-    lint_dir.mkdir(parents=True, exist_ok=True)
-    source = lint_dir / f"{top}.v"
+    lint_verilog(top, text, waivers=getattr(component, "lint_waivers", {}), directory=lint_dir)
+
+
+def lint_verilog(top, text, *, waivers, directory, control=""):
+    """``verilator --lint-only -Wall`` on Verilog ``text`` (top module ``top``), its files kept in
+    ``directory``; AssertionError listing any warning. ``waivers`` (``{"RULE": "reason"}``) add
+    to the global ones, ``control`` (lines of a Verilator configuration file) to the global
+    narrow waivers. Returns the rules waived."""
+    _setup_toolchain()
+    waivers = {**GLOBAL_LINT_WAIVERS, **waivers}
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / f"{top}.v"
     source.write_text(text)
-    control = lint_dir / "waivers.vlt"
-    control.write_text("`verilator_config\n" + _LINT_CONTROL)
+    control_file = directory / "waivers.vlt"
+    control_file.write_text("`verilator_config\n" + _LINT_CONTROL + control)
     result = subprocess.run(
-        ["verilator", "--lint-only", "-Wall", "--top-module", top, str(control), str(source)]
-        + [f"-Wno-{rule}" for rule in waivers],
+        ["verilator", "--lint-only", "-Wall", "--top-module", top, str(control_file),
+         str(source)] + [f"-Wno-{rule}" for rule in waivers],
         capture_output=True, text=True,
     )
     if result.returncode != 0:
         raise AssertionError(f"verilator --lint-only -Wall on {top} ({source}):\n{result.stderr}")
+    return waivers
