@@ -1,16 +1,18 @@
-"""``isosceles demo``: one sparse layer through the IS-OS golden model, checked and accounted.
-
-Until the IS-OS block exists in RTL this runs the golden model only; :func:`demo_layer` and
-:func:`interface_traffic` are what the RTL run will reuse.
+"""``isosceles demo``: a sparse layer through the IS-OS golden model, checked and accounted, then
+a shipped workload on the IS-OS core's RTL in Verilator, checked bit for bit.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.reference import dense_conv2d
+
+# The shipped workload the demo runs on the RTL (the repository's workloads/ folder).
+DEMO_WORKLOAD = Path(__file__).resolve().parents[1] / "workloads" / "resnet_3x3.toml"
 
 __all__ = ["DemoLayer", "demo_layer", "interface_traffic", "register"]
 
@@ -93,11 +95,26 @@ def run_demo(args):
     peaks = streams.peak_partial_sums
     print(f"\npeak live partial sums per lane: max {max(peaks)}, mean {np.mean(peaks):.1f} "
           f"(of R*K*S = {3 * g_f.shape[2] * 3})")
+    if args.no_rtl:
+        return 0
+    from isosceles.gen.run import RunMismatch, print_report, run_workload
+
+    print("\n== the IS-OS core's RTL in Verilator (the first build takes a few minutes)")
+    try:
+        report = run_workload(DEMO_WORKLOAD, seed=args.seed)
+    except RunMismatch as error:
+        print(f"MISMATCH: {error}")
+        return 1
+    print_report(report)
     return 0
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
-        "demo", help="run the golden model on a built-in sparse layer and check it")
+        "demo", help="check the golden model on a built-in sparse layer, then run a shipped "
+                     "layer on the core's RTL")
     parser.add_argument("--seed", type=int, default=0, help="seed of the built-in layer")
+    parser.add_argument("--no-rtl", action="store_true",
+                        help="the golden model only; skip the RTL run of "
+                             "workloads/resnet_3x3.toml")
     parser.set_defaults(func=run_demo)

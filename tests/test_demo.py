@@ -1,4 +1,5 @@
-"""`isosceles demo` checks the golden model and prints every interface's traffic."""
+"""`isosceles demo` checks the golden model, prints every interface's traffic and runs a shipped
+layer on the core's RTL, bit-exact."""
 
 from isosceles.gen.cli import main
 
@@ -11,3 +12,5 @@ def test_demo_passes_and_reports(capsys):
     for interface in interfaces:
         assert interface in out
     assert "peak live partial sums per lane" in out
+    assert "resnet_3x3.toml: bit-exact against the golden model" in out
+    assert "MAC util" in out

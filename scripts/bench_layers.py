@@ -1,0 +1,94 @@
+"""Layer benchmark of the IS-OS core's RTL: cycles against the lower bounds of each stage.
+
+Runs a workload file (default ``workloads/bench/layers.toml``) with ``isosceles run``'s machinery
+(Verilator, bit-exact check against the golden model) and prints per layer: cycles; the lower
+bounds of each stage, summed over the bands of the layer, each band bounded by its busiest lane:
+
+* ``macs``: effectual MACs / the core's peak MACs a cycle;
+* ``walk``: a frontend lane walks one filter-buffer word (``macs_per_pe`` weights) a cycle for
+  every input nonzero;
+* ``t1``: a frontend lane retires one T1 token (data or marker) a cycle;
+* ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle;
+* ``dram``: compulsory bytes / ``dram_bytes_per_cycle`` (not measured: no memory side yet);
+
+the ratio of the cycles to the largest bound, which stage that is, and the MAC utilisation.
+Writes the figures as JSON (``--json``, default ``reports/bench_layers.json``).
+
+    python scripts/bench_layers.py [--config C] [--workload W] [--json OUT]
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from isosceles.gen.config import IsoscelesConfig
+from isosceles.gen.files import check_writable, write_json
+from isosceles.gen.run import run_workload
+from isosceles.golden.bands import bands
+from isosceles.golden.isos import isos_streams
+from isosceles.golden.workload_file import load_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_bounds(layer, config):
+    """Lower bounds in cycles of each stage of the core on one workload layer."""
+    i, f, stride, padding, groups = layer.conv_arguments()
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
+                     numerics=config.numerics)
+    g = s.geometry
+    words = [math.ceil(len(fiber) / config.macs_per_pe) for fiber in s.filter_fibers]
+    walk = {h: sum(words[t["c"]] for t in s.inputs[h] if not t["marker"]) for h in range(g.H)}
+    t1 = {h: len(s.t1[h]) for h in range(g.H)}
+    bounds = {"walk": 0, "t1": 0, "merge": 0}
+    for band in bands(g, config.lanes):
+        rows = band.input_rows()
+        bounds["walk"] += max((walk[h] for h in rows.values()), default=0)
+        bounds["t1"] += max((t1[h] for h in rows.values()), default=0)
+        bounds["merge"] += max(
+            len({(t["q"], t["marker"], t["k"]) for r, lane in band.sources(j).items()
+                 for t in s.substreams[(rows[lane], r)]}) or g.Q
+            for j in range(band.rows))
+    return bounds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="configuration TOML (default: built-in)")
+    parser.add_argument("--workload", type=Path, default=ROOT / "workloads/bench/layers.toml")
+    parser.add_argument("--json", type=Path, default=Path("reports/bench_layers.json"))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    config = IsoscelesConfig.load(args.config) if args.config else IsoscelesConfig()
+    check_writable(args.json)
+    report = run_workload(args.workload, config, seed=args.seed)
+    workload = load_workload(args.workload, numerics=config.numerics)
+    peak = report["macs_per_cycle_peak"]
+    rows = []
+    for layer, measured in zip(workload.layers, report["layers"], strict=True):
+        bounds = {"macs": math.ceil(measured["effectual_macs"] / peak),
+                  **stage_bounds(layer, config),
+                  "dram": math.ceil(measured["compulsory_bytes"] / config.dram_bytes_per_cycle)}
+        pace = max(bounds, key=bounds.get)
+        rows.append({"name": layer.name, "cycles": measured["cycles"], "bounds": bounds,
+                     "pace": pace, "ratio": measured["cycles"] / max(1, bounds[pace]),
+                     "mac_utilization": measured["mac_utilization"],
+                     "effectual_macs": measured["effectual_macs"]})
+    print(f"{'layer':<18}{'cycles':>8}{'macs':>7}{'walk':>7}{'t1':>7}{'merge':>7}{'dram':>6}"
+          f"  {'pace':<6}{'ratio':>6}{'MAC util':>9}")
+    for row in rows:
+        b = row["bounds"]
+        print(f"{row['name']:<18}{row['cycles']:>8}{b['macs']:>7}{b['walk']:>7}{b['t1']:>7}"
+              f"{b['merge']:>7}{b['dram']:>6}  {row['pace']:<6}{row['ratio']:>6.2f}"
+              f"{row['mac_utilization']:>9.3f}")
+    print(f"peak {peak} MACs a cycle ({config.lanes} lanes x {config.macs_per_pe}); the dram bound "
+          f"is compulsory bytes at {config.dram_bytes_per_cycle:g} B/cycle, not measured")
+    write_json(args.json, {"workload": str(args.workload), "config": config.as_dict(),
+                           "seed": args.seed, "layers": rows, "log": report["log"]})
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
