@@ -8,7 +8,6 @@ every output row is compared with the golden model; the first mismatch is named 
 coordinate and the run exits non-zero.
 """
 
-import dataclasses
 import json
 import sys
 import tempfile
@@ -38,11 +37,6 @@ def isosceles_core(**params):
     from isosceles.tb.cocotb_core import config_of
 
     return IsosCore(config_of(params))
-
-
-def config_params(config):
-    """JSON parameters of ``config`` for :func:`isosceles_core`."""
-    return dataclasses.asdict(config)
 
 
 def check_fits(workload, config):
@@ -112,7 +106,7 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
 
     with tempfile.TemporaryDirectory() as scratch:
         result = Path(scratch) / "result.json"
-        run_dir = run_cocotb(isosceles_core, params=config_params(config),
+        run_dir = run_cocotb(isosceles_core, params=config.as_dict(),
                              test_module="isosceles.tb.cocotb_run", seed=seed, waves=waves,
                              extra={"workload": str(Path(path).resolve()), "result": str(result),
                                     "idle": stalls, "backpressure": stalls})

@@ -7,7 +7,8 @@ bounds of each stage, summed over the bands of the layer, each band bounded by i
 * ``macs``: effectual MACs / the core's peak MACs a cycle;
 * ``walk``: a frontend lane walks one filter-buffer word (``macs_per_pe`` weights) a cycle for
   every input nonzero;
-* ``t1``: a frontend lane retires one T1 token (data or marker) a cycle;
+* ``t1``: a frontend lane retires one T1 token a cycle: the data of the filter rows through which
+  it feeds the band's output rows, and a marker per column;
 * ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle;
 * ``dram``: compulsory bytes / ``dram_bytes_per_cycle`` (not measured: no memory side yet);
 
@@ -40,12 +41,13 @@ def stage_bounds(layer, config):
     g = s.geometry
     words = [math.ceil(len(fiber) / config.macs_per_pe) for fiber in s.filter_fibers]
     walk = {h: sum(words[t["c"]] for t in s.inputs[h] if not t["marker"]) for h in range(g.H)}
-    t1 = {h: len(s.t1[h]) for h in range(g.H)}
     bounds = {"walk": 0, "t1": 0, "merge": 0}
     for band in bands(g, config.lanes):
         rows = band.input_rows()
         bounds["walk"] += max((walk[h] for h in rows.values()), default=0)
-        bounds["t1"] += max((t1[h] for h in rows.values()), default=0)
+        bounds["t1"] += max((g.Q + sum(1 for t in s.t1[h] if not t["marker"]
+                                       and t["r"] in band.filter_rows(lane))
+                             for lane, h in rows.items()), default=0)
         bounds["merge"] += max(
             len({(t["q"], t["marker"], t["k"]) for r, lane in band.sources(j).items()
                  for t in s.substreams[(rows[lane], r)]}) or g.Q
