@@ -142,7 +142,8 @@ def make_views():
 
 
 def broken_views():
-    """(view of a broken variant, the property its check must fail)."""
+    """(view of a broken variant, the property its check must fail, or a tuple of those it
+    may fail first)."""
     return [
         (HeapView(_heap(InsertsWhenFullHeap), depth=8), "drained: count is the occupied nodes"),
         (HeapView(_heap(LargerChildHeap), depth=8), "parent no larger"),

@@ -89,7 +89,8 @@ def make_views():
 
 
 def broken_views():
-    """(view of a broken variant, the property its check must fail)."""
+    """(view of a broken variant, the property its check must fail, or a tuple of those it
+    may fail first)."""
     return [
         (QueueView(_queue(FullAcceptingQueue), contexts=2, depth=8),
          "a context at capacity (or past the last) accepts nothing"),

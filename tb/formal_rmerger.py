@@ -110,7 +110,8 @@ def make_views():
 
 
 def broken_views():
-    """(view of a broken variant, the property its check must fail)."""
+    """(view of a broken variant, the property its check must fail, or a tuple of those it
+    may fail first)."""
     return [
         (RMergerView(_rmerger(EarlyRMerger), depth=8), "watermark q only once source"),
         (RMergerView(_rmerger(HastyMarkRMerger), depth=8),

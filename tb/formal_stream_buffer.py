@@ -49,7 +49,8 @@ def make_views():
 
 
 def broken_views():
-    """(view of a broken variant, the property its check must fail)."""
+    """(view of a broken variant, the property its check must fail, or a tuple of those it
+    may fail first)."""
     return [
         (StreamBufferView(SkidOverwritingBuffer(layout=unsigned(2))),
          "buffer: the tracked token leaves in order and unchanged"),

@@ -21,7 +21,7 @@ from isosceles.tb.formal_stream_buffer import StreamBufferView
 
 # (view name, mode) of the runs longer than CI's budget allows (docs/verification.md has the
 # times); every other run and every broken variant is in the default set.
-SLOW = {("PipelinedHeap-6", "bmc"), ("MultiContextQueue-2x3", "bmc"), ("Pou", "bmc")}
+SLOW = {("MultiContextQueue-2x3", "bmc")}
 
 VIEWS = {unit: views(unit) for unit in UNITS}
 
@@ -53,10 +53,14 @@ def test_broken_variant_fails(unit, index):
     with pytest.raises(FormalFailure) as failure:
         check(view, "bmc")
     message = str(failure.value)
-    assert expected in message, message
+    assert any(name in message for name in _alternatives(expected)), message
     trace = re.search(r"trace: (\S+\.vcd)", message)
     assert trace and Path(trace.group(1)).exists(), message
     assert re.search(r"\(\S+\.py:\d+\)", message), f"no source line in: {message}"
+
+
+def _alternatives(expected):
+    return expected if isinstance(expected, tuple) else (expected,)
 
 
 def test_reference_expression_is_golden_requantize():
