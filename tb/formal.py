@@ -61,13 +61,15 @@ class FormalFailure(AssertionError):
 
 @dataclass
 class Result:
-    """One passed check: ``view`` in ``mode`` to ``depth`` steps, in ``seconds``."""
+    """One passed check: ``view`` in ``mode`` to ``depth`` steps, in ``seconds``; the names of
+    its properties (bmc) or covers (cover)."""
 
     view: str
     mode: str
     depth: int
     seconds: float
     properties: tuple
+    reached: dict  # cover: the step at which each cover was first reached
 
 
 class Properties:
@@ -344,13 +346,22 @@ def check(view, mode, *, depth=None, name=None):
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
     if status == "PASS":
         names = view.props.asserted if mode == "bmc" else view.props.covered
-        return Result(name, mode, depth, seconds, tuple(names))
+        reached = {_property(work, cell): int(step) for step, cell in re.findall(
+            r"Reached cover statement in step (\d+) at top: \S+ \(_witness_\.check_(\d+)\)",
+            run.stdout)}
+        return Result(name, mode, depth, seconds, tuple(names), reached)
     raise FormalFailure(_explain(view, name, mode, depth, work, run.stdout + run.stderr))
+
+
+def _property(work, cell):
+    """The name (message) of the property that is cell ``$cell`` of the top module."""
+    found = re.search(rf"cell \$check \${cell}\n\s*parameter \\FORMAT \"([^\"]*)\"",
+                      (work / "top.il").read_text())
+    return found.group(1) if found else "?"
 
 
 def _explain(view, name, mode, depth, work, log):
     """One message: what failed, where it is declared, at which step, and the trace."""
-    netlist = (work / "top.il").read_text()
     failed = re.findall(r"(Assert failed|Unreached cover statement) (?:in|at) top: (\S+) "
                         r"\(_witness_\.check_(\d+)\)", log)
     steps = re.findall(r"in step (\d+)", log)
@@ -360,9 +371,8 @@ def _explain(view, name, mode, depth, work, log):
         return f"{name} {mode} (depth {depth}) did not run to a verdict; log:\n{tail}"
     lines = []
     for what, where, cell in dict.fromkeys(failed):
-        found = re.search(rf"cell \$check \${cell}\n\s*parameter \\FORMAT \"([^\"]*)\"", netlist)
         kind = "property" if what.startswith("Assert") else "cover not reached:"
-        lines.append(f"{kind} {found.group(1) if found else '?'!r} ({where})")
+        lines.append(f"{kind} {_property(work, cell)!r} ({where})")
     step = f" at step {steps[-1]}" if steps and mode == "bmc" else ""
     vcd = f"; trace: {work / 'top' / trace.group(1)}" if trace else ""
     return f"{name} {mode} (depth {depth}){step}: " + "; ".join(lines) + vcd
