@@ -18,7 +18,7 @@ from pathlib import Path
 
 from amaranth.hdl import UnusedElaboratable
 
-from isosceles.tb.formal import MODES, UNITS, FormalFailure, check, views
+from isosceles.tb.formal import UNITS, FormalFailure, check, views
 
 
 def _run(unit, view, mode, expected=None):
@@ -43,13 +43,27 @@ def _run(unit, view, mode, expected=None):
                 detail=f"{len(result.properties)} covers, all by step {deepest}")
 
 
+def _markdown(rows):
+    lines = ["| unit | check | mode | depth | result | seconds | |",
+             "|---|---|---|---:|---|---:|---|"]
+    for row in rows:
+        detail = row["detail"] if row["result"] == "pass" else ""
+        lines.append(f"| {row['unit']} | {row['check']} | {row['mode']} | {row['depth']} | "
+                     f"{row['result']} | {row['seconds']:.1f} | {detail} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unit", action="append", choices=UNITS,
                         help="only this unit (repeatable); default: all")
     parser.add_argument("--no-broken", action="store_true",
                         help="skip the broken variants")
+    parser.add_argument("--fast", action="store_true",
+                        help="skip the runs marked slow (as CI does)")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--markdown", type=Path,
+                        help="also write the table in Markdown (as in docs/verification.md)")
     args = parser.parse_args(argv)
     # Views are built up front; those of the runs not chosen are never elaborated.
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
@@ -57,7 +71,8 @@ def main(argv=None):
     rows = []
     for unit in args.unit or UNITS:
         good, broken = views(unit)
-        runs = [(view, mode, view.name, None) for view in good for mode in MODES]
+        runs = [(view, mode, view.name, None) for view in good for mode in view.modes
+                if not (args.fast and mode in view.slow)]
         if not args.no_broken:
             runs += [(view, "bmc", f"{view.name} must fail: "
                       f"{' or '.join(expected) if isinstance(expected, tuple) else expected}",
@@ -78,6 +93,9 @@ def main(argv=None):
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(_markdown(rows))
     return 1 if bad else 0
 
 

@@ -183,13 +183,17 @@ class FormalView(Elaboratable):
         Steps of both runs, if not the view's default.
     tag : str
         Tells apart views of one unit class (its parameters), in names and build folders.
+    modes : tuple of str
+        The runs the view is for (a deeper copy of a view needs no second cover run).
+    slow : tuple of str
+        Those of ``modes`` that take longer than CI's budget allows.
     """
 
     depth = 10
     driven = ()
 
-    def __init__(self, unit, *, depth=None, tag=""):
-        self.unit, self.tag = unit, tag
+    def __init__(self, unit, *, depth=None, tag="", modes=MODES, slow=()):
+        self.unit, self.tag, self.modes, self.slow = unit, tag, tuple(modes), tuple(slow)
         if depth is not None:
             self.depth = depth
         self.domain = ClockDomain("sync", reset_less=True)

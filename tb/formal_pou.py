@@ -27,10 +27,11 @@ def requantize_expression(m, x, bias, mult, shift, relu, *, numerics):
 class PouView(FormalView):
     """A two-channel POU with 3-bit sums and 2-bit parameters, any table and any layer.
 
-    Assumed: ``config`` is fixed; the table is written only while no token has been on ``i``
-    or ``o`` for five cycles (between layers); data tokens of a column come in increasing
-    ``k``, then its marker. The view keeps a copy of the table and counts columns on ``i`` and
-    on ``o``. Checked for one data token the solver chooses: its result is
+    Assumed: ``config`` is fixed; the table is written only between columns while no token
+    has been on ``i`` or ``o`` for five cycles (between layers is a special case); data tokens
+    of a column come in increasing ``k``, then its marker. The view keeps a copy of the table
+    and counts columns on ``i`` and on ``o``. Checked for one data token the solver chooses:
+    its result is
     ``requantize(x, bias[k], mult[k], shift[k])`` of the table when it entered, and leaves in its
     column exactly once when nonzero. For one channel and column the solver chooses, if the
     column had no data token of that channel: the channel leaves as its fill,
@@ -52,7 +53,6 @@ class PouView(FormalView):
                 m.d.sync += table[k].eq(write.data)
         busy = Signal(5)
         m.d.sync += busy.eq((busy << 1) | i.valid | o.valid)
-        props.assume(~write.en, when=(busy != 0) | i.valid | o.valid)
 
         def result(x, k):
             entry = Array(table)[k]
@@ -69,6 +69,9 @@ class PouView(FormalView):
             m.d.sync += [last_k.eq(head.k), any_k.eq(1)]
         m.d.sync += column_out.eq(column_out + (sent & out.marker))
         props.assume(~any_k | (head.k > last_k), when=i.valid & ~head.marker)
+        # Between layers: no column begun (a fill decided before a write stays decided) and
+        # nothing in flight.
+        props.assume(~write.en, when=any_k | (busy != 0) | i.valid | o.valid)
 
         # One data token.
         tracking, done, seen = Signal(), Signal(), Signal()

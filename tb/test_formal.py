@@ -1,7 +1,8 @@
 """Every unit's formal checks (tb/formal_*.py) pass, and every broken variant fails on its property.
 
-The checks past CI's budget (about two minutes for all of them on two cores) are marked ``slow``;
-``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs them.
+The checks a view declares past CI's budget (about two minutes for all the others on two cores)
+are marked ``slow``; ``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs
+them.
 """
 
 import itertools
@@ -14,24 +15,20 @@ from amaranth.sim import Simulator
 
 from isosceles.golden.numerics import requantize
 from isosceles.hw.stream_buffer import StreamBuffer
-from isosceles.tb.formal import MODES, UNITS, FormalFailure, check, mutant, views
+from isosceles.tb.formal import UNITS, FormalFailure, check, mutant, views
 from isosceles.tb.formal_pou import requantize_expression
 from isosceles.tb.formal_rmerger import NARROW
 from isosceles.tb.formal_stream_buffer import StreamBufferView
-
-# (view name, mode) of the runs longer than CI's budget allows (docs/verification.md has the
-# times); every other run and every broken variant is in the default set.
-SLOW = {("MultiContextQueue-2x3", "bmc")}
 
 VIEWS = {unit: views(unit) for unit in UNITS}
 
 
 def _runs():
     for unit, (good, _) in VIEWS.items():
-        for index, (view, mode) in enumerate(itertools.product(good, MODES)):
-            marks = [pytest.mark.slow] if (view.name, mode) in SLOW else []
-            yield pytest.param(unit, index // len(MODES), mode, id=f"{view.name}-{mode}",
-                               marks=marks)
+        for index, view in enumerate(good):
+            for mode in view.modes:
+                marks = [pytest.mark.slow] if mode in view.slow else []
+                yield pytest.param(unit, index, mode, id=f"{view.name}-{mode}", marks=marks)
 
 
 def _broken():
