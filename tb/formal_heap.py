@@ -138,7 +138,8 @@ KeepsBothHeap = mutant(
 def make_views():
     # 3: a full two-level tree, deep enough to fill and drain; 6: a short last level.
     return [HeapView(_heap(capacity=3), depth=9, tag="3"),
-            HeapView(_heap(capacity=6), depth=8, tag="6")]
+            HeapView(_heap(capacity=6), depth=8, tag="6"),
+            HeapView(_heap(capacity=3), depth=11, tag="3-deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():

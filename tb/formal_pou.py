@@ -123,7 +123,8 @@ FillsPastKPou = mutant(Pou, "below_K.eq(~(ones << self.config.K))", "below_K.eq(
 
 
 def make_views():
-    return [PouView(_pou(), depth=12)]
+    return [PouView(_pou(), depth=12),
+            PouView(_pou(), depth=16, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():

@@ -18,8 +18,8 @@ class QueueView(FormalView):
     context that exists, and room in it" (so a context at capacity accepts nothing).
     """
 
-    def __init__(self, unit, *, contexts, depth, tag=""):
-        super().__init__(unit, depth=depth, tag=tag)
+    def __init__(self, unit, *, contexts, **options):
+        super().__init__(unit, **options)
         self.contexts = contexts
 
     def properties(self, m, props, unit):
@@ -84,8 +84,10 @@ OvertakingQueue = mutant(
 def make_views():
     # 2 x 3: a ring of three entries per context (two fit in the output stage, so the third
     # goes through memory); 3 contexts: a context number past the last.
-    return [QueueView(_queue(), contexts=2, depth=12, tag="2x3"),
-            QueueView(_queue(contexts=3, depth=3), contexts=3, depth=8, tag="3x1")]
+    return [QueueView(_queue(), contexts=2, depth=12, tag="2x3", slow=("bmc",)),
+            QueueView(_queue(contexts=3, depth=3), contexts=3, depth=8, tag="3x1"),
+            QueueView(_queue(contexts=3, depth=3), contexts=3, depth=12, tag="3x1-deep",
+                      modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():

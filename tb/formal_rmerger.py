@@ -112,7 +112,8 @@ HastyMarkRMerger = mutant(
 
 
 def make_views():
-    return [RMergerView(_rmerger(), depth=10)]
+    return [RMergerView(_rmerger(), depth=10),
+            RMergerView(_rmerger(), depth=16, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():

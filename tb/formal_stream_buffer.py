@@ -45,7 +45,9 @@ class RestlessBuffer(StreamBuffer):
 
 
 def make_views():
-    return [StreamBufferView(StreamBuffer(layout=unsigned(2)))]
+    return [StreamBufferView(StreamBuffer(layout=unsigned(2))),
+            StreamBufferView(StreamBuffer(layout=unsigned(2)), depth=20, tag="deep",
+                             modes=("bmc",))]
 
 
 def broken_views():
