@@ -205,6 +205,8 @@ class PipelinedHeap(wiring.Component):
         m = Module()
         levels, layout = self.levels, self.entry_layout
         store = [_Level(m, level, self._nodes(level), layout) for level in range(levels)]
+        # Every node's state, for the invariants of the formal view (tb/formal_heap.py).
+        self.formal_state = dict(levels=store, free=[])
 
         # The operation each stage holds: stage 0 takes it from `i` in the cycle it is
         # accepted; stage l > 0 from stage l - 1's registers.
@@ -266,6 +268,7 @@ class PipelinedHeap(wiring.Component):
             left_occupied, left = child(level + 1, left_index, f"left{level}_entry")
             right_occupied, right = child(level + 1, right_index, f"right{level}_entry")
             free, (free_left, free_right) = self._free_counters(m, level, node)
+            self.formal_state["free"].append(free)
             if free_right is None:  # no node of this level has a right child
                 insert_right, free_right = Const(0), Const(0, len(free_left))
             else:
