@@ -11,6 +11,8 @@ from isosceles.golden.bands import bands
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
+from isosceles.tb.cocotb_pe import write_filter_image
+from isosceles.tb.cocotb_pou import write_params
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -63,29 +65,11 @@ def random_layer(rng, config, *, first=None):
                         numerics=numerics, pou=pou), pou
 
 
-async def load_layer(dut, ctx, core_image, pou):
-    """Filters and POU parameters through the load ports, one word a cycle."""
-    for address, word in enumerate(core_image.words):
-        fields = {f"{j}.{name}": weight[name] for j, weight in enumerate(word)
-                  for name in ("r", "k", "s", "value")}
-        dut.filter_write__addr.value = address
-        dut.filter_write__data.value = ctx.pack("filter_write__data", fields)
-        dut.filter_write__en.value = 1
-        await tick(dut)
-    dut.filter_write__en.value = 0
-    for channel, pointer in enumerate(core_image.pointers):
-        dut.pointer_write__addr.value = channel
-        dut.pointer_write__data.value = ctx.pack("pointer_write__data", pointer)
-        dut.pointer_write__en.value = 1
-        await tick(dut)
-    dut.pointer_write__en.value = 0
-    for k in range(len(pou.bias)):
-        dut.param_write__addr.value = k
-        dut.param_write__data.value = ctx.pack("param_write__data", {
-            "bias": pou.bias[k], "mult": pou.mult[k], "shift": pou.shift[k]})
-        dut.param_write__en.value = 1
-        await tick(dut)
-    dut.param_write__en.value = 0
+async def load_layer(dut, ctx, image, pou):
+    """Filters (a :class:`~isosceles.hw.filter_buffer.FilterImage`) and POU parameters through
+    the load ports, one word a cycle."""
+    await write_filter_image(dut, ctx, image)
+    await write_params(dut, ctx, pou, range(len(pou.bias)))
 
 
 class Watchdog:

@@ -98,6 +98,13 @@ def lane_of(params):
 async def load_filters(dut, ctx, s, *, bank_aware=True):
     """Write the layer's fibers and pointers through the load ports, one word a cycle."""
     image = lane_of(ctx.params).pack_filters(s.filter_fibers, bank_aware=bank_aware)
+    await write_filter_image(dut, ctx, image)
+    return image
+
+
+async def write_filter_image(dut, ctx, image):
+    """Write a :class:`~isosceles.hw.filter_buffer.FilterImage` through ``filter_write`` and
+    ``pointer_write``, one word a cycle."""
     for address, word in enumerate(image.words):
         fields = {f"{j}.{name}": weight[name] for j, weight in enumerate(word)
                   for name in ("r", "k", "s", "value")}
@@ -112,7 +119,6 @@ async def load_filters(dut, ctx, s, *, bank_aware=True):
         dut.pointer_write__en.value = 1
         await tick(dut)
     dut.pointer_write__en.value = 0
-    return image
 
 
 def read_struct(dut, ctx, port):

@@ -36,7 +36,12 @@ async def load(dut, ctx, pou, rng=None):
     """Write the table entries of ``pou`` (in a random order when ``rng`` is given) and set
     ``config``; the stream may start in the next cycle."""
     K = len(pou.bias)
-    order = rng.permutation(K) if rng is not None else range(K)
+    await write_params(dut, ctx, pou, rng.permutation(K) if rng is not None else range(K))
+    dut.config.value = ctx.pack("config", {"K": K, "relu": int(pou.relu)})
+
+
+async def write_params(dut, ctx, pou, order):
+    """Write the table entries of ``pou`` through ``param_write`` in ``order``, one a cycle."""
     for k in order:
         k = int(k)
         dut.param_write__addr.value = k
@@ -45,7 +50,6 @@ async def load(dut, ctx, pou, rng=None):
         dut.param_write__en.value = 1
         await tick(dut)
     dut.param_write__en.value = 0
-    dut.config.value = ctx.pack("config", {"K": K, "relu": int(pou.relu)})
 
 
 async def run_stream(dut, ctx, tokens, expected, what, *, idle, backpressure):
