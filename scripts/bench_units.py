@@ -29,6 +29,7 @@ def _unit_benches():
         test_pou,
         test_queue,
         test_rmerger,
+        test_row_merger,
     )
     from isosceles.tb import test_stream_buffer as buffer
 
@@ -36,6 +37,8 @@ def _unit_benches():
         "stream_buffer": (buffer.stream_buffer, dict(value_bits=16), buffer.MODULE, {}),
         "pe": (test_pe.frontend_lane, test_pe.BUILDS["macs8-acc16"], test_pe.MODULE, {}),
         "rmerger": (test_rmerger.r_merger, test_rmerger.CONFIGS[0], test_rmerger.MODULE, {}),
+        "row_merger": (test_row_merger.row_merger, test_row_merger.CONFIGS[0],
+                       test_row_merger.MODULE, {}),
         "heap": (test_kmerger.PipelinedHeap, test_kmerger.HEAP, test_kmerger.HEAP_MODULE, {}),
         "kmerger16": (test_kmerger.k_merger, test_kmerger.BUILDS["radix16"], test_kmerger.MODULE,
                       test_kmerger.EXTRA["radix16"]),
