@@ -163,8 +163,9 @@ def test_cli_generates_from_a_config_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     ([], "isosceles generate: error: the block top level does not exist yet; choose a unit "
-         "with --unit: pe, rmerger, row_merger, kmerger, pou, queue, heap, stream_buffer"),
-    (["--unit", "block"], "isosceles generate: error: --unit must be one of pe, rmerger, "
+         "with --unit: core, pe, rmerger, row_merger, kmerger, pou, queue, heap, "
+         "stream_buffer"),
+    (["--unit", "block"], "isosceles generate: error: --unit must be one of core, pe, rmerger, "
                           "row_merger, kmerger, pou, queue, heap, stream_buffer, not 'block'"),
     (["--unit", "pou", "--config", "missing.toml"], "No such file or directory: "
                                                     "'missing.toml'"),
