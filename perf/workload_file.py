@@ -16,7 +16,9 @@ What it refuses, with a one-line error naming the file, the layer and the key:
 
 * ``tensors`` (real tensors in an ``.npz``): the model works from densities.
 * ``weight_density = 0``: a layer without weights is not a layer the model can cost.
-* ``R != S`` or unequal padding: the model's layers are square.
+
+A rectangular kernel (``R != S``) or unequal padding is modelled: the model's ``Layer`` has
+``kernel``, ``padding`` for the rows and ``kernel_cols``, ``padding_cols`` for the columns.
 """
 
 from isosceles.golden.workload_spec import layer_error, read_workload_spec
@@ -42,13 +44,9 @@ def _layer(path, spec, tensor):
         return Layer(spec.name, "fc", tensor.name, 1, 1, tensor.elements, spec.out_channels,
                      weight_density=spec.weight_density)
     (R, S), (ph, pw) = spec.kernel, spec.padding
-    if R != S:
-        refuse("kernel", f"{[R, S]} is not square; the performance model takes R == S")
-    if ph != pw:
-        refuse("padding", f"{[ph, pw]} is not equal on both axes; the performance model takes "
-                          "ph == pw")
     return Layer(spec.name, "conv", tensor.name, tensor.rows, tensor.cols, tensor.channels,
-                 spec.out_channels, R, spec.stride, ph, spec.groups, spec.weight_density)
+                 spec.out_channels, R, spec.stride, ph, spec.groups, spec.weight_density,
+                 kernel_cols=S, padding_cols=pw)
 
 
 def load_workload(path):
