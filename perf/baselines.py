@@ -93,7 +93,7 @@ def expected_max_normal(n):
 
 
 def _pool_cycles(layer, macs_per_cycle):
-    windows = layer.kernel * layer.kernel
+    windows = layer.kernel * layer.kernel_cols
     return layer.outputs * windows / macs_per_cycle
 
 
@@ -220,7 +220,7 @@ class SparTenModel:
             row_sum, row_max = _windows(layer.out_rows, rows, layer.in_rows, layer.stride,
                                         layer.kernel, layer.padding)
             col_sum, col_max = _windows(layer.out_cols, cols, layer.in_cols, layer.stride,
-                                        layer.kernel, layer.padding)
+                                        layer.kernel_cols, layer.padding_cols)
             key = (rows * cols, row_sum * col_sum)
             if best is None or key < best[0]:
                 best = key, _Tiling(rows, cols, count, row_sum * col_sum, row_max * col_max)

@@ -273,7 +273,7 @@ class IsoscelesModel:
         for layer in workload.layers:
             if layer.kind in ("conv", "maxpool", "avgpool"):
                 for name, value, limit in (
-                        ("kernel", layer.kernel, cfg.max_kernel),
+                        ("kernel", max(layer.kernel, layer.kernel_cols), cfg.max_kernel),
                         ("input columns", layer.in_cols, cfg.max_columns),
                         ("input channels", layer.in_channels, cfg.max_channels),
                         ("output channels", layer.out_channels, cfg.max_channels)):
@@ -378,7 +378,7 @@ class IsoscelesModel:
         if layer.kind == "fc":
             return 0.0
         live_r = min(math.ceil(layer.kernel / layer.stride), layer.out_rows)
-        live_q = min(math.ceil(layer.kernel / layer.stride), layer.out_cols)
+        live_q = min(math.ceil(layer.kernel_cols / layer.stride), layer.out_cols)
         channels = math.ceil(layer.out_channels / k_tiles / self._split(rows_in))
         return live_r * live_q * channels * self.config.numerics.acc_bits / 8
 
@@ -387,7 +387,8 @@ class IsoscelesModel:
         lag = {}
         for layer in layers:
             behind = lag.get(layer.input, 0.0)
-            lag[layer.name] = (behind + layer.kernel - 1 - layer.padding) / layer.stride + 1
+            lag[layer.name] = (behind + layer.kernel_cols - 1 - layer.padding_cols) / layer.stride \
+                + 1
         return lag
 
     def _column_bytes(self, tensor, split=1):
@@ -408,7 +409,7 @@ class IsoscelesModel:
         n = self.config.numerics
         live_r = min(math.ceil(layer.kernel / layer.stride), layer.out_rows)
         channels = math.ceil(layer.out_channels / k_tiles / self._split(rows_in))
-        density = accumulation_density(layer.in_channels // layer.groups * layer.kernel,
+        density = accumulation_density(layer.in_channels // layer.groups * layer.kernel_cols,
                                        layer.weight_density,
                                        self._workload.tensor(layer.input).density)
         return live_r * channels * density * (n.acc_bits + bits_for(layer.out_channels)) / 8
@@ -563,7 +564,8 @@ class IsoscelesModel:
                     tokens = (k_tokens + skip_tokens) / cfg.layers_in_flight
                 own = max(work.max() / cfg.pes_per_lane, tokens)
                 columns = 1 if layer.kind == "fc" else layer.out_cols
-                fill += own * ((layer.kernel - 1 - layer.padding) / layer.stride + 1) / columns
+                fill += own * ((layer.kernel_cols - 1 - layer.padding_cols) / layer.stride + 1) \
+                    / columns
             compute += lanes_work.max() / cfg.pes_per_lane
             merger += merge_work / cfg.layers_in_flight if self.pooled_mergers else \
                 slowest_merger
@@ -608,8 +610,8 @@ class IsoscelesModel:
         pooling = not layer.multiplies
         # Outputs each input feeds, per valid r: over a row, every (q, s) pair with an input
         # column inside the tensor, averaged over the columns.
-        per_column = sum(1 for q in range(layer.out_cols) for s in range(layer.kernel)
-                         if 0 <= q * layer.stride - layer.padding + s < layer.in_cols)
+        per_column = sum(1 for q in range(layer.out_cols) for s in range(layer.kernel_cols)
+                         if 0 <= q * layer.stride - layer.padding_cols + s < layer.in_cols)
         per_column /= layer.in_cols
         fiber_k = 1 if pooling else layer.out_channels // layer.groups / k_tiles
         macs = 0.0

@@ -112,7 +112,9 @@ class Layer:
     tensor added to the output before the activation (a ResNet skip connection). ``block``
     names the network block the layer belongs to (a ResNet bottleneck, a MobileNet depthwise
     separable pair, an Inception module), for pipelining policies that cut only between blocks;
-    ``None`` for a layer that is a block of its own.
+    ``None`` for a layer that is a block of its own. ``kernel`` and ``padding`` are the rows'
+    (``R``, ``ph``); ``kernel_cols`` and ``padding_cols`` the columns' (``S``, ``pw``), equal to
+    the rows' unless given.
     """
 
     name: str
@@ -129,8 +131,14 @@ class Layer:
     weight_density: float = 1.0
     residual: str = None
     block: str = None
+    kernel_cols: int = None
+    padding_cols: int = None
 
     def __post_init__(self):
+        if self.kernel_cols is None:
+            object.__setattr__(self, "kernel_cols", self.kernel)
+        if self.padding_cols is None:
+            object.__setattr__(self, "padding_cols", self.padding)
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"kind must be one of {LAYER_KINDS}, not {self.kind!r}")
         if not 0 < self.weight_density <= 1:
@@ -145,7 +153,7 @@ class Layer:
 
     @property
     def out_cols(self):
-        return (self.in_cols + 2 * self.padding - self.kernel) // self.stride + 1
+        return (self.in_cols + 2 * self.padding_cols - self.kernel_cols) // self.stride + 1
 
     @property
     def has_weights(self):
@@ -160,7 +168,7 @@ class Layer:
     @property
     def products_per_output(self):
         """Dense multiply-accumulates that make one output (``C/groups * R * S``)."""
-        return self.in_channels // self.groups * self.kernel * self.kernel
+        return self.in_channels // self.groups * self.kernel * self.kernel_cols
 
     @property
     def weights(self):
@@ -529,7 +537,8 @@ RELU_DENSITY = 0.5
 
 def _erk_score(layer):
     """ERK score of a layer's weight tensor: sum of its dimensions over their product."""
-    dims = (layer.in_channels // layer.groups, layer.out_channels, layer.kernel, layer.kernel)
+    dims = (layer.in_channels // layer.groups, layer.out_channels, layer.kernel,
+            layer.kernel_cols)
     return sum(dims) / float(np.prod(dims))
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BOTTOM = {"isosceles.gen.config", "isosceles.golden.numerics", "isosceles.golden.checks"}
+BOTTOM = {"isosceles.gen.config", "isosceles.golden.numerics", "isosceles.golden.checks",
+          "isosceles.golden.workload_spec"}
 
 
 def _imports(folder):
@@ -32,6 +33,11 @@ def test_lower_packages_import_no_higher_one(folder, own):
             allowed = module in BOTTOM or module.startswith(own + ".") or module == own or (
                 folder == "hw" and module.startswith("isosceles.golden."))
             assert allowed, f"{folder}/{name} imports {module}"
+
+
+def test_the_workload_reader_imports_only_the_numerics_and_the_checks():
+    assert _imports("golden")["workload_spec.py"] <= {"isosceles.golden.numerics",
+                                                      "isosceles.golden.checks"}
 
 
 def test_the_performance_model_has_its_own_package():

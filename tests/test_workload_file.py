@@ -308,3 +308,9 @@ seed = 1
     assert second.descriptor()["filter_channels"] == 180
     with pytest.raises(KeyError, match="has no layer 'b'; its layers are a, head"):
         workload.layer("b")
+
+
+def test_the_specs_limits_are_the_memory_formats():
+    from isosceles.golden import memory_image, workload_spec
+    assert (workload_spec.MAX_COLUMNS, workload_spec.MAX_CHANNELS) == (
+        memory_image.MAX_COLUMNS, memory_image.MAX_CHANNELS)
