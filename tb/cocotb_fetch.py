@@ -25,7 +25,6 @@ from isosceles.tb.streams import (
     wait_idle,
 )
 
-
 _OVERHEAD = 8
 
 
