@@ -75,7 +75,8 @@ class WriteMemory:
             assert request["words"] > 0, f"empty write request {request}"
             words = [word[""] for word in self.words[at:at + request["words"]]]
             assert len(words) == request["words"], (
-                f"write request {request} has only {len(words)} words")
+                f"write request {request} has only {len(words)} words (requests {new}, "
+                f"{len(self.words) - self._committed[1]} words)")
             self.image.write(request["addr"], np.array(words, dtype=np.uint32))
             at += request["words"]
         assert at == len(self.words), (
