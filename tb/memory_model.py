@@ -6,6 +6,7 @@ import random
 
 import cocotb
 import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from isosceles.tb.streams import StreamDriver, StreamMonitor, tick
 
@@ -54,7 +55,9 @@ class ReadMemory:
 class WriteMemory:
     """Takes write requests on stream ``req`` and their words on stream ``word``, both with
     random backpressure; :meth:`commit` writes the words into ``image``, request by request,
-    in order."""
+    in order. Every cycle it also checks that no word is offered beyond the requests offered
+    so far (a word may come before its request is taken, as AXI allows, never before it is
+    offered)."""
 
     def __init__(self, dut, ctx, image, *, req="req", word="word", backpressure=0.3):
         self.image = image
@@ -62,12 +65,34 @@ class WriteMemory:
         self._words = StreamMonitor(dut, word, ctx, backpressure=backpressure)
         self.requests, self.words = self._requests.received, self._words.received
         self._committed = (0, 0)
+        self._order = cocotb.start_soon(self._watch_order(dut, ctx, req, word))
+
+    async def _watch_order(self, dut, ctx, req, word):
+        req_valid, req_ready, req_payload, word_valid, word_ready = (
+            getattr(dut, f"{port}__{name}") for port, name in (
+                (req, "valid"), (req, "ready"), (req, "payload"), (word, "valid"),
+                (word, "ready")))
+        requested = sent = 0
+        while True:
+            await ReadOnly()
+            offered = ctx.unpack(req, int(req_payload.value))["words"] if int(
+                req_valid.value) else 0
+            if int(word_valid.value):
+                assert sent < requested + offered, (
+                    f"word {sent} offered before its write request ({requested} words "
+                    "requested)")
+                sent += int(word_ready.value)
+            if int(req_valid.value) and int(req_ready.value):
+                requested += offered
+            await RisingEdge(dut.clk)
 
     def commit(self):
         """Write every request received since the last commit; returns those requests. Fails
         if the words received do not exactly cover them."""
         self._requests.check_rules()
         self._words.check_rules()
+        if self._order.done():
+            self._order.result()
         first, at = self._committed
         new = self.requests[first:]
         for request in new:
