@@ -46,8 +46,8 @@ class FilterLoader(wiring.Component):
     order, fill words of ``macs_per_pe`` slots; a word is written through ``filter_write`` when
     full or at the fiber's end (empty slots zero), and the fiber's pointer ``{start, words}``
     through ``pointer_write`` at its end (``start`` is clamped to the last word, as the packer
-    does for trailing empty fibers). One word is taken a cycle; a channel costs two round trips
-    to memory.
+    does for trailing empty fibers). One word is taken a cycle; the next channel's entry is
+    requested while a fiber streams in, so only empty fibers cost a round trip of their own.
 
     A word the encoder would not have written (a weight word before any coordinate word, a
     coordinate word as a fiber's last word, reserved bits, ``r`` or ``s`` ``>= max_kernel``, ``k >=
@@ -155,8 +155,13 @@ class FilterLoader(wiring.Component):
                          self.pointer_write.data.start.eq(Mux(start < depth, start, depth - 1)),
                          self.pointer_write.data.words.eq(words)]
 
+        # The next channel's entry is requested while this fiber streams in, so its words
+        # follow the fiber's with no round trip of their own.
+        prefetched, prefetch = Signal(), Signal()
+
         def next_channel():
-            m.d.sync += [channel.eq(channel + 1), phase.eq(0)]
+            m.d.sync += [channel.eq(channel + 1), phase.eq(Mux(prefetched | prefetch, 1, 0)),
+                         prefetched.eq(0)]
             with m.If(channel + 1 == config.C):
                 m.d.sync += busy.eq(0)
 
@@ -164,11 +169,14 @@ class FilterLoader(wiring.Component):
             m.d.sync += self.req.valid.eq(0)
         taken = self.word.valid & self.word.ready
         with m.If(busy & (error != LoadError.NONE)):
-            # Drop the rest of the request, then stop.
+            # Drop the rest of the fiber and the prefetched entry, then stop.
             m.d.comb += self.word.ready.eq(remaining != 0)
             m.d.sync += remaining.eq(remaining - taken)
-            with m.If(~self.req.valid & ((remaining == 0) | ((remaining == 1) & taken))):
-                m.d.sync += busy.eq(0)
+            with m.If((remaining == 0) | ((remaining == 1) & taken)):
+                with m.If(prefetched):
+                    m.d.sync += [remaining.eq(2), prefetched.eq(0)]
+                with m.Elif(~self.req.valid):
+                    m.d.sync += busy.eq(0)
         with m.Elif(busy):
             with m.If(phase == 0):
                 with m.If(~self.req.valid):
@@ -194,7 +202,12 @@ class FilterLoader(wiring.Component):
                                          config.words_addr + offset * WORD_BYTES),
                                      self.req.payload.words.eq(head)]
             with m.Else():
-                m.d.comb += self.word.ready.eq(1)
+                m.d.comb += [self.word.ready.eq(1),
+                             prefetch.eq(~self.req.valid & ~prefetched & (channel + 1 < config.C))]
+                with m.If(prefetch):
+                    m.d.sync += [self.req.valid.eq(1), prefetched.eq(1),
+                                 self.req.payload.addr.eq(config.table_addr + (channel + 1) * 8),
+                                 self.req.payload.words.eq(2)]
                 with m.If(taken):
                     m.d.sync += remaining.eq(remaining - 1)
                     with m.If(is_coordinate):
@@ -223,5 +236,5 @@ class FilterLoader(wiring.Component):
         with m.If(self.start & ~busy):
             m.d.sync += [config.eq(self.config), busy.eq(self.config.C != 0),
                          error.eq(LoadError.NONE), channel.eq(0), phase.eq(0), next_word.eq(0),
-                         buffer.eq(0), slot.eq(0), remaining.eq(0)]
+                         buffer.eq(0), slot.eq(0), remaining.eq(0), prefetched.eq(0)]
         return m
