@@ -68,6 +68,11 @@ class RowFetcher(wiring.Component):
     status : ``Out(StructLayout{busy, format_error})``
     """
 
+    lint_waivers = {
+        "UNUSEDSIGNAL": "Yosys keeps temporaries of the value's sign bit ($58) that its logic "
+                        "bypasses when act_bits = 16; the fetcher has no unused signal",
+    }
+
     def __init__(self, *, numerics=DEFAULT_NUMERICS, max_channels, max_columns, addr_width=32):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         check_numerics(numerics)

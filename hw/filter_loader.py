@@ -126,7 +126,7 @@ class FilterLoader(wiring.Component):
         offset = Signal(32)                       # the fiber's word offset, from its entry
         phase = Signal(range(4))                  # 0 entry request, 1 offset, 2 count, 3 fiber
         buffer = Signal(self.word_layout)
-        slot = Signal(range(macs))
+        slot = Signal(range(max(2, macs)))  # a one-bit field that stays 0 for one weight a word
         next_word = Signal(range(depth + 1))
         fiber_start = Signal.like(next_word)
         fiber_words = Signal.like(self.pointer_write.data.words)

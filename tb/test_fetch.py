@@ -10,7 +10,7 @@ MODULE = "isosceles.tb.cocotb_fetch"
 
 
 def row_fetcher(*, act_bits, max_channels, max_columns, addr_width):
-    return RowFetcher(numerics=Numerics(act_bits=act_bits), max_channels=max_channels,
+    return RowFetcher(numerics=Numerics(act_bits=act_bits, acc_bits=32), max_channels=max_channels,
                       max_columns=max_columns, addr_width=addr_width)
 
 
@@ -32,8 +32,10 @@ def test_fetch_throughput():
     run_cocotb(row_fetcher, params=CONFIG, test_module=MODULE, testcase="bench")
 
 
-def test_fetch_lint():
-    lint(row_fetcher, params=CONFIG)
+@pytest.mark.parametrize("params", [CONFIG, dict(act_bits=16, max_channels=4096,
+                                                   max_columns=65536, addr_width=40)])
+def test_fetch_lint(params):
+    lint(row_fetcher, params=params)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -10,7 +10,7 @@ MODULE = "isosceles.tb.cocotb_filter_loader"
 
 
 def filter_loader(*, weight_bits, macs_per_pe, max_kernel, max_channels, words, addr_width):
-    return FilterLoader(numerics=Numerics(act_bits=4, weight_bits=weight_bits, acc_bits=16),
+    return FilterLoader(numerics=Numerics(act_bits=4, weight_bits=weight_bits, acc_bits=32),
                         macs_per_pe=macs_per_pe, max_kernel=max_kernel,
                         max_channels=max_channels, words=words, addr_width=addr_width)
 
@@ -33,8 +33,11 @@ def test_filter_loader_throughput():
     run_cocotb(filter_loader, params=CONFIG, test_module=MODULE, testcase="bench")
 
 
-def test_filter_loader_lint():
-    lint(filter_loader, params=CONFIG)
+@pytest.mark.parametrize("params", [CONFIG, dict(weight_bits=16, macs_per_pe=1, max_kernel=15,
+                                                   max_channels=4096, words=1 << 12,
+                                                   addr_width=40)])
+def test_filter_loader_lint(params):
+    lint(filter_loader, params=params)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -10,7 +10,7 @@ MODULE = "isosceles.tb.cocotb_writer"
 
 
 def row_writer(*, act_bits, max_channels, max_columns, chunk_words, addr_width):
-    return RowWriter(numerics=Numerics(act_bits=act_bits, weight_bits=4),
+    return RowWriter(numerics=Numerics(act_bits=act_bits, weight_bits=4, acc_bits=32),
                      max_channels=max_channels, max_columns=max_columns,
                      chunk_words=chunk_words, addr_width=addr_width)
 
@@ -28,8 +28,11 @@ def test_writer_throughput():
     run_cocotb(row_writer, params=CONFIG, test_module=MODULE, testcase="bench")
 
 
-def test_writer_lint():
-    lint(row_writer, params=CONFIG)
+@pytest.mark.parametrize("params", [CONFIG, dict(act_bits=16, max_channels=4096,
+                                                   max_columns=65536, chunk_words=256,
+                                                   addr_width=40)])
+def test_writer_lint(params):
+    lint(row_writer, params=params)
 
 
 @pytest.mark.parametrize("kwargs, match", [
