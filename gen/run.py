@@ -131,7 +131,9 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
     }
 
 
-def print_report(report, file=sys.stdout):
+def print_report(report, file=None):
+    """The report as a table on ``file`` (standard output by default)."""
+    file = file or sys.stdout
     print(f"{report['workload']}: bit-exact against the golden model", file=file)
     print(f"{'layer':<16}{'cycles':>9}{'MACs':>10}{'MAC util':>10}{'out tokens':>12}", file=file)
     for layer in report["layers"]:
