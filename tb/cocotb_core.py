@@ -51,6 +51,8 @@ def random_layer(rng, config, *, first=None):
                                                                   // groups + 1))
     H = choice.get("H", int(rng.integers(max(1, R - 2 * ph), 9)))
     W = choice.get("W", int(rng.integers(max(1, S - 2 * pw), config.max_columns + 1)))
+    while (W + 2 * pw - S) // stride + 1 > config.max_columns:  # Q must fit the build too
+        pw -= 1
     act_low, act_high = numerics.act_range
     i = rng.integers(act_low, act_high + 1, (H, W, Cg * groups))
     i *= rng.random(i.shape) < choice["act_density"]
@@ -149,8 +151,13 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure):
         for j, monitor in enumerate(monitors):
             monitor.stop()
             rows[band.first_row + j] = monitor.received
-        status = ctx.unpack("status", int(dut.status.value))
-        assert not status["order_error"], "a unit of the core flagged an order error"
+        if ctx.unpack("status", int(dut.status.value))["order_error"]:
+            flagged = [f"lane{n}" for n in range(config.lanes)
+                       if int(getattr(dut, f"lane{n}").status.value) >> 1 & 1]
+            flagged += [f"merger{n}" for n in range(config.lanes)
+                        if int(getattr(dut, f"merger{n}").order_error.value)]
+            raise AssertionError(f"{', '.join(flagged)} flagged an order error in band "
+                                 f"{band} of layer {g}")
     watchdog.stop()
     return cycles, rows
 
