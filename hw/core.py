@@ -50,9 +50,9 @@ class IsosCore(wiring.Component):
 
     A band: set ``band`` (held until ``busy`` falls), pulse ``start`` while not busy, stream
     the input rows into ``i``; ``busy`` falls once every backend lane in use has sent the final
-    marker of its row. The filters (``filter_write``, ``pointer_write``, the image of
-    :meth:`pack_filters`) and POU parameters (``param_write``) are loaded while not busy; each
-    write goes to every lane.
+    marker of its row and every frontend lane has taken its whole input row. The filters
+    (``filter_write``, ``pointer_write``, the image of :meth:`pack_filters`) and POU parameters
+    (``param_write``) are loaded while not busy; each write goes to every lane.
 
     Stream contract: as the units it is made of; ``o[j]`` payloads are registers.
 
@@ -197,7 +197,9 @@ class IsosCore(wiring.Component):
         with m.Elif(active & ((finished & in_use) == in_use)):
             m.d.sync += active.eq(0)
         m.d.comb += [
-            self.status.busy.eq(active),
+            # A lane may finish its T1 before its input: the columns past the last output
+            # column's window (a stride above 1 skips them) still have to be taken.
+            self.status.busy.eq(active | Cat(lane.status.busy for lane in self.lanes).any()),
             self.status.order_error.eq(
                 Cat(*(lane.status.order_error for lane in self.lanes),
                     *(merger.order_error for merger in self.mergers)).any()),

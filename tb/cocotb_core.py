@@ -135,8 +135,8 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure):
         dut.start.value = 0
         monitors = [StreamMonitor(dut, f"o__{j}", ctx, backpressure=backpressure)
                     for j in range(band.rows)]
-        for lane, h in inputs.items():
-            cocotb.start_soon(StreamDriver(dut, f"i__{lane}", ctx, idle=idle).send(s.inputs[h]))
+        sending = [cocotb.start_soon(StreamDriver(dut, f"i__{lane}", ctx, idle=idle).send(
+            s.inputs[h])) for lane, h in inputs.items()]
         start = monitors[0].cycle
         while True:
             await ReadOnly()  # the values this cycle settled to, not those before the edge
@@ -147,6 +147,8 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure):
                 monitor.check_rules()
             await RisingEdge(dut.clk)
         cycles += monitors[0].cycle - start
+        assert all(task.done() for task in sending), (
+            f"band {band} of layer {g} ended before its lanes took their whole input rows")
         await tick(dut)
         for j, monitor in enumerate(monitors):
             monitor.stop()
