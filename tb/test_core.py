@@ -19,7 +19,8 @@ def core(**params):
 
 
 def test_core_golden_layers():
-    run_cocotb(core, params=SMALL, test_module=MODULE, testcase="golden_layers_under_stalls")
+    run_cocotb(core, params=SMALL, test_module=MODULE, testcase="golden_layers_under_stalls",
+               extra=dict(layers=20))
 
 
 def test_core_lint():
