@@ -64,7 +64,9 @@ async def golden_tables_under_stalls(dut):
 @cocotb.test()
 async def bad_entries_raise_format_error(dut):
     """An entry with a reserved bit, or a field beyond the numerics, sets format_error; no
-    entry is written from it on, every word is taken, and the next good table clears it."""
+    entry is written from it on, every word is taken, and the next good table clears it.
+    Each case flips the first bit beyond its field: set for a reserved bit or an unsigned field,
+    and for the signed bias it breaks the sign extension whatever the bias's sign."""
     ctx = tb_context()
     await start_clock_and_reset(dut)
     rng = np.random.default_rng(ctx.seed)
@@ -79,7 +81,7 @@ async def bad_entries_raise_format_error(dut):
         memory.image = MemoryImage()
         address = write_pou(memory.image, "POU", pou, numerics)
         entry = int(memory.image.read(address + 16, 1, np.uint64, "entry")[0])
-        memory.image.write(address + 16, np.array([entry | bit], np.uint64))
+        memory.image.write(address + 16, np.array([entry ^ bit], np.uint64))
         first, sent = len(writes.writes), memory.words_sent
         await load(dut, ctx, memory, address, 4)
         assert ctx.unpack("status", int(dut.status.value))["format_error"], name
