@@ -227,13 +227,14 @@ class AxiMaster(wiring.Component):
         order, lowest address in the low byte; ``last`` marks the final beat of each request.
     ``write_req[i]`` (in, stream ``{addr, bytes}``): a write, with the rules of ``read_req``
         (a request of 0 bytes writes nothing and gets no ``write_done``).
-    ``write_data[i]`` (in, stream ``{data}``): the beats of client ``i``'s write requests in
-        order, written with full strobes; they may come before or after their request.
+    ``write_data[i]`` (in, stream ``{data, strb}``): the beats of client ``i``'s write requests
+        in order, each with its byte strobes (a byte is written where its ``strb`` bit is set);
+        they may come before or after their request.
         ``ready`` is high while the client's FIFO has room, whatever ``valid``.
     ``write_done[i]`` (out): one-cycle pulse when the B responses of all bursts of client ``i``'s
         oldest unfinished write request are back (one pulse per request, in order).
-    ``read_bytes``, ``write_bytes`` (out, 64 bits): bytes moved on R and W since reset or
-        ``clear``, counted per beat at its transfer.
+    ``read_bytes``, ``write_bytes`` (out, 64 bits): bytes moved on R (whole beats) and
+        written on W (strobed bytes) since reset or ``clear``, counted at each beat's transfer.
     ``error`` (out ``{valid, resp, write, addr}``): the first R or B response with SLVERR or
         DECERR since reset or ``clear``: its code, whether it was a write, and the address of
         the beat (R) or of the burst (B). Sticky. Requests still complete (with the data the
@@ -281,14 +282,15 @@ class AxiMaster(wiring.Component):
         self._max_burst, self._max_outstanding = max_burst, max_outstanding
         self._buffer = buffer
         self._read_layout = data.StructLayout({"data": unsigned(data_width), "last": 1})
+        self._write_layout = data.StructLayout({"data": unsigned(data_width),
+                                                "strb": unsigned(data_width // 8)})
         request = stream.Signature(request_layout(addr_width))
         super().__init__({
             "m_axi": Out(bus),
             "read_req": In(request).array(read_clients),
             "read_data": Out(stream.Signature(self._read_layout)).array(read_clients),
             "write_req": In(request).array(write_clients),
-            "write_data": In(stream.Signature(data.StructLayout(
-                {"data": unsigned(data_width)}))).array(write_clients),
+            "write_data": In(stream.Signature(self._write_layout)).array(write_clients),
             "write_done": Out(1).array(write_clients),
             "read_bytes": Out(64),
             "write_bytes": Out(64),
@@ -407,7 +409,7 @@ class AxiMaster(wiring.Component):
         # Write: a client's beats wait in its FIFO; a burst is issued once all its beats are
         # there and not promised to an earlier burst ("available" counts those), so W never
         # waits on a client. W follows the order of AW; B responses are matched to the B order FIFO.
-        write_buffers = [fifo(f"write_buffer{index}", self._data_width, self._buffer, True)
+        write_buffers = [fifo(f"write_buffer{index}", self._write_layout, self._buffer, True)
                          for index in range(self._write_clients)]
         available = [Signal(range(self._buffer + 1), name=f"write_available{index}")
                      for index in range(self._write_clients)]
@@ -423,11 +425,13 @@ class AxiMaster(wiring.Component):
         w_head = data.View(write_layout, w_order.r_data)
         w_beat = Signal(8)
         take_w = Signal()
+        w_beat_out = data.View(self._write_layout,
+                               _pick([b.r_data for b in write_buffers], w_head.client))
         m.d.comb += [
             bus.wvalid.eq(w_order.r_rdy & _pick([b.r_rdy for b in write_buffers],
                                                 w_head.client)),
-            bus.wdata.eq(_pick([b.r_data for b in write_buffers], w_head.client)),
-            bus.wstrb.eq(-1),
+            bus.wdata.eq(w_beat_out.data),
+            bus.wstrb.eq(w_beat_out.strb),
             bus.wlast.eq(w_beat == w_head.len),
             take_w.eq(bus.wvalid & bus.wready),
         ]
@@ -439,7 +443,7 @@ class AxiMaster(wiring.Component):
             sent = Signal(name=f"write_sent{index}")
             m.d.comb += [
                 buffer.w_en.eq(source.valid),
-                buffer.w_data.eq(source.payload.data),
+                buffer.w_data.eq(source.payload),
                 source.ready.eq(buffer.w_rdy),
                 sent.eq(take_w & (w_head.client == index)),
                 buffer.r_en.eq(sent),
@@ -459,7 +463,8 @@ class AxiMaster(wiring.Component):
         m.d.sync += [
             self.read_bytes.eq(Mux(self.clear, 0, self.read_bytes) + Mux(take_r, beat_bytes, 0)),
             self.write_bytes.eq(Mux(self.clear, 0, self.write_bytes)
-                                + Mux(take_w, beat_bytes, 0)),
+                                + Mux(take_w, sum(bus.wstrb[n] for n in range(beat_bytes)),
+                                      0)),
         ]
         with m.If(self.clear):
             m.d.sync += error.valid.eq(0)

@@ -86,6 +86,7 @@ class BusMonitor:
         self.max_burst = min(ctx.params.get("max_burst", 256), 256)
         self.ar, self.aw, self.aw_lengths, self.w_lengths = [], [], [], []
         self.read_bytes = self.write_bytes = 0
+        self.strobed_bytes = []  # per W beat, in the order of beat_cycles["w"]
         self.bursts = {"ar": 0, "aw": 0}
         self.longest = 0
         self.beat_cycles = {"r": [], "w": []}  # the cycle of every R and W beat
@@ -149,9 +150,10 @@ class BusMonitor:
                     self.ar.pop(0)
                     r_beat = 0
             if self.sig("wvalid") and self.sig("wready"):
-                assert self.sig("wstrb") == (1 << self.beat) - 1, "partial write strobes"
-                self.write_bytes += self.beat
+                strobed = self.sig("wstrb").bit_count()
+                self.write_bytes += strobed
                 self.beat_cycles["w"].append(cycle)
+                self.strobed_bytes.append(strobed)
                 w_beat += 1
                 if self.sig("wlast"):
                     self.w_lengths.append(w_beat)
@@ -230,6 +232,13 @@ def allocate(rng, count, base, limit, beat, max_beats):
     return regions
 
 
+def strobe_pattern(rng, size, beat):
+    """Byte strobes of each beat of a ``size``-byte write: mostly full, some random (none
+    included), as a row writer's partial first and last beats."""
+    full = (1 << beat) - 1
+    return [full if rng.random() < 0.7 else rng.randrange(full + 1) for _ in range(size // beat)]
+
+
 def split_among(rng, regions, clients):
     lists = [[] for _ in range(clients)]
     for region in regions:
@@ -255,10 +264,13 @@ async def run_traffic(dut, ctx, bench, *, reads, writes, idle, backpressure):
         source = StreamDriver(dut, f"write_data__{index}", ctx, idle=idle)
         beats = []
         for addr, size in requests:
-            payload = rng.randbytes(size)
-            bench.expected_writes.append((addr, payload))
-            beats += [{"data": int.from_bytes(payload[n:n + beat], "little")}
-                      for n in range(0, size, beat)]
+            data, strobes = rng.randbytes(size), strobe_pattern(rng, size, beat)
+            # The write area starts zeroed: an unstrobed byte must stay 0.
+            bench.expected_writes.append((addr, bytes(byte if strobes[n // beat] >> n % beat & 1
+                                                      else 0 for n, byte in enumerate(data))))
+            beats += [{"data": int.from_bytes(data[n:n + beat], "little"),
+                       "strb": strobes[n // beat]} for n in range(0, size, beat)]
+            bench.strobed_bytes += sum(strobe.bit_count() for strobe in strobes)
         write_tasks.append(cocotb.start_soon(requester.send(
             [{"addr": addr, "bytes": size} for addr, size in requests])))
         write_tasks.append(cocotb.start_soon(source.send(beats)))
@@ -332,7 +344,7 @@ async def traffic(dut, *, errors):
                 ranges.append((start, min(addr + size, start + rng.randint(1, 8) * beat),
                                int(resp)))
     bench = Bench(dut, ctx, stalls=True, errors=ranges)
-    bench.expected_writes = []
+    bench.expected_writes, bench.strobed_bytes = [], 0
     bench.ram.write(0, rng.randbytes(WRITE_BASE))
     cleared = []
     if errors:
@@ -349,13 +361,14 @@ async def traffic(dut, *, errors):
     check_writes(bench, error_code)
     monitor = bench.monitor
     expected_read = sum(size for requests in reads for _, size in requests)
-    expected_write = sum(size for requests in writes for _, size in requests)
+    expected_write = bench.strobed_bytes
     assert (monitor.read_bytes, monitor.write_bytes) == (expected_read, expected_write)
     # With a clear in cycle k, the counters hold the beats of cycles k onwards and the error is
     # the first one after k (the clear wins over an error in its own cycle).
     since = cleared[0] if cleared else 0
-    counted = [bench.beat * sum(c >= since for c in monitor.beat_cycles[channel])
-               for channel in ("r", "w")]
+    counted = [bench.beat * sum(c >= since for c in monitor.beat_cycles["r"]),
+               sum(strobed for c, strobed in zip(monitor.beat_cycles["w"], monitor.strobed_bytes,
+                                                 strict=True) if c >= since)]
     assert [int(dut.read_bytes.value), int(dut.write_bytes.value)] == counted, (
         f"counters read {int(dut.read_bytes.value)} write {int(dut.write_bytes.value)}, bus "
         f"{counted} since cycle {since} (requested {expected_read} and {expected_write})")
@@ -435,8 +448,8 @@ async def measure_writes(dut, ctx, bench, requests):
     for addr, size in requests:
         payload = ctx.rng.randbytes(size)
         bench.expected_writes.append((addr, payload))
-        beats += [{"data": int.from_bytes(payload[n:n + beat], "little")}
-                  for n in range(0, size, beat)]
+        beats += [{"data": int.from_bytes(payload[n:n + beat], "little"),
+                   "strb": (1 << beat) - 1} for n in range(0, size, beat)]
     goal = bench.dones[0] + len(requests)
     start = bench.monitor.cycle
     cocotb.start_soon(requester.send([{"addr": a, "bytes": s} for a, s in requests]))
@@ -522,7 +535,8 @@ async def no_client_blocks_another(dut):
     half = 2 * PAGE
     stuck_payload = rng.randbytes(2 * half)
     bench.expected_writes.append((WRITE_BASE, stuck_payload))
-    stuck_beats = [{"data": int.from_bytes(stuck_payload[n:n + beat], "little")}
+    stuck_beats = [{"data": int.from_bytes(stuck_payload[n:n + beat], "little"),
+                    "strb": (1 << beat) - 1}
                    for n in range(0, 2 * half, beat)]
     cocotb.start_soon(StreamDriver(dut, "write_req__0", ctx).send(
         [{"addr": WRITE_BASE, "bytes": 2 * half}]))
@@ -533,7 +547,8 @@ async def no_client_blocks_another(dut):
     for addr, size in other_writes:
         payload = rng.randbytes(size)
         bench.expected_writes.append((addr, payload))
-        beats += [{"data": int.from_bytes(payload[n:n + beat], "little")}
+        beats += [{"data": int.from_bytes(payload[n:n + beat], "little"),
+                   "strb": (1 << beat) - 1}
                   for n in range(0, size, beat)]
     cocotb.start_soon(StreamDriver(dut, "write_req__1", ctx, idle=0.3).send(
         [{"addr": a, "bytes": s} for a, s in other_writes]))
