@@ -68,6 +68,8 @@ class IsoscelesConfig:
         Clock frequency, for the performance model's reports.
     dram_bytes_per_cycle : float
         Off-chip bandwidth per cycle.
+    axi_data_width : int
+        Data bits of the block's AXI4 master, a power of two.
     """
 
     numerics: Numerics = field(default=DEFAULT_NUMERICS)
@@ -84,10 +86,14 @@ class IsoscelesConfig:
     layers_in_flight: int = ranged(4, IntRange("layers", 1, 16))
     clock_hz: float = ranged(1e9, PositiveNumber("Hz"))
     dram_bytes_per_cycle: float = ranged(128.0, PositiveNumber("bytes per cycle"))
+    axi_data_width: int = ranged(64, IntRange("bits, a power of two", 32, 512))
 
     def __post_init__(self):
         check_numerics(self.numerics)
         check_ranged(self)
+        if self.axi_data_width & (self.axi_data_width - 1):
+            raise ValueError(f"axi_data_width must be a power of two from 32 to 512, not "
+                             f"{self.axi_data_width}")
 
     @classmethod
     def paper(cls, **overrides):

@@ -1,5 +1,6 @@
 """``isosceles demo``: a sparse layer through the IS-OS golden model, checked and accounted, then
-a shipped workload on the IS-OS core's RTL in Verilator, checked bit for bit.
+a shipped workload on the IS-OS block's RTL in Verilator, run from memory through its registers and
+checked bit for bit.
 """
 
 from dataclasses import dataclass
@@ -99,7 +100,8 @@ def run_demo(args):
         return 0
     from isosceles.gen.run import RunMismatch, print_report, run_workload
 
-    print("\n== the IS-OS core's RTL in Verilator (the first build takes a few minutes)")
+    print("\n== the IS-OS block's RTL in Verilator, memory and host in cocotb (the first build "
+          "takes several minutes)")
     try:
         report = run_workload(DEMO_WORKLOAD, seed=args.seed)
     except RunMismatch as error:
@@ -112,7 +114,7 @@ def run_demo(args):
 def register(subparsers):
     parser = subparsers.add_parser(
         "demo", help="check the golden model on a built-in sparse layer, then run a shipped "
-                     "layer on the core's RTL")
+                     "layer on the block's RTL")
     parser.add_argument("--seed", type=int, default=0, help="seed of the built-in layer")
     parser.add_argument("--no-rtl", action="store_true",
                         help="the golden model only; skip the RTL run of "

@@ -1,11 +1,13 @@
-"""``isosceles run``: a workload file on the IS-OS core's RTL, every output checked against the
+"""``isosceles run``: a workload file on the IS-OS block's RTL, every output checked against the
 golden model.
 
-The core (:class:`~isosceles.hw.core.IsosCore`) is generated from the configuration and
-simulated in Verilator through cocotb; until the block's memory side exists, the testbench loads
-the filters and POU tables and streams the input rows (``tb/cocotb_run.py``). Every O token of
-every output row is compared with the golden model; the first mismatch is named by its tensor
-coordinate and the run exits non-zero.
+The block (:class:`~isosceles.hw.block.IsosBlock`) is generated from the configuration and
+simulated in Verilator through cocotb, with cocotbext-axi's AXI RAM as its memory and its AXI-Lite
+master as the host (``tb/cocotb_run.py``): each layer is laid out in memory in the format of
+``docs/memory.md``, its descriptor loaded, the block started, and the output read back from
+memory. Every output value is compared with the golden model, and the block's byte and MAC
+counters with the golden counts; the first mismatch is named (a tensor coordinate, an error
+code or a counter) and the run exits non-zero.
 """
 
 import json
@@ -19,11 +21,10 @@ from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import check_writable, write_json
 from isosceles.golden.checks import check_conv_arguments
-from isosceles.golden.isos import isos_streams
-from isosceles.golden.memory_image import compulsory_bytes
-from isosceles.golden.reference import dense_conv2d
+from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
-from isosceles.hw.core import MAX_STRIDE, IsosCore
+from isosceles.hw.block import IsosBlock
+from isosceles.hw.core import MAX_STRIDE
 
 __all__ = ["register", "run_workload", "check_fits", "RunMismatch"]
 
@@ -32,11 +33,11 @@ class RunMismatch(AssertionError):
     """The RTL's output differs from the golden model's."""
 
 
-def isosceles_core(**params):
-    """The core of the configuration given as JSON parameters (the build cache key)."""
+def isosceles_block(**params):
+    """The block of the configuration given as JSON parameters (the build cache key)."""
     from isosceles.tb.cocotb_core import config_of
 
-    return IsosCore(config_of(params))
+    return IsosBlock(config_of(params))
 
 
 def check_fits(workload, config):
@@ -59,46 +60,39 @@ def check_fits(workload, config):
                                  f"above {limit} ({fix})")
 
 
-def effectual_macs(i, f, stride, padding, groups):
-    """Products of a nonzero input and a nonzero weight that reach an output."""
-    return int(dense_conv2d((np.asarray(i) != 0).astype(np.int64),
-                            (np.asarray(f) != 0).astype(np.int64),
-                            stride=stride, padding=padding, groups=groups).sum())
-
-
-def _dense(rows, shape):
-    out = np.zeros(shape, dtype=np.int64)
-    for p, tokens in enumerate(rows):
-        for token in tokens:
-            if not token["marker"]:
-                out[p, token["q"], token["k"]] = token["value"]
-    return out
-
-
-def _check_layer(layer, rows, config):
-    """Per-layer figures; RunMismatch naming the first differing coordinate or token."""
-    i, f, stride, padding, groups = layer.conv_arguments()
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                     numerics=config.numerics, pou=layer.pou)
-    got = _dense(rows, np.shape(layer.output))
+def _check_layer(layer, run):
+    """Per-layer figures; RunMismatch naming the error code, the first differing coordinate
+    or the byte counter that differs from the golden model."""
+    if run["error"] != "NONE":
+        raise RunMismatch(f"layer {layer.name!r}: the block ended with error {run['error']}")
+    got = np.array(run["output"], dtype=np.int64)
     if not np.array_equal(got, layer.output):
         p, q, k = (int(x) for x in np.argwhere(got != layer.output)[0])
         raise RunMismatch(f"layer {layer.name!r}: output [p={p}, q={q}, k={k}] is "
                           f"{got[p, q, k]}, golden {layer.output[p, q, k]}")
-    for p, (tokens, golden) in enumerate(zip(rows, s.outputs, strict=True)):
-        if tokens != golden:
-            index = next(n for n, (a, b) in enumerate(zip(tokens + [None], golden + [None],
-                                                           strict=False)) if a != b)
-            raise RunMismatch(f"layer {layer.name!r}: output row {p} token {index} is "
-                              f"{(tokens + [None])[index]}, golden {(golden + [None])[index]}")
-    read, written = compulsory_bytes(i, f, layer.output, groups=groups)
-    return {"effectual_macs": effectual_macs(i, f, stride, padding, groups),
-            "compulsory_bytes": read + written, "output_tokens": sum(map(len, rows))}
+    for counter, golden in (("read_bytes", run["band_read"]),
+                            ("write_bytes", run["compulsory_written"])):
+        if run[counter] != golden:
+            raise RunMismatch(f"layer {layer.name!r}: the block counted {run[counter]} "
+                              f"{counter}, the golden model {golden}")
+    i, f, stride, padding, groups = layer.conv_arguments()
+    macs = effectual_macs(i, f, stride, padding, groups)
+    if run["macs"] != macs:
+        raise RunMismatch(f"layer {layer.name!r}: the block counted {run['macs']} MACs, the "
+                          f"golden model {macs}")
+    return {"effectual_macs": macs, "dram_read_bytes": run["read_bytes"],
+            "dram_write_bytes": run["write_bytes"],
+            "compulsory_bytes": run["compulsory_read"] + run["compulsory_written"],
+            "halo_read_bytes": run["band_read"] - run["compulsory_read"],
+            "bus_read_bytes": run["bus_read_bytes"], "bus_write_bytes": run["bus_write_bytes"],
+            "load_cycles": run["load_cycles"], "input_stall_cycles": run["input_stall_cycles"],
+            "output_stall_cycles": run["output_stall_cycles"]}
 
 
 def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
-    """Run workload file ``path`` on the core of ``config`` (default: the built-in one) and
-    return the report (see ``isosceles run --help``). RunMismatch on any difference."""
+    """Run workload file ``path`` on the block of ``config`` (default: the built-in one),
+    memory and host in cocotb, with AXI stalls of probability ``stalls``, and return the report
+    (see ``isosceles run --help``). RunMismatch on any difference."""
     config = IsoscelesConfig() if config is None else config
     workload = load_workload(path, numerics=config.numerics)
     check_fits(workload, config)
@@ -106,15 +100,15 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
 
     with tempfile.TemporaryDirectory() as scratch:
         result = Path(scratch) / "result.json"
-        run_dir = run_cocotb(isosceles_core, params=config.as_dict(),
+        run_dir = run_cocotb(isosceles_block, params=config.as_dict(),
                              test_module="isosceles.tb.cocotb_run", seed=seed, waves=waves,
                              extra={"workload": str(Path(path).resolve()), "result": str(result),
-                                    "idle": stalls, "backpressure": stalls})
+                                    "stalls": stalls})
         measured = json.loads(result.read_text())
     peak = config.lanes * config.macs_per_pe  # one PE per lane in the RTL today
     layers = []
     for layer, run in zip(workload.layers, measured, strict=True):
-        figures = _check_layer(layer, run["rows"], config)
+        figures = _check_layer(layer, run)
         layers.append({"name": layer.name, "cycles": run["cycles"], **figures,
                        "mac_utilization": figures["effectual_macs"] / (run["cycles"] * peak)})
     cycles = sum(layer["cycles"] for layer in layers)
@@ -123,9 +117,9 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
     return {
         "workload": str(path), "bit_exact": True, "cycles": cycles, "effectual_macs": macs,
         "macs_per_cycle_peak": peak, "mac_utilization": macs / (cycles * peak),
-        # The memory side (fetchers, writers, AXI master) is not built: nothing is measured.
-        "dram_read_bytes": None, "dram_write_bytes": None,
-        "compulsory_bytes": sum(layer["compulsory_bytes"] for layer in layers),
+        **{key: sum(layer[key] for layer in layers)
+           for key in ("dram_read_bytes", "dram_write_bytes", "compulsory_bytes",
+                       "halo_read_bytes")},
         "layers": layers, "log": str(run_dir / "sim.log"),
         "waveform": str(waveform) if waveform else None,
     }
@@ -135,14 +129,16 @@ def print_report(report, file=None):
     """The report as a table on ``file`` (standard output by default)."""
     file = file or sys.stdout
     print(f"{report['workload']}: bit-exact against the golden model", file=file)
-    print(f"{'layer':<16}{'cycles':>9}{'MACs':>10}{'MAC util':>10}{'out tokens':>12}", file=file)
+    print(f"{'layer':<16}{'cycles':>9}{'MACs':>10}{'MAC util':>10}{'DRAM bytes':>12}", file=file)
     for layer in report["layers"]:
         print(f"{layer['name']:<16}{layer['cycles']:>9}{layer['effectual_macs']:>10}"
-              f"{layer['mac_utilization']:>10.3f}{layer['output_tokens']:>12}", file=file)
+              f"{layer['mac_utilization']:>10.3f}"
+              f"{layer['dram_read_bytes'] + layer['dram_write_bytes']:>12}", file=file)
     print(f"{'total':<16}{report['cycles']:>9}{report['effectual_macs']:>10}"
           f"{report['mac_utilization']:>10.3f}", file=file)
-    print(f"peak {report['macs_per_cycle_peak']} MACs a cycle; compulsory DRAM bytes "
-          f"{report['compulsory_bytes']} (not measured: the memory side is not built yet)",
+    print(f"peak {report['macs_per_cycle_peak']} MACs a cycle; DRAM bytes read "
+          f"{report['dram_read_bytes']}, written {report['dram_write_bytes']}; compulsory "
+          f"{report['compulsory_bytes']}, halo rows read again {report['halo_read_bytes']}",
           file=file)
     print(f"log: {report['log']}", file=file)
     if report["waveform"]:
@@ -168,13 +164,13 @@ def main(args):
 
 def register(subparsers):
     parser = subparsers.add_parser(
-        "run", help="run a workload file on the core's RTL (Verilator), checked bit for bit",
+        "run", help="run a workload file on the block's RTL (Verilator), checked bit for bit",
         description=__doc__.splitlines()[0])
     parser.add_argument("workload", type=Path, help="a workload TOML file (see workloads/)")
     add_config_argument(parser)
     parser.add_argument("--waves", action="store_true", help="record a waveform (FST or VCD)")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
     parser.add_argument("--stalls", type=float, default=0.0,
-                        help="probability of an idle input or a stalled output each cycle")
+                        help="probability of a pause on each AXI and AXI-Lite channel each cycle")
     parser.add_argument("--seed", type=int, help="seed of the stalls (printed when not given)")
     parser.set_defaults(func=main)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from isosceles.golden.bands import bands
 from isosceles.golden.checks import check_conv_arguments, check_int, check_tensor
 from isosceles.golden.isos import filter_fibers
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics, check_numerics
@@ -580,3 +581,18 @@ class LayerImage:
                 + ENTRY_BYTES * self.filters.entries + words(self.filters, "filters")
                 + ENTRY_BYTES * self.geometry.K)
         return read, words(self.output, "output") + ENTRY_BYTES * self.output.entries
+
+    def band_read_bytes(self, image, lanes):
+        """Bytes the block reads running the layer band by band on ``lanes`` lanes
+        (:func:`~isosceles.golden.bands.bands`): every input row a band reads costs its table
+        entry and its words, once per band that reads it, so an input row in the halo of two
+        bands is read twice and one no output row needs is not read. The filters and the POU
+        table are read once. Minus the compulsory read bytes, this is the halo's cost."""
+        if self.kind != "conv":
+            raise ValueError(f"band_read_bytes: the block runs conv layers, not {self.kind!r}")
+        counts = _entries(image, self.input, "input", "row")[:, 1]
+        filters = _entries(image, self.filters, "filters", "channel")[:, 1]
+        rows_read = [h for band in bands(self.geometry, lanes) for h in band.input_rows().values()]
+        return (sum(ENTRY_BYTES + WORD_BYTES * int(counts[h]) for h in rows_read)
+                + ENTRY_BYTES * self.filters.entries + WORD_BYTES * int(filters.sum())
+                + ENTRY_BYTES * self.geometry.K)

@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from isosceles.golden.checks import check_conv_arguments
 
-__all__ = ["dense_conv2d"]
+__all__ = ["dense_conv2d", "effectual_macs"]
 
 
 def dense_conv2d(i, f, *, stride=1, padding=0, groups=1):
@@ -25,3 +25,10 @@ def dense_conv2d(i, f, *, stride=1, padding=0, groups=1):
         channels, kernels = slice(group * cg, (group + 1) * cg), slice(group * kg, (group + 1) * kg)
         out[:, :, kernels] = np.einsum("pqcrs,crks->pqk", windows[:, :, channels], f[:, :, kernels])
     return out
+
+
+def effectual_macs(i, f, stride=1, padding=0, groups=1):
+    """Products of a nonzero input and a nonzero weight that reach an output."""
+    return int(dense_conv2d((np.asarray(i) != 0).astype(np.int64),
+                            (np.asarray(f) != 0).astype(np.int64),
+                            stride=stride, padding=padding, groups=groups).sum())

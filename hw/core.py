@@ -14,7 +14,7 @@ from isosceles.hw.pe import FrontendLane, input_layout
 from isosceles.hw.pou import Pou, o_lane_layout
 from isosceles.hw.row_merger import RowMerger
 
-__all__ = ["IsosCore", "MAX_STRIDE"]
+__all__ = ["IsosCore", "MAX_STRIDE", "lane_feeds", "lane_filter_rows"]
 
 MAX_STRIDE = 3  # the interconnect wires backend lane j to frontend lanes j*u + r, u = 1..3
 
@@ -33,6 +33,23 @@ def band_layout(config):
         "K": unsigned(bits_for(config.max_channels + 1)),
         "relu": 1,
     })
+
+
+def lane_filter_rows(rows, R, stride, lane, kernel):
+    """Bit ``r``: frontend lane ``lane`` feeds output row ``j = (lane - r) / stride < rows``
+    through filter row ``r < R`` (:meth:`isosceles.golden.bands.Band.filter_rows`)."""
+    # Every bit is one expression over the strides (a bit assigned only in branches, or only
+    # constants, becomes an `always @*` that Verilator never runs).
+    return Cat(
+        Cat((stride == u) & ((lane - r) // u < rows)
+            for u in range(1, MAX_STRIDE + 1) if r <= lane and (lane - r) % u == 0).any()
+        & (r < R)
+        for r in range(kernel))
+
+
+def lane_feeds(rows, R, stride, lane, kernel):
+    """Frontend lane ``lane`` feeds some output row of the band."""
+    return lane_filter_rows(rows, R, stride, lane, kernel).any()
 
 
 class IsosCore(wiring.Component):
@@ -118,9 +135,6 @@ class IsosCore(wiring.Component):
         L, kernel = self.config.lanes, self.config.max_kernel
         band = self.band
 
-        # Filter rows r of frontend lane i that feed an output row j = (i - r) / u < rows.
-        # Every bit is one expression over the strides (a bit assigned only in branches, or
-        # only constants, becomes an `always @*` that Verilator never runs).
         def stride_is(u):
             return band.stride == u
 
@@ -130,11 +144,8 @@ class IsosCore(wiring.Component):
 
         lane_rows = [Signal(kernel, name=f"lane{i}_rows") for i in range(L)]
         for i in range(L):
-            m.d.comb += lane_rows[i].eq(Cat(
-                Cat(stride_is(u) & ((i - r) // u < band.rows)
-                    for u in range(1, MAX_STRIDE + 1) if r <= i and (i - r) % u == 0).any()
-                & (r < band.R) & band.inputs[i]
-                for r in range(kernel)))
+            m.d.comb += lane_rows[i].eq(Mux(band.inputs[i], lane_filter_rows(
+                band.rows, band.R, band.stride, i, kernel), 0))
 
         active = Signal()  # between start and the band's last marker
         finished = Signal(L)  # backend lane j has sent its row's final marker

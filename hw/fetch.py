@@ -1,6 +1,6 @@
 """The row fetcher: one CSF activation row read from memory as lane stream I."""
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,7 +10,7 @@ from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
 from isosceles.hw.pe import input_layout
 from isosceles.hw.words import WORD_BITS, request_layout
 
-__all__ = ["RowFetcher", "fetch_config_layout"]
+__all__ = ["RowFetcher", "TableRowFetcher", "fetch_config_layout", "table_fetch_config_layout"]
 
 
 def fetch_config_layout(*, addr_width, max_columns, max_channels):
@@ -170,4 +170,85 @@ class RowFetcher(wiring.Component):
                          self.req.valid.eq(self.config.count != 0),
                          self.req.payload.addr.eq(self.config.words_addr),
                          self.req.payload.words.eq(self.config.count)]
+        return m
+
+
+def table_fetch_config_layout(*, addr_width, max_columns):
+    """Which row: byte address of its row table entry, of the word area, and its columns."""
+    return data.StructLayout({
+        "entry_addr": unsigned(addr_width),
+        "words_addr": unsigned(addr_width),
+        "W": unsigned(bits_for(max_columns + 1)),
+    })
+
+
+class TableRowFetcher(wiring.Component):
+    """Reads one activation row through its row table entry (``docs/memory.md``): the entry
+    ``{word_offset, word_count}`` first (a request ``{entry_addr, 2}``), then the row's words
+    through a :class:`RowFetcher`, which emits the lane stream I.
+
+    A row: set ``config`` (held while busy), pulse ``start`` while not busy. An entry whose
+    count exceeds the longest row of the build (``max_columns * (max_channels + 1)`` words)
+    sets ``status.format_error`` and the row is read as empty (its markers still go out).
+    Otherwise as :class:`RowFetcher`, whose stream contract it keeps; the entry's request and
+    the row's never overlap, so they share ``req`` and ``word``.
+
+    Parameters and members: as :class:`RowFetcher`'s, with ``config`` a
+    ``table_fetch_config_layout``.
+    """
+
+    lint_waivers = RowFetcher.lint_waivers
+
+    def __init__(self, *, numerics=DEFAULT_NUMERICS, max_channels, max_columns, addr_width=32):
+        self._row = RowFetcher(numerics=numerics, max_channels=max_channels,
+                               max_columns=max_columns, addr_width=addr_width)
+        self._max_words = max_columns * (max_channels + 1)
+        self.config_layout = table_fetch_config_layout(addr_width=addr_width,
+                                                       max_columns=max_columns)
+        row = self._row.signature.members
+        super().__init__({
+            "config": In(self.config_layout),
+            "start": In(1),
+            "req": Out(row["req"].signature),
+            "word": In(stream.Signature(WORD_BITS)),
+            "o": Out(row["o"].signature),
+            "status": Out(data.StructLayout({"busy": 1, "format_error": 1})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.row = row = self._row
+        config = Signal(self.config_layout)
+        entry = Signal(2)          # entry words still to take: 2 offset, 1 count, 0 none
+        request = Signal()         # the entry's request, not yet accepted
+        offset = Signal(32)
+        too_long = Signal()
+        count = self.word.payload
+
+        wiring.connect(m, row.o, wiring.flipped(self.o))
+        m.d.comb += [
+            self.req.valid.eq(request | row.req.valid),
+            self.req.payload.eq(row.req.payload),
+            row.req.ready.eq(self.req.ready),
+            row.word.valid.eq(self.word.valid & (entry == 0)),
+            row.word.payload.eq(self.word.payload),
+            self.word.ready.eq((entry != 0) | row.word.ready),
+            row.config.words_addr.eq(config.words_addr + (offset << 2)),
+            row.config.count.eq(Mux(count > self._max_words, 0, count)),
+            row.config.W.eq(config.W),
+            self.status.busy.eq((entry != 0) | row.status.busy),
+            self.status.format_error.eq(too_long | row.status.format_error),
+        ]
+        with m.If(request):
+            m.d.comb += [self.req.payload.addr.eq(config.entry_addr),
+                         self.req.payload.words.eq(2)]
+        with m.If(self.req.ready):
+            m.d.sync += request.eq(0)
+        with m.If(self.word.valid & (entry == 2)):
+            m.d.sync += [offset.eq(self.word.payload), entry.eq(1)]
+        with m.If(self.word.valid & (entry == 1)):
+            m.d.comb += row.start.eq(1)
+            m.d.sync += [entry.eq(0), too_long.eq(count > self._max_words)]
+        with m.If(self.start & ~self.status.busy):
+            m.d.sync += [config.eq(self.config), entry.eq(2), request.eq(1), too_long.eq(0)]
         return m

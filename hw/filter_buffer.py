@@ -164,6 +164,11 @@ class FilterBuffer(wiring.Component):
         })
 
     @property
+    def words(self):
+        """Filter words it holds."""
+        return self._words
+
+    @property
     def nbytes(self):
         """Storage of both memories, in bytes."""
         bits = self._words * self.word_layout.size + self._max_channels * self.pointer_layout.size

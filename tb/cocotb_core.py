@@ -31,9 +31,17 @@ def config_of(params):
 
 
 def random_layer(rng, config, *, first=None):
+    """The golden streams and POU parameters of :func:`random_layer_tensors`'s layer."""
+    i, f, stride, padding, groups, pou = random_layer_tensors(rng, config, first=first)
+    return isos_streams(i, f, stride=stride, padding=padding, groups=groups,
+                        numerics=config.numerics, pou=pou), pou
+
+
+def random_layer_tensors(rng, config, *, first=None):
     """A random layer within the build's maxima: conv, grouped or depthwise, R != S, stride 1
     to 3, padding, densities 0 to 1, random POU parameters with some fill channels; ``first``
-    (a dict of fixed choices) overrides the draw."""
+    (a dict of fixed choices) overrides the draw. Returns ``(i, f, stride, (ph, pw), groups,
+    pou)``."""
     numerics, kernel = config.numerics, config.max_kernel
     choice = dict(
         R=int(rng.integers(1, kernel + 1)), S=int(rng.integers(1, kernel + 1)),
@@ -63,8 +71,7 @@ def random_layer(rng, config, *, first=None):
         bias=rng.integers(-2000, 2000, K) * (rng.random(K) < 0.7),
         mult=rng.integers(1, 1 << 12, K), shift=rng.integers(10, 18, K),
         relu=bool(rng.random() < 0.5), numerics=numerics)
-    return isos_streams(i, f, stride=stride, padding=(ph, pw), groups=groups,
-                        numerics=numerics, pou=pou), pou
+    return i, f, stride, (ph, pw), groups, pou
 
 
 async def load_layer(dut, ctx, image, pou):

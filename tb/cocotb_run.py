@@ -1,8 +1,8 @@
-"""cocotb module behind ``isosceles run``: every layer of a workload file through the core.
+"""cocotb module behind ``isosceles run``: every layer of a workload file through the block.
 
-The bench plays the memory side (not built yet): it loads each layer's filters and POU table
-through the load ports and streams the input rows of each band into the lanes. It writes, per
-layer, the cycles and every O token of every output row to the JSON file ``extra["result"]``;
+Each layer is laid out in the AXI RAM by the golden memory image (``docs/memory.md``), its
+descriptor loaded through the AXI-Lite registers, and the block run; the output tensor read back
+from memory and the block's counters go, per layer, to the JSON file ``extra["result"]``;
 ``isosceles.gen.run`` checks them against the golden model.
 """
 
@@ -10,28 +10,45 @@ import json
 
 import cocotb
 
-from isosceles.golden.isos import isos_streams
+from isosceles.golden.memory_image import LayerImage, MemoryImage
 from isosceles.golden.workload_file import load_workload
-from isosceles.tb.cocotb_core import config_of, run_layer
+from isosceles.tb.block_host import BlockHost
+from isosceles.tb.cocotb_core import config_of
 from isosceles.tb.streams import start_clock_and_reset, tb_context
+
+MEMORY_BYTES = 1 << 24
 
 
 @cocotb.test()
 async def run_workload(dut):
     ctx = tb_context()
     config = config_of(ctx.params)
-    workload = load_workload(ctx.extra["workload"], numerics=config.numerics)
+    numerics = config.numerics
+    workload = load_workload(ctx.extra["workload"], numerics=numerics)
     await start_clock_and_reset(dut)
+    host = BlockHost(dut, lanes=config.lanes, memory_bytes=MEMORY_BYTES,
+                     stalls=ctx.extra.get("stalls", 0.0), seed=ctx.seed)
     results = []
     for index, layer in enumerate(workload.layers):
         i, f, stride, padding, groups = layer.conv_arguments()
-        s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                         numerics=config.numerics)
-        cycles, rows = await run_layer(dut, ctx, config, s, layer.pou,
-                                       idle=ctx.extra.get("idle", 0.0),
-                                       backpressure=ctx.extra.get("backpressure", 0.0))
-        results.append({"name": layer.name, "cycles": cycles,
-                        "rows": [rows[p] for p in range(s.geometry.P)]})
-        dut._log.info(f"layer {index + 1}/{len(workload.layers)} {layer.name}: {cycles} cycles")
+        image = MemoryImage()
+        placed = LayerImage.conv(image, i, f, layer.pou, stride=stride, padding=padding,
+                                 groups=groups, numerics=numerics)
+        if image.end > MEMORY_BYTES:
+            raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
+                             f"bench's AXI RAM has {MEMORY_BYTES}")
+        host.ram.write(0, bytes(image.data))
+        run = await host.run(placed.descriptor(),
+                             timeout_cycles=20_000 + 40 * placed.geometry.R * len(image.data))
+        image.data[:] = host.ram.read(0, len(image.data))
+        result = {"name": layer.name, "error": run.pop("error").name, **run}
+        if result["error"] == "NONE":
+            result["output"] = placed.read_output(image).tolist()
+            result["compulsory_read"], result["compulsory_written"] = (
+                placed.compulsory_bytes(image))
+            result["band_read"] = placed.band_read_bytes(image, config.lanes)
+        results.append(result)
+        dut._log.info(f"layer {index + 1}/{len(workload.layers)} {layer.name}: "
+                      f"{run['cycles']} cycles, {result['error']}")
     with open(ctx.extra["result"], "w") as file:
         json.dump(results, file)

@@ -1,12 +1,14 @@
 """`isosceles run` checks a workload against the configuration before any build, and names the
 first output that differs from the golden model."""
 
+import numpy as np
 import pytest
 
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.run import RunMismatch, _check_layer
-from isosceles.golden.isos import isos_streams
+from isosceles.golden.memory_image import LayerImage, MemoryImage
+from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
 
 LAYER = """
@@ -36,37 +38,55 @@ def test_a_layer_the_core_cannot_run_is_refused_before_any_build(shape, message,
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def _golden_rows(layer, config):
+def _golden_run(layer):
+    """What the block's bench reports for a layer it ran right."""
     i, f, stride, padding, groups = layer.conv_arguments()
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                     numerics=config.numerics, pou=layer.pou)
-    return [[dict(token) for token in row] for row in s.outputs]
+    image = MemoryImage()
+    placed = LayerImage.conv(image, i, f, layer.pou, stride=stride, padding=padding,
+                             groups=groups)
+    placed.write_output(image, layer.output)
+    read, written = placed.compulsory_bytes(image)
+    band_read = placed.band_read_bytes(image, IsoscelesConfig().lanes)
+    return {"error": "NONE", "output": layer.output.tolist(), "macs": effectual_macs(
+        i, f, stride, padding, groups), "read_bytes": band_read, "write_bytes": written,
+        "compulsory_read": read, "compulsory_written": written, "band_read": band_read,
+        "bus_read_bytes": band_read, "bus_write_bytes": written, "load_cycles": 1,
+        "input_stall_cycles": 0, "output_stall_cycles": 0}
 
 
-def test_a_mismatch_names_the_first_differing_coordinate(tmp_path):
+@pytest.fixture
+def layer(tmp_path):
     path = tmp_path / "w.toml"
     path.write_text(LAYER.format(R=3, S=3, K=4))
-    config = IsoscelesConfig()
     (layer,) = load_workload(path).layers
-    rows = _golden_rows(layer, config)
-    figures = _check_layer(layer, rows, config)
-    assert figures["output_tokens"] == sum(map(len, rows))
-    p, index = next((p, n) for p, row in enumerate(rows) for n, t in enumerate(row)
-                    if not t["marker"])
-    token = rows[p][index]
-    token["value"] += 1 if token["value"] < 127 else -1
-    with pytest.raises(RunMismatch, match=rf"output \[p={p}, q={token['q']}, k={token['k']}\]"):
-        _check_layer(layer, rows, config)
+    return layer
 
 
-def test_a_reordered_row_is_a_mismatch_even_with_equal_values(tmp_path):
-    path = tmp_path / "w.toml"
-    path.write_text(LAYER.format(R=3, S=3, K=4))
-    config = IsoscelesConfig()
-    (layer,) = load_workload(path).layers
-    rows = _golden_rows(layer, config)
-    p = next(p for p, row in enumerate(rows) if sum(not t["marker"] for t in row) >= 2)
-    data = [n for n, t in enumerate(rows[p]) if not t["marker"]][:2]
-    rows[p][data[0]], rows[p][data[1]] = rows[p][data[1]], rows[p][data[0]]
-    with pytest.raises(RunMismatch, match=f"output row {p} token {data[0]}"):
-        _check_layer(layer, rows, config)
+def test_a_right_run_reports_its_figures(layer):
+    run = _golden_run(layer)
+    figures = _check_layer(layer, run)
+    assert figures["dram_read_bytes"] == run["band_read"]
+    assert figures["halo_read_bytes"] == run["band_read"] - run["compulsory_read"] > 0
+
+
+def test_a_mismatch_names_the_first_differing_coordinate(layer):
+    run = _golden_run(layer)
+    p, q, k = (int(x) for x in np.argwhere(layer.output != 0)[0])
+    run["output"][p][q][k] += 1
+    with pytest.raises(RunMismatch, match=rf"output \[p={p}, q={q}, k={k}\]"):
+        _check_layer(layer, run)
+
+
+def test_an_error_code_is_a_mismatch(layer):
+    run = _golden_run(layer)
+    run["error"] = "INPUT_FORMAT"
+    with pytest.raises(RunMismatch, match="ended with error INPUT_FORMAT"):
+        _check_layer(layer, run)
+
+
+@pytest.mark.parametrize("counter", ["read_bytes", "write_bytes", "macs"])
+def test_a_wrong_counter_is_a_mismatch(layer, counter):
+    run = _golden_run(layer)
+    run[counter] += 4
+    with pytest.raises(RunMismatch, match="the block counted"):
+        _check_layer(layer, run)
