@@ -47,11 +47,8 @@ def top_name(unit):
 
 
 def resolve_unit(unit):
-    """``unit``, or the default top level; ValueError listing the units if there is none."""
+    """``unit``, or the default top level; ValueError listing the units for an unknown one."""
     if unit is None:
-        if units.DEFAULT_UNIT is None:
-            raise ValueError(f"the block top level does not exist yet; choose a unit with --unit: "
-                             f"{unit_names()}")
         return units.DEFAULT_UNIT
     if unit not in UNITS:
         raise ValueError(f"--unit must be one of {unit_names()}, not {unit!r}")
@@ -90,15 +87,39 @@ def tool_versions(distributions):
     return versions
 
 
-def _header(top, params, ports):
+def _header(top, params, ports, host=None):
     guard = f"{top.upper()}_H"
+    prefix = top.upper()
     lines = [f"/* {top}.h: parameters and port widths of {top} (isosceles generate). */",
              f"#ifndef {guard}", f"#define {guard}", "", "/* Parameters */"]
-    lines += [f"#define {top.upper()}_{name.upper()} {value}" for name, value in params.items()]
+    lines += [f"#define {prefix}_{name.upper()} {value}" for name, value in params.items()]
     lines += ["", "/* Port widths in bits */"]
-    lines += [f"#define {top.upper()}_{port['name'].upper()}_WIDTH {port['width']}"
+    lines += [f"#define {prefix}_{port['name'].upper()}_WIDTH {port['width']}"
               for port in ports]
+    if host is not None:
+        lines += ["", "/* AXI4-Lite registers: byte offsets (docs/memory.md) */"]
+        lines += [f"#define {prefix}_REG_{register['name'].upper()} {register['offset']:#06x}"
+                  f"  /* {register['access']}, {register['width']} bits: {register['doc']} */"
+                  for register in host["registers"]]
+        lines += ["", "/* status bits 7..4: error codes */"]
+        lines += [f"#define {prefix}_ERROR_{name} {code}"
+                  for name, code in host["error_codes"].items()]
     return "\n".join(lines + ["", f"#endif /* {guard} */", ""])
+
+
+def host_interface(component):
+    """The register map and error codes a host program needs, for a top level that has
+    registers (the block), else None."""
+    registers = getattr(component, "registers", None)
+    if registers is None:
+        return None
+    from isosceles.golden.memory_image import ALIGN
+    from isosceles.hw.block import BlockError
+
+    return {"registers": registers.describe(),
+            "error_codes": {error.name: error.value for error in BlockError},
+            "memory_image": {"format": "docs/memory.md", "region_align_bytes": ALIGN,
+                             "word_bytes": 4, "table_entry_bytes": 8}}
 
 
 def _staging(out_dir):
@@ -196,12 +217,13 @@ def generate(config, out_dir, unit=None, *, lint=True):
             "config": config.as_dict(),
             "parameters": params,
             "ports": ports,
+            **({"host": host} if (host := host_interface(component)) else {}),
             "lint": _lint(top, text, component) if lint else {"ran": False,
                                                               "reason": "--no-lint"},
             "tools": tool_versions(TOOLS),
         }
         (staging / f"{top}.v").write_text(text)
-        (staging / f"{top}.h").write_text(_header(top, params, ports))
+        (staging / f"{top}.h").write_text(_header(top, params, ports, host))
         (staging / f"{top}.json").write_text(json.dumps(manifest, indent=1) + "\n")
         _publish(staging, out_dir)
     finally:

@@ -1,9 +1,9 @@
 """The units ``isosceles generate`` and ``isosceles synth`` build: name -> factory from a config.
 
 Each factory returns the component built from an :class:`~isosceles.gen.config.IsoscelesConfig`
-and the parameters it was built with (what the manifest and the C header publish). Adding a unit,
-such as the block top level, is one entry in :data:`UNITS`; ``DEFAULT_UNIT`` names the top level
-``generate`` and ``synth`` build when no ``--unit`` is given.
+and the parameters it was built with (what the manifest and the C header publish). Adding a unit
+is one entry in :data:`UNITS`; ``DEFAULT_UNIT`` names the top level ``generate`` and ``synth``
+build when no ``--unit`` is given: the block.
 """
 
 from collections.abc import Callable
@@ -13,12 +13,14 @@ from amaranth.lib.wiring import In
 
 from isosceles.gen.config import bits_for
 
-__all__ = ["UNITS", "DEFAULT_UNIT", "PORT_RENAMES", "Unit", "build_unit", "unit_names",
+__all__ = ["UNITS", "DEFAULT_UNIT", "PORT_RENAMES", "BUS_PORTS", "Unit", "build_unit", "unit_names",
            "unit_list", "verilog_ports"]
 
 # Ports whose names are Verilog keywords, which Yosys would write as escaped identifiers
 # (`\config `) that not every tool accepts in a top module's port list.
 PORT_RENAMES = {"config": "cfg"}
+# Bus interfaces named as vendor tools and cocotbext-axi expect: s_axil_awaddr, m_axi_rdata.
+BUS_PORTS = {"s_axil", "m_axi"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def verilog_ports(component):
     for path, member, value in component.signature.flatten(component):
         if isinstance(value, ValueCastable):
             value = value.as_value()
-        name = "__".join(map(str, (PORT_RENAMES.get(path[0], path[0]), *path[1:])))
+        separator = "_" if path[0] in BUS_PORTS else "__"
+        name = separator.join(map(str, (PORT_RENAMES.get(path[0], path[0]), *path[1:])))
         ports[name] = (value, PortDirection.Input if member.flow == In else
                        PortDirection.Output)
     return ports
@@ -55,6 +58,16 @@ def _pe(config):
 
     lane = FrontendLane.from_config(config)
     return lane, dict(lane.parameters)
+
+
+def _block(config):
+    from isosceles.hw.block import ADDR_WIDTH, IsosBlock
+
+    params = dict(lanes=config.lanes, macs_per_pe=config.macs_per_pe,
+                  max_kernel=config.max_kernel, max_channels=config.max_channels,
+                  max_columns=config.max_columns, axi_data_width=config.axi_data_width,
+                  axi_addr_width=ADDR_WIDTH)
+    return IsosBlock(config), params
 
 
 def _core(config):
@@ -127,6 +140,8 @@ def _stream_buffer(config):
 
 
 UNITS = {
+    "block": Unit(_block, "IS-OS block: the core with its memory side, AXI4 master and AXI4-Lite "
+                          "registers (the top level)"),
     "core": Unit(_core, "IS-OS core: lanes frontend lanes, fan-outs, row mergers, POUs (I -> O)"),
     "pe": Unit(_pe, "frontend lane: filter buffer, coarse-grain PE, context array (I -> T1)"),
     "rmerger": Unit(_rmerger, "R-merger of max_kernel T1 fibers (T1 -> T2)"),
@@ -137,8 +152,7 @@ UNITS = {
     "heap": Unit(_heap, "pipelined heap of the K-merger, kmerger_radix entries"),
     "stream_buffer": Unit(_stream_buffer, "registered skid buffer of a T1 link"),
 }
-# The block top level (the IS-OS block issue) becomes the default once it is in UNITS.
-DEFAULT_UNIT = None
+DEFAULT_UNIT = "block"
 
 
 def unit_names():

@@ -1,22 +1,21 @@
 """The IS-OS block on Verilator: layers from memory (cocotbext-axi's AXI RAM), run by a host
-through the AXI-Lite registers, checked byte for byte against the golden model."""
+through the AXI-Lite registers, checked byte for byte against the golden model.
 
-from isosceles.hw.block import IsosBlock
-from isosceles.tb.cocotb_core import config_of
+The build is the default configuration's, the one ``isosceles demo`` and ``isosceles run`` make,
+so the suite reuses their Verilator build rather than making its own."""
+
+from isosceles.gen.config import IsoscelesConfig
+from isosceles.gen.run import isosceles_block
 from isosceles.tb.harness import lint, run_cocotb
-from isosceles.tb.test_core import SMALL
 
 MODULE = "isosceles.tb.cocotb_block"
-
-
-def block(**params):
-    return IsosBlock(config_of(params))
+DEFAULT = IsoscelesConfig().as_dict()
 
 
 def test_block_golden_layers():
-    run_cocotb(block, params=SMALL, test_module=MODULE, testcase="golden_layers_from_memory",
-               extra=dict(layers=8))
+    run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
+               testcase="golden_layers_from_memory", extra=dict(layers=10))
 
 
 def test_block_lint():
-    lint(block, params=SMALL)
+    lint(isosceles_block, params=DEFAULT)

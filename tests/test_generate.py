@@ -22,14 +22,16 @@ from isosceles.gen.units import UNITS, build_unit
 
 # Small, so every unit converts in seconds: the ulx3s preset.
 CONFIG = IsoscelesConfig.ulx3s()
-FAST_UNITS = [name for name in UNITS if name != "pe"]  # the lane takes ~30 s to convert
+# The lane takes ~30 s to convert; the block, which holds four, has a test of its own.
+FAST_UNITS = [name for name in UNITS if name not in ("pe", "block")]
 
 
 def _signature_ports(component):
     """Ports as the component's signature declares them (Verilog name -> direction, width)."""
     ports = {"clk": ("input", 1), "rst": ("input", 1)}
     for path, member, value in component.signature.flatten(component):
-        name = "__".join(map(str, (units.PORT_RENAMES.get(path[0], path[0]), *path[1:])))
+        separator = "_" if path[0] in units.BUS_PORTS else "__"
+        name = separator.join(map(str, (units.PORT_RENAMES.get(path[0], path[0]), *path[1:])))
         ports[name] = ("input" if member.flow == In else "output", len(value.as_value())
                        if hasattr(value, "as_value") else len(value))
     return ports
@@ -54,6 +56,32 @@ def test_unit_generates_lint_clean_with_a_true_manifest(unit, tmp_path):
     assert manifest["config"] == CONFIG.as_dict()
     assert manifest["lint"]["ran"] and manifest["lint"]["clean"]
     assert manifest["tools"]["amaranth"] and manifest["tools"]["verilator"]
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
+def test_the_block_is_the_default_top_level_with_axi_ports_and_a_register_map(tmp_path):
+    from isosceles.hw.block import BlockError, block_registers
+
+    manifest = generate(CONFIG, tmp_path)
+    assert manifest["top"] == "isosceles_block"
+    names = {p["name"] for p in manifest["ports"]}
+    assert {"clk", "rst", "s_axil_awaddr", "s_axil_rdata", "m_axi_araddr", "m_axi_wstrb",
+            "m_axi_rlast"} <= names
+    assert not [name for name in names if "__" in name]
+    component, _ = build_unit("block", CONFIG)
+    assert {p["name"]: (p["direction"], p["width"]) for p in manifest["ports"]} == \
+        _signature_ports(component)
+    assert [r["name"] for r in manifest["host"]["registers"]] == [
+        r.name for r in block_registers()]
+    assert manifest["host"]["error_codes"] == {e.name: e.value for e in BlockError}
+    assert manifest["lint"]["ran"] and manifest["lint"]["clean"]
+    program = tmp_path / "main.c"
+    program.write_text('#include "isosceles_block.h"\n'
+                       "int main(void) { return ISOSCELES_BLOCK_REG_STATUS - 4 "
+                       "+ ISOSCELES_BLOCK_ERROR_SHAPE - 1 + ISOSCELES_BLOCK_LANES - 4; }\n")
+    subprocess.run(["cc", "-Wall", "-Werror", "-I", str(tmp_path), "-o", str(tmp_path / "main"),
+                    str(program)], check=True)
+    assert subprocess.run([str(tmp_path / "main")]).returncode == 0
 
 
 def test_struct_ports_list_their_fields_and_keywords_are_renamed(tmp_path):
@@ -162,11 +190,9 @@ def test_cli_generates_from_a_config_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    ([], "isosceles generate: error: the block top level does not exist yet; choose a unit "
-         "with --unit: core, pe, rmerger, row_merger, kmerger, pou, queue, heap, "
-         "stream_buffer"),
-    (["--unit", "block"], "isosceles generate: error: --unit must be one of core, pe, rmerger, "
-                          "row_merger, kmerger, pou, queue, heap, stream_buffer, not 'block'"),
+    (["--unit", "top"], "isosceles generate: error: --unit must be one of block, core, pe, "
+                        "rmerger, row_merger, kmerger, pou, queue, heap, stream_buffer, not "
+                        "'top'"),
     (["--unit", "pou", "--config", "missing.toml"], "No such file or directory: "
                                                     "'missing.toml'"),
 ])

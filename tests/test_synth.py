@@ -32,10 +32,9 @@ def test_bad_arguments_name_the_argument(argv, message, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--target", "generic", "--unit", "block"],
-     "isosceles synth: error: --unit must be one of core, pe, rmerger, row_merger, kmerger, "
-     "pou, queue, heap, stream_buffer, not 'block'"),
-    (["--target", "generic"], "isosceles synth: error: the block top level does not exist yet"),
+    (["--target", "generic", "--unit", "top"],
+     "isosceles synth: error: --unit must be one of block, core, pe, rmerger, row_merger, "
+     "kmerger, pou, queue, heap, stream_buffer, not 'top'"),
     (["--target", "generic", "--unit", "pou", "--json", "no/such/folder/x.json"],
      "isosceles synth: error: --json no/such/folder/x.json cannot be written"),
 ])
