@@ -70,3 +70,70 @@ async def golden_layers_from_memory(dut):
         dut._log.info(f"layer {index}: {run['cycles']} cycles, {run['macs']} MACs, "
                       f"{run['read_bytes']} bytes read ({figures['compulsory_read']} "
                       f"compulsory), {run['write_bytes']} written")
+
+
+def _set_word(image, address, change):
+    """Replace the 32-bit word at ``address`` by ``change(word)``."""
+    word = int(image.read(address, 1, np.uint32, "word")[0])
+    image.write(address, np.array([change(word)], np.uint32))
+
+
+def _first_word(image, area, name):
+    """Address of the first word of the first nonempty entry of ``area``."""
+    table = image.read(area.table, 2 * area.entries, np.uint32, name).reshape(-1, 2)
+    offset = next(int(start) for start, count in table if count)
+    return area.words + 4 * offset
+
+
+BAD_DESCRIPTORS = {  # name -> (error, change to the descriptor or to the image)
+    "R above max_kernel": (BlockError.SHAPE, lambda d, layer, image, config: d.update(
+        R=config.max_kernel + 1)),
+    "Q not what W, S, stride and padding give": (BlockError.SHAPE, lambda d, *_: d.update(
+        Q=d["Q"] + 1)),
+    "K above max_channels": (BlockError.SHAPE, lambda d, layer, image, config: d.update(
+        K=config.max_channels + 1)),
+    "output_row_stride below Q (K + 1)": (BlockError.SHAPE, lambda d, *_: d.update(
+        output_row_stride=d["Q"] * (d["K"] + 1) - 1)),
+    "filter_channels not C": (BlockError.SHAPE, lambda d, *_: d.update(
+        filter_channels=d["C"] + 1)),
+    "misaligned input table": (BlockError.ALIGN, lambda d, *_: d.update(
+        input_table=d["input_table"] + 4)),
+    "fully connected": (BlockError.UNSUPPORTED, lambda d, *_: d.update(kind=1)),
+    "filter word with a reserved bit": (BlockError.FILTER_FORMAT, lambda d, layer, image, _:
+                                        _set_word(image, _first_word(image, layer.filters,
+                                                                     "filters") + 4,
+                                                  lambda w: w | 1 << 30)),
+    "POU entry with a reserved bit": (BlockError.POU_FORMAT, lambda d, layer, image, _:
+                                      _set_word(image, layer.pou + 4, lambda w: w | 1 << 31)),
+    "input word with a reserved bit": (BlockError.INPUT_FORMAT, lambda d, layer, image, _:
+                                       _set_word(image, _first_word(image, layer.input,
+                                                                    "input") + 4,
+                                                 lambda w: w | 1 << 29)),
+}
+
+
+@cocotb.test()
+async def bad_descriptors_end_with_their_error_code(dut):
+    """Each bad descriptor or image ends the run with its code (never a hang), and a good
+    layer right after it runs bit-exact."""
+    ctx = tb_context()
+    config = config_of(ctx.params)
+    await start_clock_and_reset(dut)
+    host = BlockHost(dut, lanes=config.lanes, memory_bytes=MEMORY_BYTES, stalls=0.2,
+                     seed=ctx.seed)
+    rng = np.random.default_rng(ctx.seed)
+    for name, (error, change) in BAD_DESCRIPTORS.items():
+        tensors = random_layer_tensors(rng, config, first=dict(act_density=1.0,
+                                                               weight_density=1.0))
+        i, f, stride, padding, groups, pou = tensors
+        image = MemoryImage()
+        layer = LayerImage.conv(image, i, f, pou, stride=stride, padding=padding,
+                                groups=groups, numerics=config.numerics)
+        descriptor = layer.descriptor()
+        change(descriptor, layer, image, config)
+        host.ram.write(0, bytes(image.data))
+        run = await host.run(descriptor, timeout_cycles=20_000 + 40 * len(image.data))
+        assert run["error"] == error, f"{name}: the block ended with {run['error']!r}, not " \
+                                      f"{error!r}"
+        dut._log.info(f"{name}: {error.name} after {run['cycles']} cycles")
+        await run_layer(host, config, tensors, base=1 << 18)

@@ -19,3 +19,8 @@ def test_block_golden_layers():
 
 def test_block_lint():
     lint(isosceles_block, params=DEFAULT)
+
+
+def test_block_bad_descriptors():
+    run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
+               testcase="bad_descriptors_end_with_their_error_code")
