@@ -46,8 +46,8 @@ from isosceles.golden.bands import bands
 from isosceles.golden.checks import check_conv_arguments
 from isosceles.golden.numerics import requantize
 
-__all__ = ["BAND_SETUP", "BandCycles", "fiber_words", "fill_channels", "layer_band_cycles",
-           "predict_conv_cycles"]
+__all__ = ["BandCycles", "context_banks", "context_window", "fiber_words", "fill_channels",
+           "layer_band_cycles", "predict_conv_cycles"]
 
 # Cycles from the band's start to the first input a lane takes: the start pulse, the row-start
 # division (one quotient bit a cycle) and the cycle that loads the first column (measured: 4).
