@@ -28,8 +28,8 @@ rate the RTL has:
 
 Counts are exact, taken from the layer's tensors: the model is a prediction for one
 configuration and one drawn layer, not an expectation over densities. The constants below are
-pipeline depths read from the RTL and checked once against its measured cycles (the
-calibration in ``docs/architecture.md``); nothing is fitted per layer.
+pipeline depths, set once and checked against the RTL's measured cycles (the calibration in
+``docs/architecture.md``); nothing is fitted per layer.
 
 Not modelled: stalls on the core's inputs and outputs (its bench streams without them), the
 lane's output FIFO and the fan-out's queues filling (one column per substream), and partial
@@ -52,9 +52,11 @@ __all__ = ["BandCycles", "context_banks", "context_window", "fiber_words", "fill
 # Cycles from the band's start to the first input a lane takes: the start pulse, the row-start
 # division (one quotient bit a cycle) and the cycle that loads the first column (measured: 4).
 BAND_SETUP = 4
-# An input marker to the retirement of the columns it completes: decode, update, write-back.
+# An input marker to the retirement of the columns it completes: decode, update, write-back
+# registers.
 RETIRE_LATENCY = 3
-# A retired T1 token to the row merger's output: lane FIFO, fan-out, merger register.
+# A retired T1 token to the row merger's output: the lane's FIFO, the fan-out's queue, the
+# merger's output register.
 MERGE_LATENCY = 3
 # A merged token through the POU's four stages to its output register, then the final marker's
 # transfer and the core's busy flag (measured on an empty band: 20 cycles end to end).
