@@ -57,7 +57,8 @@ run unpipelined; a fully connected layer is an input-stationary sparse matrix-ve
 weights streamed from DRAM. A layer whose filters exceed the filter buffer runs alone, ``K``
 tiled, re-reading its input per tile.
 
-:func:`predict_layer_cycles` is the entry point for calibrating against the RTL.
+:func:`predict_layer_cycles` is the entry point for calibrating against the RTL: given a drawn
+workload it costs each layer with :mod:`isosceles.perf.core_cycles`, the RTL core's model.
 
 Not modelled (assumed not to limit): filter-buffer bandwidth and bank conflicts, R-merger
 throughput, the interconnect between lanes, the 100-cycle granularity of the dynamic scheduler,
@@ -71,6 +72,7 @@ from functools import lru_cache
 import numpy as np
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
+from isosceles.perf.core_cycles import predict_conv_cycles
 from isosceles.perf.results import TRAFFIC_KINDS, GroupResult, NetworkResult
 from isosceles.perf.workloads import Workload, accumulation_density
 
@@ -655,15 +657,22 @@ class IsoscelesModel:
                 positions * skip)
 
 
-def predict_layer_cycles(config, workload, **model_options):
+def predict_layer_cycles(config, workload, *, memory=None, **model_options):
     """Cycles ISOSceles takes on each layer of ``workload`` run one layer at a time.
 
-    The seam for calibrating the model against the RTL: called with the RTL's own small
-    configuration (``IsoscelesConfig()``) and the layer benchmark's workload (see
-    :func:`~isosceles.perf.workloads.layer_workload`), it predicts what the block's cycle
-    counter should read, layer by layer. ``model_options`` go to :class:`IsoscelesModel`
-    (``dram_latency_cycles``, ``queue_slack_columns``, ``merger_tokens_per_cycle``,
-    ``pooled_mergers``).
+    Two kinds of workload, two models:
+
+    * a drawn workload (:func:`isosceles.golden.workload_file.load_workload`: layers with
+      tensors, ``conv_arguments()`` and ``pou``): each layer is costed on the RTL's core by
+      :func:`isosceles.perf.core_cycles.predict_conv_cycles`, from the layer's exact counts
+      (fiber words walked, live partial sums retired, tokens merged and post-processed, band by
+      band). This is the prediction calibrated against the core's measured cycles
+      (``docs/architecture.md``); ``memory`` (a function of a band's
+      :class:`~isosceles.perf.core_cycles.BandCycles`) adds the memory side's cycles per band;
+    * a :class:`~isosceles.perf.workloads.Workload` of densities: :class:`IsoscelesModel`
+      with ``model_options`` (``dram_latency_cycles``, ``queue_slack_columns``,
+      ``merger_tokens_per_cycle``, ``pooled_mergers``), one layer a group: expectations at the
+      paper's level of detail, not calibrated against the RTL.
 
     Returns
     -------
@@ -672,5 +681,16 @@ def predict_layer_cycles(config, workload, **model_options):
     """
     if not isinstance(config, IsoscelesConfig):
         raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
+    if not isinstance(workload, Workload):
+        cycles = {}
+        for layer in workload.layers:
+            i, f, stride, padding, groups = layer.conv_arguments()
+            cycles[layer.name] = predict_conv_cycles(config, i, f, stride=stride,
+                                                     padding=padding, groups=groups,
+                                                     pou=layer.pou, memory=memory)
+        return cycles
+    if memory is not None:
+        raise ValueError("memory is a term of the core model, for a drawn workload; a Workload "
+                         "of densities takes dram_latency_cycles instead")
     result = IsoscelesModel(config, pipelined=False, **model_options).run(workload)
     return {group.layers[0]: math.ceil(group.cycles) for group in result.groups}

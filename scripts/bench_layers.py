@@ -12,8 +12,10 @@ bounds of each stage, summed over the bands of the layer, each band bounded by i
 * ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle;
 * ``dram``: compulsory bytes / ``dram_bytes_per_cycle`` (not measured: no memory side yet);
 
-the ratio of the cycles to the largest bound, which stage that is, and the MAC utilisation.
-Writes the figures as JSON (``--json``, default ``reports/bench_layers.json``).
+the ratio of the cycles to the largest bound, which stage that is, and the MAC utilisation;
+then the performance model's prediction of the cycles (``predict_layer_cycles`` on the same drawn
+layers, :mod:`isosceles.perf.core_cycles`) and its residual against the RTL. Writes the
+figures as JSON (``--json``, default ``reports/bench_layers.json``).
 
     python scripts/bench_layers.py [--config C] [--workload W] [--json OUT]
 """
@@ -29,6 +31,7 @@ from isosceles.gen.run import run_workload
 from isosceles.golden.bands import bands
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.workload_file import load_workload
+from isosceles.perf.isosceles_model import predict_layer_cycles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +70,7 @@ def main(argv=None):
     report = run_workload(args.workload, config, seed=args.seed)
     workload = load_workload(args.workload, numerics=config.numerics)
     peak = report["macs_per_cycle_peak"]
+    predicted = predict_layer_cycles(config, workload)
     rows = []
     for layer, measured in zip(workload.layers, report["layers"], strict=True):
         bounds = {"macs": math.ceil(measured["effectual_macs"] / peak),
@@ -76,14 +80,16 @@ def main(argv=None):
         rows.append({"name": layer.name, "cycles": measured["cycles"], "bounds": bounds,
                      "pace": pace, "ratio": measured["cycles"] / max(1, bounds[pace]),
                      "mac_utilization": measured["mac_utilization"],
-                     "effectual_macs": measured["effectual_macs"]})
+                     "effectual_macs": measured["effectual_macs"],
+                     "model": predicted[layer.name],
+                     "residual": predicted[layer.name] / measured["cycles"] - 1})
     print(f"{'layer':<18}{'cycles':>8}{'macs':>7}{'walk':>7}{'t1':>7}{'merge':>7}{'dram':>6}"
-          f"  {'pace':<6}{'ratio':>6}{'MAC util':>9}")
+          f"  {'pace':<6}{'ratio':>6}{'MAC util':>9}{'model':>8}{'resid':>8}")
     for row in rows:
         b = row["bounds"]
         print(f"{row['name']:<18}{row['cycles']:>8}{b['macs']:>7}{b['walk']:>7}{b['t1']:>7}"
               f"{b['merge']:>7}{b['dram']:>6}  {row['pace']:<6}{row['ratio']:>6.2f}"
-              f"{row['mac_utilization']:>9.3f}")
+              f"{row['mac_utilization']:>9.3f}{row['model']:>8}{row['residual']:>+8.1%}")
     print(f"peak {peak} MACs a cycle ({config.lanes} lanes x {config.macs_per_pe}); the dram bound "
           f"is compulsory bytes at {config.dram_bytes_per_cycle:g} B/cycle, not measured")
     write_json(args.json, {"workload": str(args.workload), "config": config.as_dict(),

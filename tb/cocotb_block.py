@@ -11,7 +11,7 @@ from isosceles.golden.pou import pou_dense
 from isosceles.golden.reference import effectual_macs
 from isosceles.hw.block import BlockError
 from isosceles.tb.block_host import BlockHost
-from isosceles.tb.cocotb_core import FIRST, config_of, random_layer_tensors
+from isosceles.tb.cocotb_core import FIRST, config_of, random_tensors
 from isosceles.tb.streams import start_clock_and_reset, tb_context
 
 MEMORY_BYTES = 1 << 20
@@ -64,7 +64,7 @@ async def golden_layers_from_memory(dut):
     rng = np.random.default_rng(ctx.seed)
     for index in range(ctx.extra.get("layers", 8)):
         first = FIRST[index] if index < len(FIRST) else None
-        tensors = random_layer_tensors(rng, config, first=first)
+        tensors = random_tensors(rng, config, first=first)
         base = 64 * int(rng.integers(0, 64))
         run, figures = await run_layer(host, config, tensors, base=base)
         dut._log.info(f"layer {index}: {run['cycles']} cycles, {run['macs']} MACs, "
@@ -123,7 +123,7 @@ async def bad_descriptors_end_with_their_error_code(dut):
                      seed=ctx.seed)
     rng = np.random.default_rng(ctx.seed)
     for name, (error, change) in BAD_DESCRIPTORS.items():
-        tensors = random_layer_tensors(rng, config, first=dict(act_density=1.0,
+        tensors = random_tensors(rng, config, first=dict(act_density=1.0,
                                                                weight_density=1.0))
         i, f, stride, padding, groups, pou = tensors
         image = MemoryImage()

@@ -31,17 +31,17 @@ def config_of(params):
 
 
 def random_layer(rng, config, *, first=None):
-    """The golden streams and POU parameters of :func:`random_layer_tensors`'s layer."""
-    i, f, stride, padding, groups, pou = random_layer_tensors(rng, config, first=first)
+    """A random layer within the build's maxima: conv, grouped or depthwise, R != S, stride 1
+    to 3, padding, densities 0 to 1, random POU parameters with some fill channels; ``first``
+    (a dict of fixed choices) overrides the draw. Returns its streams
+    (:func:`~isosceles.golden.isos.isos_streams`) and POU parameters."""
+    i, f, stride, padding, groups, pou = random_tensors(rng, config, first=first)
     return isos_streams(i, f, stride=stride, padding=padding, groups=groups,
                         numerics=config.numerics, pou=pou), pou
 
 
-def random_layer_tensors(rng, config, *, first=None):
-    """A random layer within the build's maxima: conv, grouped or depthwise, R != S, stride 1
-    to 3, padding, densities 0 to 1, random POU parameters with some fill channels; ``first``
-    (a dict of fixed choices) overrides the draw. Returns ``(i, f, stride, (ph, pw), groups,
-    pou)``."""
+def random_tensors(rng, config, *, first=None):
+    """The draw of :func:`random_layer`: ``(i, f, stride, padding, groups, pou)``."""
     numerics, kernel = config.numerics, config.max_kernel
     choice = dict(
         R=int(rng.integers(1, kernel + 1)), S=int(rng.integers(1, kernel + 1)),
@@ -57,6 +57,7 @@ def random_layer_tensors(rng, config, *, first=None):
                                                                   // groups + 1))
     Kg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
                                                                   // groups + 1))
+    Cg, Kg = choice.get("Cg", Cg), choice.get("Kg", Kg)
     H = choice.get("H", int(rng.integers(max(1, R - 2 * ph), 9)))
     W = choice.get("W", int(rng.integers(max(1, S - 2 * pw), config.max_columns + 1)))
     while (W + 2 * pw - S) // stride + 1 > config.max_columns:  # Q must fit the build too
@@ -193,3 +194,51 @@ async def golden_layers_under_stalls(dut):
         for p in range(g.P):
             check_tokens(rows[p], s.outputs[p], f"{what}, output row {p}", "O")
         dut._log.info(f"{what}: {sum(map(len, rows.values()))} output tokens in {cycles} cycles")
+
+
+# The calibration's layers: full-size ones of every kind and stride, then free draws.
+CALIBRATION = (
+    dict(H=8, W=8, R=3, S=3, stride=1, kind="conv", Cg=8, Kg=8, act_density=0.5,
+         weight_density=0.3),
+    dict(H=8, W=8, R=3, S=3, stride=2, kind="conv", Cg=8, Kg=8, act_density=0.3,
+         weight_density=1.0),
+    dict(H=8, W=8, R=3, S=3, stride=1, kind="depthwise", act_density=0.5, weight_density=0.5),
+    dict(H=8, W=8, R=1, S=1, stride=1, kind="conv", Cg=8, Kg=8, act_density=1.0,
+         weight_density=0.2),
+    dict(H=8, W=8, kind="grouped", Cg=4, Kg=4, stride=3),
+    {},
+)
+
+
+@cocotb.test()
+async def calibration_layers(dut):
+    """Each layer's cycles without stalls against the performance model's prediction
+    (:func:`isosceles.perf.core_cycles.predict_conv_cycles`): within ``extra["tolerance"]``."""
+    from isosceles.perf.core_cycles import predict_conv_cycles
+
+    ctx = tb_context()
+    config = config_of(ctx.params)
+    rng = np.random.default_rng(ctx.seed)
+    await start_clock_and_reset(dut)
+    tolerance, failures = ctx.extra["tolerance"], []
+    for index in range(ctx.extra.get("layers", len(CALIBRATION))):
+        i, f, stride, padding, groups, pou = random_tensors(
+            rng, config, first=CALIBRATION[index] if index < len(CALIBRATION) else None)
+        s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
+                         numerics=config.numerics, pou=pou)
+        g = s.geometry
+        cycles, rows = await run_layer(dut, ctx, config, s, pou, idle=0.0, backpressure=0.0)
+        for p in range(g.P):
+            check_tokens(rows[p], s.outputs[p], f"layer {index}, output row {p}", "O")
+        predicted = predict_conv_cycles(config, i, f, stride=stride, padding=padding,
+                                        groups=groups, pou=pou)
+        residual = predicted / cycles - 1
+        what = (f"layer {index} (H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} "
+                f"stride={g.stride} pad=({g.ph},{g.pw}) groups={g.groups}, "
+                f"{int(np.count_nonzero(i))} input and {int(np.count_nonzero(f))} weight "
+                f"nonzeros): RTL {cycles} cycles, model {predicted}, residual {residual:+.1%}")
+        dut._log.info(what)
+        if abs(residual) > tolerance:
+            failures.append(what)
+    assert not failures, (f"the model misses the RTL by more than {tolerance:.0%} (seed "
+                          f"{ctx.seed}): " + "; ".join(failures))

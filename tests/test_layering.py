@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOTTOM = {"isosceles.gen.config", "isosceles.golden.numerics", "isosceles.golden.checks",
-          "isosceles.golden.workload_spec"}
+          "isosceles.golden.workload_spec", "isosceles.golden.bands"}
 
 
 def _imports(folder):
