@@ -587,12 +587,15 @@ class LayerImage:
         (:func:`~isosceles.golden.bands.bands`): every input row a band reads costs its table
         entry and its words, once per band that reads it, so an input row in the halo of two
         bands is read twice and one no output row needs is not read. The filters and the POU
-        table are read once. Minus the compulsory read bytes, this is the halo's cost."""
-        if self.kind != "conv":
-            raise ValueError(f"band_read_bytes: the block runs conv layers, not {self.kind!r}")
+        table are read once. Minus the compulsory read bytes, this is the halo's cost. A fully
+        connected layer reads every input row once."""
         counts = _entries(image, self.input, "input", "row")[:, 1]
         filters = _entries(image, self.filters, "filters", "channel")[:, 1]
-        rows_read = [h for band in bands(self.geometry, lanes) for h in band.input_rows().values()]
+        if self.kind == "fc":
+            rows_read = range(self.input.entries)
+        else:
+            rows_read = [h for band in bands(self.geometry, lanes)
+                         for h in band.input_rows().values()]
         return (sum(ENTRY_BYTES + WORD_BYTES * int(counts[h]) for h in rows_read)
                 + ENTRY_BYTES * self.filters.entries + WORD_BYTES * int(filters.sum())
                 + ENTRY_BYTES * self.geometry.K)

@@ -20,6 +20,7 @@ from isosceles.hw.axi import AxiLiteSignature, AxiMaster, AxiSignature
 from isosceles.hw.core import MAX_STRIDE, IsosCore, lane_feeds
 from isosceles.hw.fetch import TableRowFetcher
 from isosceles.hw.filter_loader import FilterLoader, LoadError
+from isosceles.hw.flatten import RowFlattener
 from isosceles.hw.pou_loader import PouLoader
 from isosceles.hw.registers import AxiLiteRegisters, Register
 from isosceles.hw.words import WORD_BYTES, WordPacker, WordUnpacker
@@ -236,20 +237,33 @@ class IsosBlock(wiring.Component):
             m.d.comb += reach.eq(d[size] + 2 * d[pad] - d[window])
             return (reach >= 0) & ((d[out] - 1) * u <= reach) & (reach < d[out] * u)
 
-        shape_ok = (within("R", 1, kernel) & within("S", 1, kernel) & within("stride", 1,
-                                                                              MAX_STRIDE)
+        stride_ok = ((d["output_row_stride"] >= Q * (K + 1))
+                     & (d["output_row_stride"] < (1 << 24)))
+        conv_ok = (within("R", 1, kernel) & within("S", 1, kernel) & within("stride", 1,
+                                                                             MAX_STRIDE)
                     & (d["pad_h"] < d["R"]) & (d["pad_w"] < d["S"])
                     & within("W", 1, config.max_columns) & within("Q", 1, config.max_columns)
                     & within("C", 1, config.max_channels) & within("K", 1, config.max_channels)
                     & (d["H"] >= 1) & (d["P"] >= 1) & (d["H"] < (1 << 30))
                     & within("groups", 1, config.max_channels) & (d["relu"] <= 1)
                     & (d["filter_channels"] == d["C"])
-                    & spans("P", "H", "pad_h", "R") & spans("Q", "W", "pad_w", "S")
-                    & (d["output_row_stride"] >= Q * (K + 1))
-                    & (d["output_row_stride"] < (1 << 24)))
+                    & spans("P", "H", "pad_h", "R") & spans("Q", "W", "pad_w", "S") & stride_ok)
+        # A fully connected layer: a 1x1 convolution of the H*W*C inputs as one row's channels.
+        fc = Signal()
+        flat = (d["H"][:bits_for(config.max_channels + 1)]
+                * d["W"][:bits_for(config.max_columns + 1)]
+                * d["C"][:bits_for(config.max_channels + 1)])
+        fc_ok = (within("R", 1, 1) & within("S", 1, 1) & within("stride", 1, 1)
+                 & (d["pad_h"] == 0) & (d["pad_w"] == 0) & within("P", 1, 1) & within("Q", 1, 1)
+                 & within("H", 1, config.max_channels) & within("W", 1, config.max_columns)
+                 & within("C", 1, config.max_channels) & within("K", 1, config.max_channels)
+                 & within("groups", 1, 1) & (d["relu"] <= 1) & (d["filter_channels"] == flat)
+                 & (d["filter_channels"] <= config.max_channels) & stride_ok)
+        m.d.comb += fc.eq(d["kind"] == 1)
+        shape_ok = Mux(fc, fc_ok, conv_ok)
         aligned = Cat(d[name][:exact_log2(REGION_ALIGN)] == 0 for name in ADDRESS_FIELDS).all()
         check = Signal(4)
-        with m.If(d["kind"] != 0):
+        with m.If(d["kind"] > 1):
             m.d.comb += check.eq(BlockError.UNSUPPORTED)
         with m.Elif(~shape_ok):
             m.d.comb += check.eq(BlockError.SHAPE)
@@ -273,8 +287,17 @@ class IsosBlock(wiring.Component):
 
         band = core.band
         band_inputs = Signal(L)
+        # A fully connected layer's input rows all go, one after another, to lane 0 through the
+        # flattener; fc_row is the row lane 0's fetcher reads (0 for a convolution).
+        fc_row, refetch = Signal(32), Signal()
+        m.d.sync += refetch.eq(0)  # a one-cycle pulse, set in RUN
+        flatten = RowFlattener(numerics=numerics, max_channels=config.max_channels,
+                               max_columns=config.max_columns)
+        m.submodules.flatten = flatten
+        m.d.comb += [flatten.enable.eq(fc), flatten.C.eq(d["C"]),
+                     flatten.final.eq(fc_row + 1 >= d["H"])]
         for i, fetcher in enumerate(fetchers):
-            h = first_input + i
+            h = first_input + i + (fc_row if i == 0 else 0)
             m.d.comb += band_inputs[i].eq(lane_feeds(rows, d["R"], u, i, kernel)
                                           & (h >= 0) & (h < d["H"]))
             m.d.comb += [
@@ -282,7 +305,11 @@ class IsosBlock(wiring.Component):
                 fetcher.config.words_addr.eq(d["input_words"]),
                 fetcher.config.W.eq(d["W"]),
             ]
-            wiring.connect(m, fetcher.o, core.i[i])
+            if i == 0:
+                wiring.connect(m, fetcher.o, flatten.i)
+                wiring.connect(m, flatten.o, core.i[0])
+            else:
+                wiring.connect(m, fetcher.o, core.i[i])
         for j, writer in enumerate(writers):
             offset = row_offset + j * d["output_row_stride"]
             m.d.comb += [
@@ -322,9 +349,9 @@ class IsosBlock(wiring.Component):
                 fail(check)
                 m.d.sync += phase.eq(Phase.DRAIN)
             with m.Else():
-                m.d.comb += [filters.start.eq(1), pou.start.eq(1)]
+                m.d.comb += [filters.start.eq(1), pou.start.eq(1), flatten.start.eq(1)]
                 m.d.sync += [first_row.eq(0), first_input.eq(-d["pad_h"]),
-                             row_offset.eq(0), loading.eq(1)]
+                             row_offset.eq(0), loading.eq(1), fc_row.eq(0)]
                 m.d.sync += phase.eq(Phase.LOAD)
         with m.Elif(phase == Phase.LOAD):
             with m.If(~filters.status.busy & ~pou.status.busy & loading):
@@ -355,6 +382,10 @@ class IsosBlock(wiring.Component):
         with m.Elif(phase == Phase.RUN):
             with m.If(~units_busy & in_band & ~launch):
                 m.d.sync += in_band.eq(0)
+            # A fully connected layer: lane 0's fetcher reads the next input row once it is idle.
+            with m.If(fc & in_band & ~fetchers[0].status.busy & ~refetch
+                      & (fc_row + 1 < d["H"])):
+                m.d.sync += [fc_row.eq(fc_row + 1), refetch.eq(1)]
             with m.If(~in_band):
                 m.d.comb += band_macs.eq(1)
                 with m.If(input_error):
@@ -380,6 +411,8 @@ class IsosBlock(wiring.Component):
                 m.d.sync += [busy.eq(0), finished.eq(1)]
                 m.d.sync += phase.eq(Phase.IDLE)
 
+        with m.If(refetch):
+            m.d.comb += fetchers[0].start.eq(1)
         m.d.comb += regs.status.eq(Cat(busy, finished, Const(0, 2), error))
 
         # --- Counters, cleared at start. ------------------------------------------------------

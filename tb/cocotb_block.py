@@ -7,7 +7,7 @@ import numpy as np
 
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.memory_image import LayerImage, MemoryImage
-from isosceles.golden.pou import pou_dense
+from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.reference import effectual_macs
 from isosceles.hw.block import BlockError
 from isosceles.tb.block_host import BlockHost
@@ -23,23 +23,16 @@ def first_difference(got, expected):
     return f"[p={p}, q={q}, k={k}]: block {got[p, q, k]}, golden {expected[p, q, k]}"
 
 
-async def run_layer(host, config, tensors, *, base=0):
-    """Lay out one layer at ``base``, run it, check the output and the byte counters; the run's
-    counters and the golden figures."""
-    i, f, stride, padding, groups, pou = tensors
-    numerics = config.numerics
-    image = MemoryImage(base=base)
-    layer = LayerImage.conv(image, i, f, pou, stride=stride, padding=padding, groups=groups,
-                            numerics=numerics)
+async def run_placed(host, config, image, layer, expected, effectual):
+    """Run a layer laid out in ``image``; check its output against ``expected`` [P, Q, K], its
+    byte counters and its MAC counter (``effectual``); the run's counters and golden figures."""
     g = layer.geometry
-    host.ram.write(base, bytes(image.data))
+    host.ram.write(image.base, bytes(image.data))
     words = len(image.data) // 4
     run = await host.run(layer.descriptor(), timeout_cycles=20_000 + 40 * words * g.R)
     assert run["error"] == BlockError.NONE, f"layer {g}: the block ended with {run['error']!r}"
-    image.data[:] = host.ram.read(base, len(image.data))
+    image.data[:] = host.ram.read(image.base, len(image.data))
     got = layer.read_output(image)
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
-    expected = pou_dense(s.accumulations, pou, numerics=numerics)
     if not np.array_equal(got, expected):
         raise AssertionError(f"layer {g}: output differs at {first_difference(got, expected)}")
     compulsory_read, compulsory_written = layer.compulsory_bytes(image)
@@ -47,10 +40,54 @@ async def run_layer(host, config, tensors, *, base=0):
     assert (run["read_bytes"], run["write_bytes"]) == (band_read, compulsory_written), (
         f"layer {g}: counted {run['read_bytes']} bytes read, {run['write_bytes']} written; "
         f"golden {band_read} read ({compulsory_read} compulsory), {compulsory_written} written")
-    effectual = effectual_macs(i, f, stride, padding, groups)
     assert run["macs"] == effectual, f"layer {g}: counted {run['macs']} MACs, golden {effectual}"
     return run, {"compulsory_read": compulsory_read, "band_read": band_read,
                  "written": compulsory_written, "P": g.P}
+
+
+async def run_layer(host, config, tensors, *, base=0):
+    """Lay out the convolution ``tensors`` (as :func:`random_tensors` draws them) at ``base``,
+    run it and check it (:func:`run_placed`)."""
+    i, f, stride, padding, groups, pou = tensors
+    numerics = config.numerics
+    image = MemoryImage(base=base)
+    layer = LayerImage.conv(image, i, f, pou, stride=stride, padding=padding, groups=groups,
+                            numerics=numerics)
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
+    return await run_placed(host, config, image, layer,
+                            pou_dense(s.accumulations, pou, numerics=numerics),
+                            effectual_macs(i, f, stride, padding, groups))
+
+
+def random_fc(rng, config):
+    """A random fully connected layer ``(x [H, W, C], w [H*W*C, K], pou)`` that the build
+    holds (``H*W*C <= max_channels``)."""
+    numerics, channels = config.numerics, config.max_channels
+    H = int(rng.integers(1, 4))
+    W = int(rng.integers(1, min(config.max_columns, channels // H) + 1))
+    C = int(rng.integers(1, channels // (H * W) + 1))
+    K = int(rng.integers(1, channels + 1))
+    act_low, act_high = numerics.act_range
+    x = rng.integers(act_low, act_high + 1, (H, W, C)) * (rng.random((H, W, C)) < rng.random())
+    w = rng.integers(-128, 128, (H * W * C, K)) * (rng.random((H * W * C, K)) < rng.random())
+    pou = PouParams.make(bias=rng.integers(-2000, 2000, K), mult=rng.integers(1, 1 << 12, K),
+                         shift=rng.integers(10, 18, K), relu=bool(rng.random() < 0.5),
+                         numerics=numerics)
+    return x, w, pou
+
+
+async def run_fc_layer(host, config, x, w, pou, *, base=0):
+    """Lay out a fully connected layer at ``base`` (input ``[H, W, C]`` rows, as a convolution
+    would read them), run it and check it: the golden model is the 1x1 convolution of the
+    flattened input."""
+    numerics = config.numerics
+    image = MemoryImage(base=base)
+    layer = LayerImage.fc(image, x, w, pou, numerics=numerics)
+    flat, filters = x.reshape(1, 1, -1), w.reshape(w.shape[0], 1, w.shape[1], 1)
+    s = isos_streams(flat, filters, numerics=numerics)
+    return await run_placed(host, config, image, layer,
+                            pou_dense(s.accumulations, pou, numerics=numerics),
+                            effectual_macs(flat, filters))
 
 
 @cocotb.test()
@@ -64,9 +101,12 @@ async def golden_layers_from_memory(dut):
     rng = np.random.default_rng(ctx.seed)
     for index in range(ctx.extra.get("layers", 8)):
         first = FIRST[index] if index < len(FIRST) else None
-        tensors = random_tensors(rng, config, first=first)
         base = 64 * int(rng.integers(0, 64))
-        run, figures = await run_layer(host, config, tensors, base=base)
+        if index >= len(FIRST) and index % 3 == 0:  # a fully connected layer every third
+            run, figures = await run_fc_layer(host, config, *random_fc(rng, config), base=base)
+        else:
+            tensors = random_tensors(rng, config, first=first)
+            run, figures = await run_layer(host, config, tensors, base=base)
         dut._log.info(f"layer {index}: {run['cycles']} cycles, {run['macs']} MACs, "
                       f"{run['read_bytes']} bytes read ({figures['compulsory_read']} "
                       f"compulsory), {run['write_bytes']} written")
@@ -98,7 +138,7 @@ BAD_DESCRIPTORS = {  # name -> (error, change to the descriptor or to the image)
         filter_channels=d["C"] + 1)),
     "misaligned input table": (BlockError.ALIGN, lambda d, *_: d.update(
         input_table=d["input_table"] + 4)),
-    "fully connected": (BlockError.UNSUPPORTED, lambda d, *_: d.update(kind=1)),
+    "a layer kind above 1": (BlockError.UNSUPPORTED, lambda d, *_: d.update(kind=2)),
     "filter word with a reserved bit": (BlockError.FILTER_FORMAT, lambda d, layer, image, _:
                                         _set_word(image, _first_word(image, layer.filters,
                                                                      "filters") + 4,

@@ -10,7 +10,7 @@ import json
 
 import cocotb
 
-from isosceles.golden.memory_image import LayerImage, MemoryImage
+from isosceles.golden.memory_image import MemoryImage
 from isosceles.golden.workload_file import load_workload
 from isosceles.tb.block_host import BlockHost
 from isosceles.tb.cocotb_core import config_of
@@ -30,10 +30,8 @@ async def run_workload(dut):
                      stalls=ctx.extra.get("stalls", 0.0), seed=ctx.seed)
     results = []
     for index, layer in enumerate(workload.layers):
-        i, f, stride, padding, groups = layer.conv_arguments()
         image = MemoryImage()
-        placed = LayerImage.conv(image, i, f, layer.pou, stride=stride, padding=padding,
-                                 groups=groups, numerics=numerics)
+        placed = layer.layout(image, numerics=numerics)  # a fully connected layer reads [H, W, C]
         if image.end > MEMORY_BYTES:
             raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
                              f"bench's AXI RAM has {MEMORY_BYTES}")
