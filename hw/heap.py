@@ -1,4 +1,4 @@
-"""A pipelined min-heap: a priority queue that accepts one operation per cycle."""
+"""A pipelined min-heap: a priority queue that accepts one operation every other cycle."""
 
 from amaranth import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
@@ -77,7 +77,7 @@ class _Level:
 
 
 class PipelinedHeap(wiring.Component):
-    """A min-priority queue of ``capacity`` entries that accepts one operation every cycle.
+    """A min-priority queue of ``capacity`` entries that accepts one operation every other cycle.
 
     The entries form a binary tree of ``levels = capacity.bit_length()`` levels, level ``l``
     holding up to ``2**l`` nodes (the last level only as many as ``capacity`` needs). As in
@@ -95,17 +95,14 @@ class PipelinedHeap(wiring.Component):
       down: at each node the smaller child moves up unless the carried entry is no larger. A
       hole whose children are both empty leaves the node empty.
 
-    Hazards. A stage writes only its own level, so an operation sees every earlier operation's
-    writes to the node it visits. Sifting also reads the two children one level down, which the
-    operation just ahead may be writing in the same cycle: that write is forwarded. Since the
-    operation ahead may itself be sifting on a forwarded value, the forwarding settles bottom-up
-    along one root-to-leaf path within the cycle: the critical path is ``levels`` three-way
-    compare-and-select steps (the depth of a comparator tree over ``2**levels`` inputs, with
-    ``levels`` comparators instead of ``2**levels``). This is what lets a new operation enter
-    every cycle; Bhagwan and Lin accept one every other cycle to cut it. The root is therefore
-    settled at the start of every cycle: ``min`` and a result are never stale, whatever is still
-    in flight below. Throughput: one operation per cycle whatever the mix; latency: a result
-    leaves on ``o`` one cycle after its operation.
+    Hazards. A stage writes only its own level and reads its node and the node's two children.
+    An accepted operation is registered first and reaches the root in the next cycle, and a new
+    one is accepted only after that (``busy``), so two operations in flight are always at least
+    two levels apart: the levels a stage reads were last written by earlier operations in
+    earlier cycles, and nothing is forwarded. A cycle's logic is one stage's: read, one
+    compare-and-select of three entries, write, whatever the number of levels (the reads of a
+    wider level add a few multiplexer levels). Bhagwan and Lin pay for this the same way: one
+    operation every other cycle.
 
     Order and ties: entries are ordered by ``key``, then by ``payload`` (both unsigned);
     entries equal in both are interchangeable. Python's ``heapq`` on ``(key, payload)`` tuples
@@ -113,11 +110,14 @@ class PipelinedHeap(wiring.Component):
     (``heapq.heapreplace``).
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
-    stable until the transfer. ``i.ready`` depends on ``i.payload.op``: INSERT is accepted when
-    the heap is not ``full``; EXTRACT and REPLACE when it is not ``empty`` and ``o`` can take the
-    result (so an EXTRACT offered on an empty heap waits). ``count``, ``empty``, ``full`` and
-    ``min`` already include every accepted operation from the next cycle on. (The unused ``op``
-    encoding 3 acts as REPLACE.)
+    stable until the transfer. ``i.ready`` depends on ``i.payload.op`` and registers, never on
+    ``i.valid``: it is low while ``busy`` (the cycle after an accepted operation); otherwise
+    INSERT is accepted when the heap is not ``full``, EXTRACT and REPLACE when it is not
+    ``empty`` and ``o`` can take the result (so an EXTRACT offered on an empty heap waits).
+    Throughput: one operation every two cycles whatever the mix; latency: a result leaves on
+    ``o`` one cycle after its operation. ``count``, ``empty`` and ``full`` include every accepted
+    operation from the next cycle on; ``min`` once ``busy`` is low again (two cycles after). (The
+    unused ``op`` encoding 3 acts as REPLACE.)
 
     Parameters
     ----------
@@ -134,8 +134,11 @@ class PipelinedHeap(wiring.Component):
     o : ``Out(stream.Signature(entry_layout))``
         The entry each EXTRACT or REPLACE removed, one cycle after the operation.
     min : ``Out(entry_layout)``
-        The current minimum (the root), meaningful when not ``empty``: what the next EXTRACT or
-        REPLACE will return, so a consumer can decide on it before operating (the K-merger does).
+        The current minimum (the root), meaningful when neither ``empty`` nor ``busy``: what the
+        next EXTRACT or REPLACE will return, so a consumer can decide on it before operating
+        (the K-merger does).
+    busy : ``Out(1)``
+        An accepted operation has not reached the root yet: ``min`` is stale, ``i.ready`` low.
     count, empty, full : ``Out``
     """
 
@@ -160,6 +163,7 @@ class PipelinedHeap(wiring.Component):
             "i": In(stream.Signature(self.operation_layout)),
             "o": Out(stream.Signature(self.entry_layout)),
             "min": Out(self.entry_layout),
+            "busy": Out(1),
             "count": Out(unsigned(bits_for(capacity + 1))),
             "empty": Out(1),
             "full": Out(1),
@@ -208,8 +212,8 @@ class PipelinedHeap(wiring.Component):
         # Every node's state, for the invariants of the formal view (tb/formal_heap.py).
         self.formal_state = dict(levels=store, free=[])
 
-        # The operation each stage holds: stage 0 takes it from `i` in the cycle it is
-        # accepted; stage l > 0 from stage l - 1's registers.
+        # The operation each stage holds: stage 0's is the registered input, stage l > 0 takes
+        # it from stage l - 1's registers.
         op_layout = data.StructLayout({"what": 2, "carries": 1, "entry": layout})
         stage_op = [Signal(op_layout, name=f"op{level}") for level in range(levels)]
         stage_node = [Const(0, 1)] + [Signal(level, name=f"node{level}")
@@ -218,32 +222,24 @@ class PipelinedHeap(wiring.Component):
         accept = Signal()
         o_free = self.o.ready | ~self.o.valid
         request = self.i.payload
-        m.d.comb += self.i.ready.eq(Mux(request.op == HeapOp.INSERT, ~self.full,
-                                        ~self.empty & o_free))
+        m.d.comb += self.busy.eq(stage_op[0].what != _IDLE)
+        m.d.comb += self.i.ready.eq(~self.busy & Mux(request.op == HeapOp.INSERT, ~self.full,
+                                                     ~self.empty & o_free))
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
+        m.d.sync += stage_op[0].what.eq(Mux(accept, Mux(request.op == HeapOp.INSERT, _INSERT,
+                                                        _SIFT), _IDLE))
         with m.If(accept):
-            m.d.comb += [
-                stage_op[0].what.eq(Mux(request.op == HeapOp.INSERT, _INSERT, _SIFT)),
+            m.d.sync += [
                 stage_op[0].carries.eq(request.op != HeapOp.EXTRACT),
                 stage_op[0].entry.key.eq(request.key),
                 stage_op[0].entry.payload.eq(request.payload),
             ]
 
-        # What each stage writes to its own node this cycle (forwarded to the stage above).
+        # What each stage writes to its own node this cycle.
         write = [dict(enable=Signal(name=f"write{level}"),
                       occupied=Signal(name=f"write{level}_occupied"),
                       entry=Signal(layout, name=f"write{level}_entry"))
                  for level in range(levels)]
-
-        def child(level, index, name):
-            """Child ``index`` of stage ``level - 1``'s node, as stage ``level`` leaves it."""
-            occupied, entry = store[level].read(index, name)
-            fresh_occupied, fresh = Signal(name=f"{name}_fresh_occupied"), Signal(layout,
-                                                                                   name=f"{name}_fresh")
-            forward = write[level]["enable"] & (stage_node[level] == index)
-            m.d.comb += [fresh_occupied.eq(Mux(forward, write[level]["occupied"], occupied)),
-                         fresh.eq(Mux(forward, write[level]["entry"], entry))]
-            return fresh_occupied, fresh
 
         for level in range(levels):
             op, node, out = stage_op[level], stage_node[level], write[level]
@@ -265,8 +261,8 @@ class PipelinedHeap(wiring.Component):
             left_index, right_index = (Signal(level + 1, name=f"{side}{level}")
                                        for side in ("left", "right"))
             m.d.comb += [left_index.eq(node * 2), right_index.eq(node * 2 + 1)]
-            left_occupied, left = child(level + 1, left_index, f"left{level}_entry")
-            right_occupied, right = child(level + 1, right_index, f"right{level}_entry")
+            left_occupied, left = store[level + 1].read(left_index, f"left{level}_entry")
+            right_occupied, right = store[level + 1].read(right_index, f"right{level}_entry")
             free, (free_left, free_right) = self._free_counters(m, level, node)
             self.formal_state["free"].append(free)
             if free_right is None:  # no node of this level has a right child
@@ -274,17 +270,22 @@ class PipelinedHeap(wiring.Component):
             else:
                 insert_right = free_right > free_left
 
-            # Sifting: the smaller child moves up unless the carried entry is no larger.
+            # Sifting: the smaller child moves up unless the carried entry is no larger. The
+            # three comparisons run side by side, so a cycle holds one comparator's depth.
             take_right, smaller = Signal(name=f"take_right{level}"), Signal(
                 layout, name=f"smaller{level}")
+            below_left, below_right = (Signal(name=f"below_{side}{level}")
+                                       for side in ("left", "right"))
             m.d.comb += [
                 take_right.eq(right_occupied & (~left_occupied
                                                 | (right.as_value() < left.as_value()))),
                 smaller.eq(Mux(take_right, right, left)),
+                below_left.eq(carried.as_value() <= left.as_value()),
+                below_right.eq(carried.as_value() <= right.as_value()),
             ]
             settles = Signal(name=f"settles{level}")
             m.d.comb += settles.eq(~(left_occupied | right_occupied)
-                                   | (op.carries & (carried.as_value() <= smaller.as_value())))
+                                   | (op.carries & Mux(take_right, below_right, below_left)))
 
             # Inserting: an empty node takes the entry; a full one keeps the smaller and passes
             # the larger to the child subtree with more free nodes.

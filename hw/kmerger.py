@@ -159,32 +159,41 @@ class KMerger(wiring.Component):
         with m.If(active & (complete < columns) & (mark_valid & present & misordered).any()):
             m.d.sync += self.order_error.eq(1)
 
-        # What the output takes this cycle: a marker, the minimum, or nothing.
+        # What the output takes this cycle: a marker, the minimum, or nothing. The heap's root
+        # is the minimum only while the heap is not busy (an operation on its way to the root).
         out_free = Signal()
         m.d.comb += out_free.eq(self.o.ready | ~self.o.valid)
         marker_due = Signal()
         data_due = Signal()
         m.d.comb += [
-            marker_due.eq(running & (marked < complete) & (heap.empty | (root_q > marked))),
-            data_due.eq(running & ~heap.empty & (root_q < complete) & ~marker_due),
+            marker_due.eq(running & (marked < complete)
+                          & (heap.empty | (~heap.busy & (root_q > marked)))),
+            data_due.eq(running & ~heap.busy & ~heap.empty & (root_q < complete) & ~marker_due),
         ]
         emit_marker = Signal()
         emit_data = Signal()
         m.d.comb += [emit_marker.eq(out_free & marker_due), emit_data.eq(out_free & data_due)]
 
-        # A head to insert: a source with a valid head and nothing in the heap (counting the
-        # minimum's source as empty when the minimum leaves this cycle).
-        leaving = Signal(radix)
-        m.d.comb += leaving.eq(Mux(emit_data, 1 << root_k, 0))
+        # A head to insert, chosen a cycle ahead: a source with a valid head and nothing in the
+        # heap. The heap takes an operation only after a cycle without one (it is busy after
+        # each), so `in_heap` has not changed since the choice, and the chosen head is still
+        # offered and the same (a stream's payload is stable until the transfer).
         fiber_valid = Signal(radix)
         m.d.comb += fiber_valid.eq(Cat(self.fiber[k].valid for k in range(radix)))
         candidates = Signal(radix)
+        m.d.comb += candidates.eq(Mux(running, fiber_valid & present & ~in_heap, 0))
+        found, index, offered = self._lowest_set(m, candidates)
+        picked = Signal()
+        chosen = Signal(k_bits)
+        head = Signal.like(self.fiber[0].payload)
+        m.d.sync += [picked.eq(found), chosen.eq(index), head.eq(offered)]
         # Once every watermark of the row is taken, all its data is in: a head offered now
         # belongs to the next row and waits for it.
-        m.d.comb += candidates.eq(Mux(running & (complete < columns),
-                                      fiber_valid & present & (~in_heap | leaving), 0))
-        insert, chosen, head = self._lowest_set(m, candidates)
+        insert = Signal()
+        m.d.comb += insert.eq(picked & running & (complete < columns))
 
+        leaving = Signal(radix)
+        m.d.comb += leaving.eq(Mux(emit_data, 1 << root_k, 0))
         m.d.comb += [
             heap.i.valid.eq(emit_data | insert),
             heap.i.payload.op.eq(Mux(emit_data, Mux(insert, HeapOp.REPLACE, HeapOp.EXTRACT),
