@@ -1,6 +1,6 @@
 """A pipelined min-heap: a priority queue that accepts one operation every other cycle."""
 
-from amaranth import Array, Const, Module, Mux, Signal, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -62,6 +62,13 @@ class _Level:
             self._m.d.comb += occupied.eq(self.occupied.bit_select(node, 1) & in_range)
         return occupied, entry
 
+    def occupied_at(self, node, name):
+        """The occupied flag of ``node`` (a register: current in the cycle it is read)."""
+        occupied = Signal(name=name)
+        in_range = node < self.nodes if self.nodes < (1 << self.level) else Const(1)
+        self._m.d.comb += occupied.eq(self.occupied.bit_select(node, 1) & in_range)
+        return occupied
+
     def write(self, enable, node, occupied, entry):
         # A shifted mask rather than a bit-select, which would decode every index the node's
         # width can hold (the last level may have fewer nodes).
@@ -95,14 +102,17 @@ class PipelinedHeap(wiring.Component):
       down: at each node the smaller child moves up unless the carried entry is no larger. A
       hole whose children are both empty leaves the node empty.
 
-    Hazards. A stage writes only its own level and reads its node and the node's two children.
-    An accepted operation is registered first and reaches the root in the next cycle, and a new
-    one is accepted only after that (``busy``), so two operations in flight are always at least
-    two levels apart: the levels a stage reads were last written by earlier operations in
-    earlier cycles, and nothing is forwarded. A cycle's logic is one stage's: read, one
-    compare-and-select of three entries, write, whatever the number of levels (the reads of a
-    wider level add a few multiplexer levels). Bhagwan and Lin pay for this the same way: one
-    operation every other cycle.
+    Hazards. A stage writes only its own level. An accepted operation is registered first and
+    reaches the root in the next cycle, and a new one is accepted only after that (``busy``), so
+    two operations in flight are always at least two levels apart and nothing is forwarded
+    between them. The sift's compare needs the two children of the node; they are fetched a
+    cycle ahead: the stage above reads the four grandchildren of its node (one pair of which
+    are the children the operation will meet) and registers them, taking the entry the stage
+    two levels down is writing in that cycle in place of the stale read. The stage then has
+    its node's entry (passed down by the stage above) and its children in registers, and a
+    cycle's logic is one compare-and-select of three entries whatever the number of levels or
+    the width of a level. Bhagwan and Lin pay for this the same way: one operation every
+    other cycle.
 
     Order and ties: entries are ordered by ``key``, then by ``payload`` (both unsigned);
     entries equal in both are interchangeable. Python's ``heapq`` on ``(key, payload)`` tuples
@@ -218,6 +228,7 @@ class PipelinedHeap(wiring.Component):
         stage_op = [Signal(op_layout, name=f"op{level}") for level in range(levels)]
         stage_node = [Const(0, 1)] + [Signal(level, name=f"node{level}")
                                       for level in range(1, levels)]
+        stage_own = [None] + [Signal(layout, name=f"own{level}") for level in range(1, levels)]
 
         accept = Signal()
         o_free = self.o.ready | ~self.o.valid
@@ -241,14 +252,47 @@ class PipelinedHeap(wiring.Component):
                       entry=Signal(layout, name=f"write{level}_entry"))
                  for level in range(levels)]
 
+        def prefetch(parent, level, go_right):
+            """The children that the operation at node ``parent`` of ``level - 2`` meets at
+            ``level - 1`` next cycle: its four grandchildren are read now and the pair below
+            the child it goes to (``go_right``) is registered. A node the stage at ``level``
+            is writing now is registered as written."""
+            pair = []
+            for side in range(2):
+                fetched = Signal(layout, name=f"fetched{level}_{side}", attrs={"keep": 1})
+                reads = []
+                for j in (side, side + 2):
+                    if j >= store[level].nodes:
+                        continue
+                    index = Signal(range(max(2, store[level].nodes)), name=f"fetch{level}_{j}")
+                    m.d.comb += index.eq(parent * 4 + j)
+                    _, entry = store[level].read(index, f"fetch{level}_{j}_entry")
+                    stale = write[level]["enable"] & (stage_node[level] == index)
+                    # Kept apart: Yosys would otherwise merge the two reads behind `go_right`
+                    # into one port addressed through it, putting the read after the compare.
+                    read = Signal(layout, name=f"fetch{level}_{j}_read", attrs={"keep": 1})
+                    m.d.comb += read.eq(Mux(stale, write[level]["entry"], entry))
+                    reads.append(read)
+                # (A short last level may hold fewer than four: a missing node reads empty.)
+                reads = reads or [Const(0, layout.size)]
+                m.d.sync += fetched.eq(reads[0] if len(reads) == 1 else
+                                       Mux(go_right, reads[1], reads[0]))
+                pair.append(fetched)
+            return pair
+
+        # Stage 0's children are fetched in the cycle its operation is accepted.
+        fetched = [prefetch(Const(0, 1), 1, Const(0)) if levels > 1 else []]
         for level in range(levels):
             op, node, out = stage_op[level], stage_node[level], write[level]
             carried = op.entry
             m.d.comb += out["enable"].eq((op.what == _INSERT) | (op.what == _SIFT))
-            if level == 0 or level < levels - 1:
-                own_occupied, own = store[level].read(node, f"own{level}")
             if level == 0:
+                own_occupied, own = store[0].read(node, "own0")
                 m.d.comb += self.min.eq(own)  # the root
+            elif level < levels - 1:
+                # The node's entry, as the stage above read it (nothing has written it since).
+                own_occupied = store[level].occupied_at(node, f"own{level}_occupied")
+                own = stage_own[level]
             if level == levels - 1:
                 # The last level: an insertion always finds its node empty (the counters above
                 # guarantee it) and a sift has no children, so the carried entry (or the hole)
@@ -261,14 +305,29 @@ class PipelinedHeap(wiring.Component):
             left_index, right_index = (Signal(level + 1, name=f"{side}{level}")
                                        for side in ("left", "right"))
             m.d.comb += [left_index.eq(node * 2), right_index.eq(node * 2 + 1)]
-            left_occupied, left = store[level + 1].read(left_index, f"left{level}_entry")
-            right_occupied, right = store[level + 1].read(right_index, f"right{level}_entry")
+            # The children, fetched a cycle ahead by the stage above.
+            children = []
+            for side, index in enumerate((left_index, right_index)):
+                name = ("left", "right")[side]
+                occupied = store[level + 1].occupied_at(index, f"{name}{level}_entry_occupied")
+                child = Signal(layout, name=f"{name}{level}_entry")
+                m.d.comb += child.eq(fetched[level][side])
+                children.append((occupied, child))
+            (left_occupied, left), (right_occupied, right) = children
             free, (free_left, free_right) = self._free_counters(m, level, node)
             self.formal_state["free"].append(free)
             if free_right is None:  # no node of this level has a right child
                 insert_right, free_right = Const(0), Const(0, len(free_left))
             else:
-                insert_right = free_right > free_left
+                # Whether each node's right subtree is the freer, registered: a node's counters
+                # change only when an operation passes it, and the next comes two cycles later.
+                nodes = len(free[0])
+                start = [[c.init if isinstance(c, Signal) else c.value for c in side]
+                         for side in free]  # the subtree sizes
+                prefers = Signal(nodes, name=f"prefers_right{level}", init=sum(
+                    1 << n for n in range(nodes) if start[1][n] > start[0][n]))
+                m.d.sync += prefers.eq(Cat(free[1][n] > free[0][n] for n in range(nodes)))
+                insert_right = prefers.bit_select(node, 1) if nodes > 1 else prefers[0]
 
             # Sifting: the smaller child moves up unless the carried entry is no larger. The
             # three comparisons run side by side, so a cycle holds one comparator's depth.
@@ -302,22 +361,32 @@ class PipelinedHeap(wiring.Component):
                 go_right.eq(Mux(inserting, insert_right, take_right)),
             ]
             store[level].write(out["enable"], node, out["occupied"], out["entry"])
+            if level + 2 < levels:
+                fetched.append(prefetch(node, level + 2, go_right))
 
             # An insertion takes a free node of the subtree it enters; a hole leaves one.
+            # (A hole descends exactly when the node has a child: no comparison in the way.)
+            recounts = Signal(name=f"recounts{level}")
+            m.d.comb += recounts.eq(Mux(inserting, own_occupied, (op.what == _SIFT) & ~op.carries
+                                        & (left_occupied | right_occupied)))
             recount = Signal(len(free[0]), name=f"recount{level}")
-            m.d.comb += recount.eq(Mux(descend & (inserting | ~op.carries), 1 << node, 0))
-            recounted = Signal.like(free_left, name=f"recounted{level}")
-            m.d.comb += recounted.eq(Mux(go_right, free_right, free_left) + Mux(inserting, -1, 1))
+            m.d.comb += recount.eq(Mux(recounts, 1 << node, 0))
+            # Both sides' new counts are ready before the sift decides which one to write.
+            recounted = [Signal.like(free_left, name=f"recounted_{side}{level}")
+                         for side in ("left", "right")]
+            m.d.comb += [recounted[0].eq(free_left + Mux(inserting, -1, 1)),
+                         recounted[1].eq(free_right + Mux(inserting, -1, 1))]
             for n in range(len(free[0])):
                 for side, counter in enumerate((free[0][n], free[1][n])):
                     if isinstance(counter, Signal):
                         with m.If(recount[n] & (go_right == side)):
-                            m.d.sync += counter.eq(recounted)
+                            m.d.sync += counter.eq(recounted[side])
             m.d.sync += [
                 stage_op[level + 1].what.eq(Mux(descend, op.what, _IDLE)),
                 stage_op[level + 1].carries.eq(op.carries),
                 stage_op[level + 1].entry.eq(Mux(inserting & keep_carried, own, carried)),
                 stage_node[level + 1].eq(Mux(go_right, right_index, left_index)),
+                stage_own[level + 1].eq(Mux(go_right, right, left)),
             ]
 
         with m.If(accept & (request.op != HeapOp.INSERT)):

@@ -131,7 +131,7 @@ LargerChildHeap = mutant(
     PipelinedHeap, "(right.as_value() < left.as_value())", "(right.as_value() > left.as_value())",
     name="LargerChildHeap")
 FullerSubtreeHeap = mutant(
-    PipelinedHeap, "insert_right = free_right > free_left", "insert_right = free_right < free_left",
+    PipelinedHeap, "free[1][n] > free[0][n]", "free[1][n] < free[0][n]",
     name="FullerSubtreeHeap")
 
 KeepsBothHeap = mutant(
