@@ -1,6 +1,6 @@
-"""A pipelined min-heap: a priority queue that accepts one operation per cycle."""
+"""A pipelined min-heap: a priority queue that accepts one operation every other cycle."""
 
-from amaranth import Array, Const, Module, Mux, Signal, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -62,6 +62,13 @@ class _Level:
             self._m.d.comb += occupied.eq(self.occupied.bit_select(node, 1) & in_range)
         return occupied, entry
 
+    def occupied_at(self, node, name):
+        """The occupied flag of ``node`` (a register: current in the cycle it is read)."""
+        occupied = Signal(name=name)
+        in_range = node < self.nodes if self.nodes < (1 << self.level) else Const(1)
+        self._m.d.comb += occupied.eq(self.occupied.bit_select(node, 1) & in_range)
+        return occupied
+
     def write(self, enable, node, occupied, entry):
         # A shifted mask rather than a bit-select, which would decode every index the node's
         # width can hold (the last level may have fewer nodes).
@@ -77,7 +84,7 @@ class _Level:
 
 
 class PipelinedHeap(wiring.Component):
-    """A min-priority queue of ``capacity`` entries that accepts one operation every cycle.
+    """A min-priority queue of ``capacity`` entries that accepts one operation every other cycle.
 
     The entries form a binary tree of ``levels = capacity.bit_length()`` levels, level ``l``
     holding up to ``2**l`` nodes (the last level only as many as ``capacity`` needs). As in
@@ -95,17 +102,17 @@ class PipelinedHeap(wiring.Component):
       down: at each node the smaller child moves up unless the carried entry is no larger. A
       hole whose children are both empty leaves the node empty.
 
-    Hazards. A stage writes only its own level, so an operation sees every earlier operation's
-    writes to the node it visits. Sifting also reads the two children one level down, which the
-    operation just ahead may be writing in the same cycle: that write is forwarded. Since the
-    operation ahead may itself be sifting on a forwarded value, the forwarding settles bottom-up
-    along one root-to-leaf path within the cycle: the critical path is ``levels`` three-way
-    compare-and-select steps (the depth of a comparator tree over ``2**levels`` inputs, with
-    ``levels`` comparators instead of ``2**levels``). This is what lets a new operation enter
-    every cycle; Bhagwan and Lin accept one every other cycle to cut it. The root is therefore
-    settled at the start of every cycle: ``min`` and a result are never stale, whatever is still
-    in flight below. Throughput: one operation per cycle whatever the mix; latency: a result
-    leaves on ``o`` one cycle after its operation.
+    Hazards. A stage writes only its own level. An accepted operation is registered first and
+    reaches the root in the next cycle, and a new one is accepted only after that (``busy``), so
+    two operations in flight are always at least two levels apart and nothing is forwarded
+    between them. The sift's compare needs the two children of the node; they are fetched a
+    cycle ahead: the stage above reads the four grandchildren of its node (one pair of which
+    are the children the operation will meet) and registers them, taking the entry the stage
+    two levels down is writing in that cycle in place of the stale read. The stage then has
+    its node's entry (passed down by the stage above) and its children in registers, and a
+    cycle's logic is one compare-and-select of three entries whatever the number of levels or
+    the width of a level. Bhagwan and Lin pay for this the same way: one operation every
+    other cycle.
 
     Order and ties: entries are ordered by ``key``, then by ``payload`` (both unsigned);
     entries equal in both are interchangeable. Python's ``heapq`` on ``(key, payload)`` tuples
@@ -113,11 +120,14 @@ class PipelinedHeap(wiring.Component):
     (``heapq.heapreplace``).
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
-    stable until the transfer. ``i.ready`` depends on ``i.payload.op``: INSERT is accepted when
-    the heap is not ``full``; EXTRACT and REPLACE when it is not ``empty`` and ``o`` can take the
-    result (so an EXTRACT offered on an empty heap waits). ``count``, ``empty``, ``full`` and
-    ``min`` already include every accepted operation from the next cycle on. (The unused ``op``
-    encoding 3 acts as REPLACE.)
+    stable until the transfer. ``i.ready`` depends on ``i.payload.op`` and registers, never on
+    ``i.valid``: it is low while ``busy`` (the cycle after an accepted operation); otherwise
+    INSERT is accepted when the heap is not ``full``, EXTRACT and REPLACE when it is not
+    ``empty`` and ``o`` can take the result (so an EXTRACT offered on an empty heap waits).
+    Throughput: one operation every two cycles whatever the mix; latency: a result leaves on
+    ``o`` one cycle after its operation. ``count``, ``empty`` and ``full`` include every accepted
+    operation from the next cycle on; ``min`` once ``busy`` is low again (two cycles after). (The
+    unused ``op`` encoding 3 acts as REPLACE.)
 
     Parameters
     ----------
@@ -134,8 +144,11 @@ class PipelinedHeap(wiring.Component):
     o : ``Out(stream.Signature(entry_layout))``
         The entry each EXTRACT or REPLACE removed, one cycle after the operation.
     min : ``Out(entry_layout)``
-        The current minimum (the root), meaningful when not ``empty``: what the next EXTRACT or
-        REPLACE will return, so a consumer can decide on it before operating (the K-merger does).
+        The current minimum (the root), meaningful when neither ``empty`` nor ``busy``: what the
+        next EXTRACT or REPLACE will return, so a consumer can decide on it before operating
+        (the K-merger does).
+    busy : ``Out(1)``
+        An accepted operation has not reached the root yet: ``min`` is stale, ``i.ready`` low.
     count, empty, full : ``Out``
     """
 
@@ -160,6 +173,7 @@ class PipelinedHeap(wiring.Component):
             "i": In(stream.Signature(self.operation_layout)),
             "o": Out(stream.Signature(self.entry_layout)),
             "min": Out(self.entry_layout),
+            "busy": Out(1),
             "count": Out(unsigned(bits_for(capacity + 1))),
             "empty": Out(1),
             "full": Out(1),
@@ -208,51 +222,77 @@ class PipelinedHeap(wiring.Component):
         # Every node's state, for the invariants of the formal view (tb/formal_heap.py).
         self.formal_state = dict(levels=store, free=[])
 
-        # The operation each stage holds: stage 0 takes it from `i` in the cycle it is
-        # accepted; stage l > 0 from stage l - 1's registers.
+        # The operation each stage holds: stage 0's is the registered input, stage l > 0 takes
+        # it from stage l - 1's registers.
         op_layout = data.StructLayout({"what": 2, "carries": 1, "entry": layout})
         stage_op = [Signal(op_layout, name=f"op{level}") for level in range(levels)]
         stage_node = [Const(0, 1)] + [Signal(level, name=f"node{level}")
                                       for level in range(1, levels)]
+        stage_own = [None] + [Signal(layout, name=f"own{level}") for level in range(1, levels)]
 
         accept = Signal()
         o_free = self.o.ready | ~self.o.valid
         request = self.i.payload
-        m.d.comb += self.i.ready.eq(Mux(request.op == HeapOp.INSERT, ~self.full,
-                                        ~self.empty & o_free))
+        m.d.comb += self.busy.eq(stage_op[0].what != _IDLE)
+        m.d.comb += self.i.ready.eq(~self.busy & Mux(request.op == HeapOp.INSERT, ~self.full,
+                                                     ~self.empty & o_free))
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
+        m.d.sync += stage_op[0].what.eq(Mux(accept, Mux(request.op == HeapOp.INSERT, _INSERT,
+                                                        _SIFT), _IDLE))
         with m.If(accept):
-            m.d.comb += [
-                stage_op[0].what.eq(Mux(request.op == HeapOp.INSERT, _INSERT, _SIFT)),
+            m.d.sync += [
                 stage_op[0].carries.eq(request.op != HeapOp.EXTRACT),
                 stage_op[0].entry.key.eq(request.key),
                 stage_op[0].entry.payload.eq(request.payload),
             ]
 
-        # What each stage writes to its own node this cycle (forwarded to the stage above).
+        # What each stage writes to its own node this cycle.
         write = [dict(enable=Signal(name=f"write{level}"),
                       occupied=Signal(name=f"write{level}_occupied"),
                       entry=Signal(layout, name=f"write{level}_entry"))
                  for level in range(levels)]
 
-        def child(level, index, name):
-            """Child ``index`` of stage ``level - 1``'s node, as stage ``level`` leaves it."""
-            occupied, entry = store[level].read(index, name)
-            fresh_occupied, fresh = Signal(name=f"{name}_fresh_occupied"), Signal(layout,
-                                                                                   name=f"{name}_fresh")
-            forward = write[level]["enable"] & (stage_node[level] == index)
-            m.d.comb += [fresh_occupied.eq(Mux(forward, write[level]["occupied"], occupied)),
-                         fresh.eq(Mux(forward, write[level]["entry"], entry))]
-            return fresh_occupied, fresh
+        def prefetch(parent, level, go_right):
+            """The children that the operation at node ``parent`` of ``level - 2`` meets at
+            ``level - 1`` next cycle: its four grandchildren are read now and the pair below
+            the child it goes to (``go_right``) is registered. A node the stage at ``level``
+            is writing now is registered as written."""
+            pair = []
+            for side in range(2):
+                fetched = Signal(layout, name=f"fetched{level}_{side}", attrs={"keep": 1})
+                reads = []
+                for j in (side, side + 2):
+                    if j >= store[level].nodes:
+                        continue
+                    index = Signal(range(max(2, store[level].nodes)), name=f"fetch{level}_{j}")
+                    m.d.comb += index.eq(parent * 4 + j)
+                    _, entry = store[level].read(index, f"fetch{level}_{j}_entry")
+                    stale = write[level]["enable"] & (stage_node[level] == index)
+                    # Kept apart: Yosys would otherwise merge the two reads behind `go_right`
+                    # into one port addressed through it, putting the read after the compare.
+                    read = Signal(layout, name=f"fetch{level}_{j}_read", attrs={"keep": 1})
+                    m.d.comb += read.eq(Mux(stale, write[level]["entry"], entry))
+                    reads.append(read)
+                # (A short last level may hold fewer than four: a missing node reads empty.)
+                reads = reads or [Const(0, layout.size)]
+                m.d.sync += fetched.eq(reads[0] if len(reads) == 1 else
+                                       Mux(go_right, reads[1], reads[0]))
+                pair.append(fetched)
+            return pair
 
+        # Stage 0's children are fetched in the cycle its operation is accepted.
+        fetched = [prefetch(Const(0, 1), 1, Const(0)) if levels > 1 else []]
         for level in range(levels):
             op, node, out = stage_op[level], stage_node[level], write[level]
             carried = op.entry
             m.d.comb += out["enable"].eq((op.what == _INSERT) | (op.what == _SIFT))
-            if level == 0 or level < levels - 1:
-                own_occupied, own = store[level].read(node, f"own{level}")
             if level == 0:
+                own_occupied, own = store[0].read(node, "own0")
                 m.d.comb += self.min.eq(own)  # the root
+            elif level < levels - 1:
+                # The node's entry, as the stage above read it (nothing has written it since).
+                own_occupied = store[level].occupied_at(node, f"own{level}_occupied")
+                own = stage_own[level]
             if level == levels - 1:
                 # The last level: an insertion always finds its node empty (the counters above
                 # guarantee it) and a sift has no children, so the carried entry (or the hole)
@@ -265,26 +305,46 @@ class PipelinedHeap(wiring.Component):
             left_index, right_index = (Signal(level + 1, name=f"{side}{level}")
                                        for side in ("left", "right"))
             m.d.comb += [left_index.eq(node * 2), right_index.eq(node * 2 + 1)]
-            left_occupied, left = child(level + 1, left_index, f"left{level}_entry")
-            right_occupied, right = child(level + 1, right_index, f"right{level}_entry")
+            # The children, fetched a cycle ahead by the stage above.
+            children = []
+            for side, index in enumerate((left_index, right_index)):
+                name = ("left", "right")[side]
+                occupied = store[level + 1].occupied_at(index, f"{name}{level}_entry_occupied")
+                child = Signal(layout, name=f"{name}{level}_entry")
+                m.d.comb += child.eq(fetched[level][side])
+                children.append((occupied, child))
+            (left_occupied, left), (right_occupied, right) = children
             free, (free_left, free_right) = self._free_counters(m, level, node)
             self.formal_state["free"].append(free)
             if free_right is None:  # no node of this level has a right child
                 insert_right, free_right = Const(0), Const(0, len(free_left))
             else:
-                insert_right = free_right > free_left
+                # Whether each node's right subtree is the freer, registered: a node's counters
+                # change only when an operation passes it, and the next comes two cycles later.
+                nodes = len(free[0])
+                start = [[c.init if isinstance(c, Signal) else c.value for c in side]
+                         for side in free]  # the subtree sizes
+                prefers = Signal(nodes, name=f"prefers_right{level}", init=sum(
+                    1 << n for n in range(nodes) if start[1][n] > start[0][n]))
+                m.d.sync += prefers.eq(Cat(free[1][n] > free[0][n] for n in range(nodes)))
+                insert_right = prefers.bit_select(node, 1) if nodes > 1 else prefers[0]
 
-            # Sifting: the smaller child moves up unless the carried entry is no larger.
+            # Sifting: the smaller child moves up unless the carried entry is no larger. The
+            # three comparisons run side by side, so a cycle holds one comparator's depth.
             take_right, smaller = Signal(name=f"take_right{level}"), Signal(
                 layout, name=f"smaller{level}")
+            below_left, below_right = (Signal(name=f"below_{side}{level}")
+                                       for side in ("left", "right"))
             m.d.comb += [
                 take_right.eq(right_occupied & (~left_occupied
                                                 | (right.as_value() < left.as_value()))),
                 smaller.eq(Mux(take_right, right, left)),
+                below_left.eq(carried.as_value() <= left.as_value()),
+                below_right.eq(carried.as_value() <= right.as_value()),
             ]
             settles = Signal(name=f"settles{level}")
             m.d.comb += settles.eq(~(left_occupied | right_occupied)
-                                   | (op.carries & (carried.as_value() <= smaller.as_value())))
+                                   | (op.carries & Mux(take_right, below_right, below_left)))
 
             # Inserting: an empty node takes the entry; a full one keeps the smaller and passes
             # the larger to the child subtree with more free nodes.
@@ -301,22 +361,32 @@ class PipelinedHeap(wiring.Component):
                 go_right.eq(Mux(inserting, insert_right, take_right)),
             ]
             store[level].write(out["enable"], node, out["occupied"], out["entry"])
+            if level + 2 < levels:
+                fetched.append(prefetch(node, level + 2, go_right))
 
             # An insertion takes a free node of the subtree it enters; a hole leaves one.
+            # (A hole descends exactly when the node has a child: no comparison in the way.)
+            recounts = Signal(name=f"recounts{level}")
+            m.d.comb += recounts.eq(Mux(inserting, own_occupied, (op.what == _SIFT) & ~op.carries
+                                        & (left_occupied | right_occupied)))
             recount = Signal(len(free[0]), name=f"recount{level}")
-            m.d.comb += recount.eq(Mux(descend & (inserting | ~op.carries), 1 << node, 0))
-            recounted = Signal.like(free_left, name=f"recounted{level}")
-            m.d.comb += recounted.eq(Mux(go_right, free_right, free_left) + Mux(inserting, -1, 1))
+            m.d.comb += recount.eq(Mux(recounts, 1 << node, 0))
+            # Both sides' new counts are ready before the sift decides which one to write.
+            recounted = [Signal.like(free_left, name=f"recounted_{side}{level}")
+                         for side in ("left", "right")]
+            m.d.comb += [recounted[0].eq(free_left + Mux(inserting, -1, 1)),
+                         recounted[1].eq(free_right + Mux(inserting, -1, 1))]
             for n in range(len(free[0])):
                 for side, counter in enumerate((free[0][n], free[1][n])):
                     if isinstance(counter, Signal):
                         with m.If(recount[n] & (go_right == side)):
-                            m.d.sync += counter.eq(recounted)
+                            m.d.sync += counter.eq(recounted[side])
             m.d.sync += [
                 stage_op[level + 1].what.eq(Mux(descend, op.what, _IDLE)),
                 stage_op[level + 1].carries.eq(op.carries),
                 stage_op[level + 1].entry.eq(Mux(inserting & keep_carried, own, carried)),
                 stage_node[level + 1].eq(Mux(go_right, right_index, left_index)),
+                stage_own[level + 1].eq(Mux(go_right, right, left)),
             ]
 
         with m.If(accept & (request.op != HeapOp.INSERT)):

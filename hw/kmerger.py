@@ -31,17 +31,22 @@ class KMerger(wiring.Component):
 
     The fibers' heads wait in a :class:`PipelinedHeap` keyed by ``(q, k)``, at most one element
     per source, so the heap never holds more than ``radix`` entries and ``radix`` up to 256
-    costs ``log2(radix)`` comparators rather than a comparator tree over every source. Each cycle
-    the merger does one heap operation:
+    costs ``log2(radix)`` comparators rather than a comparator tree over every source. The heap
+    takes one operation every other cycle, and each is one of:
 
-    * it emits the minimum ``(q, k)`` once column ``q`` is complete, and in the same operation
-      (REPLACE) inserts the head of a source that has nothing in the heap - normally the next
-      head of source ``k`` itself, which is what keeps a steady stream at one element per cycle;
-    * otherwise it inserts such a head alone (INSERT), or removes the minimum alone (EXTRACT).
+    * emit the minimum ``(q, k)`` once column ``q`` is complete and, in the same operation
+      (REPLACE), insert the head of a source that has nothing in the heap - in a steady stream
+      the next head of the source emitted by the operation before, which keeps one element
+      every two cycles;
+    * otherwise insert such a head alone (INSERT), or remove the minimum alone (EXTRACT).
 
     A source with nothing in the heap is found by a priority encoder (lowest ``k`` first; no
     source can starve, because a column holding an uninserted head cannot complete, so nothing
-    at or after it leaves the heap until that head is in).
+    at or after it leaves the heap until that head is in). The encoder's choice is registered
+    and used in the next cycle, so the heap's input and the encoder are in different cycles:
+    the heap takes an operation only after a cycle without one (it is ``busy`` after each), so
+    nothing has entered or left the heap since the choice, and the chosen head is still offered
+    and unchanged (the stream contract). The root is read only while the heap is not ``busy``.
 
     Completion. Every source sends exactly one watermark per column, in order, and only after its
     data of that column. The merger takes the watermarks of column ``c`` from all ``K`` sources
@@ -68,14 +73,14 @@ class KMerger(wiring.Component):
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
     stable until the transfer. A fiber's head is read in place while ``valid`` and taken when
-    inserted; watermarks are taken together. Latency: a head is in the heap the cycle after it is
-    taken; an element leaves on ``o`` one cycle after its column completes (if it is the
-    minimum); the marker follows its column's last element on the next cycle. One output per
-    cycle; before the first column can complete, each source's first head costs one insert cycle
-    (the heap's fill), so a row takes at most ``tokens out + K + 2`` cycles when every watermark
-    is offered the cycle after its column's last data. In a dense row the next column's
-    watermarks are needed just as the current column's marker leaves: a producer whose
-    watermark trails its data by ``d`` more cycles costs up to ``d`` idle cycles per column.
+    inserted (a head withdrawn before it is taken breaks the contract and may be inserted
+    anyway); watermarks are taken together. Rate and latency: a head is chosen in one cycle,
+    inserted in the next and in the heap two cycles later; an element leaves on ``o`` one cycle
+    after the operation that extracts it; a marker needs the heap empty or not ``busy``. One heap
+    operation every two cycles: a dense row emits an element every two cycles and a marker
+    costs two more, and each source's first head costs two insert cycles before the first
+    column can complete (the heap's fill), so a row takes at most ``2 * (tokens out + K) + 2``
+    cycles when every watermark is offered the cycle after its column's last data.
 
     Parameters
     ----------
@@ -159,32 +164,41 @@ class KMerger(wiring.Component):
         with m.If(active & (complete < columns) & (mark_valid & present & misordered).any()):
             m.d.sync += self.order_error.eq(1)
 
-        # What the output takes this cycle: a marker, the minimum, or nothing.
+        # What the output takes this cycle: a marker, the minimum, or nothing. The heap's root
+        # is the minimum only while the heap is not busy (an operation on its way to the root).
         out_free = Signal()
         m.d.comb += out_free.eq(self.o.ready | ~self.o.valid)
         marker_due = Signal()
         data_due = Signal()
         m.d.comb += [
-            marker_due.eq(running & (marked < complete) & (heap.empty | (root_q > marked))),
-            data_due.eq(running & ~heap.empty & (root_q < complete) & ~marker_due),
+            marker_due.eq(running & (marked < complete)
+                          & (heap.empty | (~heap.busy & (root_q > marked)))),
+            data_due.eq(running & ~heap.busy & ~heap.empty & (root_q < complete) & ~marker_due),
         ]
         emit_marker = Signal()
         emit_data = Signal()
         m.d.comb += [emit_marker.eq(out_free & marker_due), emit_data.eq(out_free & data_due)]
 
-        # A head to insert: a source with a valid head and nothing in the heap (counting the
-        # minimum's source as empty when the minimum leaves this cycle).
-        leaving = Signal(radix)
-        m.d.comb += leaving.eq(Mux(emit_data, 1 << root_k, 0))
+        # A head to insert, chosen a cycle ahead: a source with a valid head and nothing in the
+        # heap. The heap takes an operation only after a cycle without one (it is busy after
+        # each), so `in_heap` has not changed since the choice, and the chosen head is still
+        # offered and the same (a stream's payload is stable until the transfer).
         fiber_valid = Signal(radix)
         m.d.comb += fiber_valid.eq(Cat(self.fiber[k].valid for k in range(radix)))
         candidates = Signal(radix)
+        m.d.comb += candidates.eq(Mux(running, fiber_valid & present & ~in_heap, 0))
+        found, index, offered = self._lowest_set(m, candidates)
+        picked = Signal()
+        chosen = Signal(k_bits)
+        head = Signal.like(self.fiber[0].payload)
+        m.d.sync += [picked.eq(found), chosen.eq(index), head.eq(offered)]
         # Once every watermark of the row is taken, all its data is in: a head offered now
         # belongs to the next row and waits for it.
-        m.d.comb += candidates.eq(Mux(running & (complete < columns),
-                                      fiber_valid & present & (~in_heap | leaving), 0))
-        insert, chosen, head = self._lowest_set(m, candidates)
+        insert = Signal()
+        m.d.comb += insert.eq(picked & running & (complete < columns))
 
+        leaving = Signal(radix)
+        m.d.comb += leaving.eq(Mux(emit_data, 1 << root_k, 0))
         m.d.comb += [
             heap.i.valid.eq(emit_data | insert),
             heap.i.payload.op.eq(Mux(emit_data, Mux(insert, HeapOp.REPLACE, HeapOp.EXTRACT),

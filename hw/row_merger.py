@@ -1,6 +1,6 @@
 """The row merger: one output row's backend, a (q, k) merge of its R T1 substreams."""
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -41,7 +41,9 @@ class RowMerger(wiring.Component):
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
     stable until the transfer. ``i[r].ready`` depends on the other sources' ``valid`` and
-    payload, never on ``i[r].valid`` itself. One output per cycle; one cycle of latency.
+    payload, never on ``i[r].valid`` itself. One key merged per cycle; two cycles of latency
+    (the heads of a key are taken in one cycle and added in the next, a register between the
+    comparator tree and the adder).
 
     Parameters
     ----------
@@ -115,26 +117,32 @@ class RowMerger(wiring.Component):
         at_min = Signal(radix)
         for r in range(radix):
             m.d.comb += at_min[r].eq(heads[r] & (key(self.i[r].payload) == key_min))
-        total = sum(Mux(at_min[r], self.i[r].payload.value, 0) for r in range(radix))
-        high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
-        saturated = Mux(total > high, high, Mux(total < low, low, total))
+
+        # A merged key waits one cycle in `held`, where its heads are added, before `o`: the
+        # comparator tree and the adder are in different cycles. `held` moves on whenever `o`
+        # can take it, so one key still merges every cycle.
+        held = Signal(data.StructLayout({
+            "valid": 1, "marker": 1, "last": 1,
+            "q": len(self.i[0].payload.q), "k": len(self.i[0].payload.k),
+            "values": data.ArrayLayout(signed(acc_bits), radix)}))
+        output_free = self.o.ready | ~self.o.valid
+        held_free = ~held.valid | output_free
 
         no_source = present == 0
-        output_free = self.o.ready | ~self.o.valid
         merge = Signal()
-        m.d.comb += merge.eq(complete & any_head & output_free)
+        m.d.comb += merge.eq(complete & any_head & held_free)
         for r in range(radix):
             m.d.comb += self.i[r].ready.eq(merge & at_min[r])
 
-        emit_marker = Signal()  # the marker of `column` leaves this cycle
-        m.d.comb += emit_marker.eq(active & output_free & Mux(no_source, 1, merge & is_marker))
+        emit_marker = Signal()  # the marker of `column` is merged this cycle
+        m.d.comb += emit_marker.eq(active & held_free & Mux(no_source, 1, merge & is_marker))
         with m.If(emit_marker):
             m.d.sync += [
-                self.o.valid.eq(1),
-                self.o.payload.eq(0),
-                self.o.payload.q.eq(column),
-                self.o.payload.marker.eq(1),
-                self.o.payload.last.eq(final_column),
+                held.eq(0),
+                held.valid.eq(1),
+                held.q.eq(column),
+                held.marker.eq(1),
+                held.last.eq(final_column),
                 column.eq(column + 1),
             ]
             with m.If(final_column):
@@ -146,12 +154,28 @@ class RowMerger(wiring.Component):
                     m.d.sync += self.order_error.eq(1)
         with m.Elif(merge):
             m.d.sync += [
-                self.o.valid.eq(total != 0),
-                self.o.payload.q.eq(key_min[-len(self.i[0].payload.q):]),
-                self.o.payload.k.eq(key_min[:len(self.i[0].payload.k)]),
-                self.o.payload.value.eq(saturated),
-                self.o.payload.marker.eq(0),
-                self.o.payload.last.eq(0),
+                held.valid.eq(1),
+                held.q.eq(key_min[-len(self.i[0].payload.q):]),
+                held.k.eq(key_min[:len(self.i[0].payload.k)]),
+                held.marker.eq(0),
+                held.last.eq(0),
+            ]
+            for r in range(radix):
+                m.d.sync += held.values[r].eq(Mux(at_min[r], self.i[r].payload.value, 0))
+        with m.Elif(output_free):
+            m.d.sync += held.valid.eq(0)
+
+        total = sum(held.values[r] for r in range(radix))
+        high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
+        saturated = Mux(total > high, high, Mux(total < low, low, total))
+        with m.If(held.valid & output_free):
+            m.d.sync += [
+                self.o.valid.eq(held.marker | (total != 0)),
+                self.o.payload.q.eq(held.q),
+                self.o.payload.k.eq(held.k),
+                self.o.payload.value.eq(Mux(held.marker, 0, saturated)),
+                self.o.payload.marker.eq(held.marker),
+                self.o.payload.last.eq(held.last),
             ]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)

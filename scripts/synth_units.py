@@ -7,6 +7,7 @@ unless named: its place and route takes very long.
 
     python scripts/synth_units.py                                  # the small units, defaults
     python scripts/synth_units.py --config configs/ulx3s.toml --units pou queue
+    python scripts/synth_units.py --units heap kmerger --set kmerger_radix=256
     python scripts/synth_units.py --table docs/synth_units.json     # the table of a past run
 """
 
@@ -19,7 +20,7 @@ from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import write_json
 from isosceles.gen.synth import synth
 
-SMALL_UNITS = ["stream_buffer", "rmerger", "row_merger", "pou", "queue", "kmerger"]
+SMALL_UNITS = ["stream_buffer", "rmerger", "row_merger", "pou", "queue", "heap", "kmerger"]
 COLUMNS = ("fmax_mhz", "lut4", "ccu2c", "dpram16x4", "ff", "dp16kd", "mult18")
 
 
@@ -43,6 +44,9 @@ def table(reports):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="configuration TOML (default: built-in)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=INT",
+                        help="integer fields of the configuration to change, such as "
+                             "kmerger_radix=256")
     parser.add_argument("--units", nargs="+", default=SMALL_UNITS, metavar="NAME")
     parser.add_argument("--json", type=Path, default=Path("reports/synth_units.json"))
     parser.add_argument("--table", type=Path, metavar="JSON",
@@ -52,6 +56,18 @@ def main(argv=None):
         print(table(json.loads(args.table.read_text())["units"]))
         return 0
     config = IsoscelesConfig.load(args.config) if args.config else IsoscelesConfig()
+    changes = {}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            parser.error(f"--set {item}: expected FIELD=INT, such as kmerger_radix=256")
+        if field not in config.as_dict():
+            parser.error(f"--set {item}: {field} is not a field of the configuration")
+        changes[field] = int(value)
+    try:
+        config = config.replace(**changes)
+    except ValueError as error:
+        parser.error(f"--set: {error}")
     reports = []
     for unit in args.units:  # the JSON grows unit by unit: a long run keeps what it measured
         reports.append(synth(config, "ecp5", unit))

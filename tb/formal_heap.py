@@ -17,12 +17,14 @@ class HeapView(FormalView):
     """A heap of narrow entries (2-bit keys, 1-bit payloads) under any operation sequence.
 
     Every cycle: an occupied node's parent is occupied and no larger; the root is no larger than
-    any node and is ``min``; the root is occupied exactly when the heap is not ``empty``; a
-    result is the ``min`` of the cycle its operation was accepted in. Once the pipeline has
-    drained (no operation accepted for ``levels`` cycles, so every accepted one has written its
-    last node): ``count`` is the number of occupied nodes, ``full`` means all are; each free-node
-    counter is the number of free nodes of its subtree; and for any one entry value, the nodes
-    holding it are exactly as many as the operations added minus those that removed it.
+    any node and is ``min``; no operation is accepted while ``busy``, which follows every
+    accepted one; when not ``busy``, the root is occupied exactly when the heap is not
+    ``empty``; a result is the ``min`` of the cycle its operation was accepted in. Once the
+    pipeline has drained (no operation accepted for ``levels + 1`` cycles, so every accepted one
+    has passed the input register and written its last node): ``count`` is the number of
+    occupied nodes, ``full`` means all are; each free-node counter is the number of free nodes
+    of its subtree; and for any one entry value, the nodes holding it are exactly as many as the
+    operations added minus those that removed it.
     """
 
     def unit_module(self, platform):
@@ -54,16 +56,19 @@ class HeapView(FormalView):
                             when=occupied)
         props.check("min is the root", unit.min.as_value() == root.as_value(),
                     when=root_occupied)
-        props.check("root occupied exactly when not empty", root_occupied == ~unit.empty)
+        props.check("root occupied exactly when not empty", root_occupied == ~unit.empty,
+                    when=~unit.busy)
 
         accept = unit.i.valid & unit.i.ready
+        props.check("nothing accepted while busy", ~accept, when=unit.busy)
+        props.check("busy after an accepted operation", unit.busy, when=props.past(accept))
         op = unit.i.payload.op.as_value()  # as bits: a mutant's module has its own HeapOp
         removes = accept & (op != HeapOp.INSERT.value)
         result = props.past(unit.min.as_value(), name="result")
         props.check("a result is the min when its operation was accepted",
                     unit.o.valid & (unit.o.payload.as_value() == result), when=props.past(removes))
 
-        recent = Signal(unit.levels)  # accepted in each of the last `levels` cycles
+        recent = Signal(unit.levels + 1)  # accepted in each of the last `levels + 1` cycles
         m.d.sync += recent.eq(Cat(accept, recent[:-1]))
         quiet = recent == 0
         occupied = sum(node[0] for node in flat)
@@ -118,7 +123,7 @@ class InsertsWhenFullHeap(PipelinedHeap):
     def elaborate(self, platform):
         m = super().elaborate(platform)
         with m.If(self.i.payload.op == HeapOp.INSERT):
-            m.d.comb += self.i.ready.eq(1)
+            m.d.comb += self.i.ready.eq(~self.busy)
         return m
 
 
@@ -126,7 +131,7 @@ LargerChildHeap = mutant(
     PipelinedHeap, "(right.as_value() < left.as_value())", "(right.as_value() > left.as_value())",
     name="LargerChildHeap")
 FullerSubtreeHeap = mutant(
-    PipelinedHeap, "insert_right = free_right > free_left", "insert_right = free_right < free_left",
+    PipelinedHeap, "free[1][n] > free[0][n]", "free[1][n] < free[0][n]",
     name="FullerSubtreeHeap")
 
 KeepsBothHeap = mutant(
@@ -136,21 +141,23 @@ KeepsBothHeap = mutant(
 
 
 def make_views():
-    # 3: a full two-level tree, deep enough to fill and drain; 6: a short last level.
-    return [HeapView(_heap(capacity=3), depth=9, tag="3"),
-            HeapView(_heap(capacity=6), depth=8, tag="6"),
-            HeapView(_heap(capacity=3), depth=11, tag="3-deep", modes=("bmc",), slow=("bmc",))]
+    # 3: a full two-level tree, deep enough to fill and drain (an operation every other cycle);
+    # 6: a short last level.
+    return [HeapView(_heap(capacity=3), depth=15, tag="3"),
+            HeapView(_heap(capacity=6), depth=14, tag="6"),
+            HeapView(_heap(capacity=3), depth=19, tag="3-deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():
     """(view of a broken variant, the property its check must fail, or a tuple of those it
     may fail first)."""
     return [
-        (HeapView(_heap(InsertsWhenFullHeap), depth=8), "drained: count is the occupied nodes"),
-        (HeapView(_heap(LargerChildHeap), depth=8), "parent no larger"),
-        (HeapView(_heap(FullerSubtreeHeap, capacity=6), depth=8, tag="6"),
+        (HeapView(_heap(InsertsWhenFullHeap), depth=14),
+         ("drained: count is the occupied nodes", "root occupied exactly when not empty")),
+        (HeapView(_heap(LargerChildHeap), depth=14), "parent no larger"),
+        (HeapView(_heap(FullerSubtreeHeap, capacity=6), depth=14, tag="6"),
          "counts its subtree"),
-        (HeapView(_heap(KeepsBothHeap), depth=8),
+        (HeapView(_heap(KeepsBothHeap), depth=14),
          "drained: the nodes hold every entry added and not removed"),
     ]
 
