@@ -11,6 +11,7 @@ Functional coverage that a bench reports (``[isosceles.tb] coverage: {...}``, se
     python scripts/soak.py --seeds 20 --jobs 2                   # every bench
     python scripts/soak.py --tests 'pou_loader|fetch' --seeds 50 --first-seed 1000
     python scripts/soak.py --tests 'test_core.py::*golden*' --json reports/soak_core.json
+    python scripts/soak.py --exclude 'throughput|lint'  # leave the throughput benches out
 
 Exits 1 when any run failed; each failure is printed with its one-line rerun command.
 """
@@ -145,6 +146,7 @@ class Soak:
         self.tests = {}  # node -> {"seeded", "passed", "failed", "pinned"}
         self.coverage = []
         self.walls = {bench: 0.0 for bench in plan}
+        self.processes = 0
         self.threads = [threading.Thread(target=self._work) for _ in range(jobs)]
 
     def run(self):
@@ -169,6 +171,7 @@ class Soak:
 
     def _record(self, index, seed, bench, results, wall):
         self.walls[bench] += wall
+        self.processes += 1
         probe = seed == self.seeds[0]
         failed = []
         for node, result in results.items():
@@ -216,6 +219,7 @@ def summary(soak, seeds, elapsed):
     union, never = coverage_union(soak.coverage)
     return {
         "seeds": [seeds[0], seeds[-1]], "elapsed_s": round(elapsed),
+        "bench_runs": soak.processes,
         "runs": sum(len(e["passed"]) + len(e["failed"]) for e in soak.tests.values()),
         "failures": sum(len(e["failed"]) for e in soak.tests.values()),
         "benches": {bench: {"wall_s": round(soak.walls[bench]), "tests": tests}
@@ -252,7 +256,8 @@ def report(result):
                      f" of {len(union)} bins reached")
         lines.extend(f"  {name:<28} {hits}" for name, hits in union.items())
         lines.append("  never reached: " + (", ".join(coverage["never"]) or "none"))
-    lines.append(f"{result['runs']} runs, {result['failures']} failed, {result['elapsed_s']} s")
+    lines.append(f"{result['runs']} test runs in {result['bench_runs']} bench runs, "
+                 f"{result['failures']} failed, {result['elapsed_s']} s")
     return "\n".join(lines)
 
 
@@ -264,6 +269,8 @@ def main(argv=None):
     parser.add_argument("--tests", default="", metavar="PATTERN",
                         help="node ids to run: '|'-separated globs or substrings "
                              "(default: every cocotb bench)")
+    parser.add_argument("--exclude", default="", metavar="PATTERN",
+                        help="node ids to leave out, in the form of --tests")
     parser.add_argument("--timeout", type=int, default=3600,
                         help="seconds one bench run may take before it counts as failed")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the results as JSON")
@@ -277,7 +284,8 @@ def main(argv=None):
 
     plan = {}
     for node in collect(bench_files(ROOT / "tb")):
-        if not args.tests or matches(node, args.tests):
+        if ((not args.tests or matches(node, args.tests))
+                and not (args.exclude and matches(node, args.exclude))):
             plan.setdefault(node.split("::")[0], []).append(node)
     if not plan:
         parser.error(f"--tests {args.tests!r} matches no test of the cocotb benches under tb/")

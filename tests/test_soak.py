@@ -56,7 +56,7 @@ def test_soak_runs_every_seed_and_names_failures(soak, tmp_path):
         (12, "AssertionError: seed 12 is a multiple of 3"),
         (15, "AssertionError: seed 15 is a multiple of 3")]
     assert seeded["failed"][0]["rerun"].startswith("ISOSCELES_SEED=")
-    assert result["runs"] == 8 and result["failures"] == 2
+    assert result["runs"] == 8 and result["bench_runs"] == 6 and result["failures"] == 2
     assert result["coverage"]["union"] == {"even": 3, "never": 0}
     assert result["coverage"]["never"] == ["never"]
     text = soak.report(result)
