@@ -13,6 +13,7 @@ from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
 from isosceles.tb.cocotb_pe import write_filter_image
 from isosceles.tb.cocotb_pou import write_params
+from isosceles.tb.coverage import Coverage
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -31,28 +32,39 @@ def config_of(params):
 
 
 def random_layer(rng, config, *, first=None):
-    """A random layer within the build's maxima: conv, grouped or depthwise, R != S, stride 1
-    to 3, padding, densities 0 to 1, random POU parameters with some fill channels; ``first``
-    (a dict of fixed choices) overrides the draw. Returns its streams
-    (:func:`~isosceles.golden.isos.isos_streams`) and POU parameters."""
-    i, f, stride, padding, groups, pou = random_tensors(rng, config, first=first)
+    """A random layer: its streams (:func:`~isosceles.golden.isos.isos_streams`), its POU
+    parameters and the choices drawn (:func:`draw_layer`)."""
+    (i, f, stride, padding, groups, pou), choice = draw_layer(rng, config, first=first)
     return isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                        numerics=config.numerics, pou=pou), pou
+                        numerics=config.numerics, pou=pou), pou, choice
 
 
 def random_tensors(rng, config, *, first=None):
-    """The draw of :func:`random_layer`: ``(i, f, stride, padding, groups, pou)``."""
+    """The tensors of a random layer: ``(i, f, stride, padding, groups, pou)``."""
+    return draw_layer(rng, config, first=first)[0]
+
+
+def draw_layer(rng, config, *, first=None):
+    """A random layer within the build's maxima: conv, grouped, depthwise or fully connected
+    (a 1x1 convolution of a 1x1 image), R != S, stride 1 to 3, padding, densities 0 to 1, random
+    POU parameters with some fill channels; ``first`` (a dict of fixed choices) overrides the
+    draw. Returns ``((i, f, stride, padding, groups, pou), choice)``: the tensors and the
+    choices drawn, with ``zero_input`` and ``zero_weights`` telling whether every activation or
+    weight is zero."""
     numerics, kernel = config.numerics, config.max_kernel
+    kinds = ["conv", "conv", "grouped", "depthwise"] + ([] if first else ["fc"])
     choice = dict(
         R=int(rng.integers(1, kernel + 1)), S=int(rng.integers(1, kernel + 1)),
-        stride=int(rng.integers(1, 4)), kind=str(rng.choice(["conv", "conv", "grouped",
-                                                             "depthwise"])),
+        stride=int(rng.integers(1, 4)), kind=str(rng.choice(kinds)),
         act_density=float(rng.choice([0.0, 0.3, 1.0, rng.random()])),
-        weight_density=float(rng.choice([0.2, 1.0, rng.random()])))
+        weight_density=float(rng.choice([0.0, 0.2, 1.0, rng.random()], p=[0.1, 0.3, 0.3, 0.3])))
     choice.update(first or {})
+    if choice["kind"] == "fc":
+        choice.update(R=1, S=1, stride=1, H=1, W=1)
     R, S, stride = choice["R"], choice["S"], choice["stride"]
     ph, pw = int(rng.integers(0, R)), int(rng.integers(0, S))
-    groups = {"conv": 1, "grouped": 2, "depthwise": int(rng.integers(2, 5))}[choice["kind"]]
+    groups = {"conv": 1, "fc": 1, "grouped": 2,
+              "depthwise": int(rng.integers(2, 5))}[choice["kind"]]
     Cg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
                                                                   // groups + 1))
     Kg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
@@ -72,7 +84,8 @@ def random_tensors(rng, config, *, first=None):
         bias=rng.integers(-2000, 2000, K) * (rng.random(K) < 0.7),
         mult=rng.integers(1, 1 << 12, K), shift=rng.integers(10, 18, K),
         relu=bool(rng.random() < 0.5), numerics=numerics)
-    return i, f, stride, (ph, pw), groups, pou
+    choice.update(zero_input=not i.any(), zero_weights=not f.any())
+    return (i, f, stride, (ph, pw), groups, pou), choice
 
 
 async def load_layer(dut, ctx, image, pou):
@@ -125,9 +138,12 @@ class Watchdog:
         self._task.cancel()
 
 
-async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure):
+async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure, handshakes=None):
     """Every band of one layer (loaded first); returns (cycles, ``{p: O tokens}``). Cycles are
-    counted from each band's start to its last output token."""
+    counted from each band's start to its last output token. ``handshakes``, a dict, gets the
+    cycles in which a lane's input waited on its driver's idle cycles while the lane was ready
+    (``"starved"``) and in which an output waited on backpressure (``"held"``) added in."""
+    handshakes = {} if handshakes is None else handshakes
     g = s.geometry
     from isosceles.hw.core import IsosCore
     await load_layer(dut, ctx, IsosCore(config).pack_filters(s.filter_fibers), pou)
@@ -153,6 +169,12 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure):
             watchdog.check()
             for monitor in monitors:
                 monitor.check_rules()
+            feeding = [lane for (lane, _), task in zip(inputs.items(), sending, strict=True)
+                       if not task.done()]
+            handshakes["starved"] = handshakes.get("starved", 0) + _waiting(
+                dut, "i", feeding, on_ready=True)
+            handshakes["held"] = handshakes.get("held", 0) + _waiting(
+                dut, "o", range(band.rows), on_ready=False)
             await RisingEdge(dut.clk)
         cycles += monitors[0].cycle - start
         assert all(task.done() for task in sending), (
@@ -172,10 +194,50 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure):
     return cycles, rows
 
 
+def _waiting(dut, side, lanes, *, on_ready):
+    """Whether a stream of ``lanes`` on ``side`` waits this cycle: ready without valid
+    (``on_ready``, an input starved) or valid without ready (an output held back)."""
+    for n in lanes:
+        valid = int(getattr(dut, f"{side}__{n}__valid").value)
+        ready = int(getattr(dut, f"{side}__{n}__ready").value)
+        if (ready and not valid) if on_ready else (valid and not ready):
+            return True
+    return False
+
+
 FIRST = (  # every build, whatever the seed: R != S, stride 3, a one-row image, an empty input
     dict(R=3, S=1, stride=1), dict(R=1, S=3, stride=3), dict(H=1, R=1, stride=1),
     dict(act_density=0.0),
 )
+
+
+def layer_coverage(config):
+    """The bins of the layer space this bench draws from, for a build of ``config``."""
+    kernel = range(1, config.max_kernel + 1)
+    return Coverage("core", [
+        "stride 1", "stride 2", "stride 3", *(f"R {r}" for r in kernel),
+        *(f"S {s}" for s in kernel), "R != S", "padding 0", "padding > 0", "groups 1",
+        "groups > 1", "depthwise", "fully connected", "all-zero input", "weight density 0",
+        "weight density 1", "K 1", "Q 1", "input stalls", "output backpressure"])
+
+
+def cover_layer(coverage, g, choice, handshakes):
+    """Count the bins that the layer of geometry ``g``, drawn as ``choice``, reached; its
+    ``handshakes`` (see :func:`run_layer`) tell whether stalls and backpressure happened."""
+    depthwise = g.groups > 1 and g.channels_per_group == 1 and g.kernels_per_group == 1
+    for name, reached in [
+            (f"stride {g.stride}", True), (f"R {g.R}", True), (f"S {g.S}", True),
+            ("R != S", g.R != g.S), ("padding 0", g.ph == g.pw == 0),
+            ("padding > 0", g.ph > 0 or g.pw > 0), ("groups 1", g.groups == 1),
+            ("groups > 1", g.groups > 1 and not depthwise), ("depthwise", depthwise),
+            ("fully connected", g.groups == 1 and g.H == g.W == g.R == g.S == 1),
+            ("all-zero input", choice["zero_input"]),
+            ("weight density 0", choice["zero_weights"]),
+            ("weight density 1", choice["weight_density"] == 1.0),
+            ("K 1", g.K == 1), ("Q 1", g.Q == 1),
+            ("input stalls", handshakes.get("starved", 0) > 0),
+            ("output backpressure", handshakes.get("held", 0) > 0)]:
+        coverage.hit(name, reached)
 
 
 @cocotb.test()
@@ -183,17 +245,28 @@ async def golden_layers_under_stalls(dut):
     ctx = tb_context()
     config = config_of(ctx.params)
     rng = np.random.default_rng(ctx.seed)
+    coverage = layer_coverage(config)
     await start_clock_and_reset(dut)
     layers = ctx.extra.get("layers", 8)
-    for index in range(layers + len(FIRST)):
-        s, pou = random_layer(rng, config, first=FIRST[index] if index < len(FIRST) else None)
-        g = s.geometry
-        what = (f"layer {index}: H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} "
-                f"stride={g.stride} pad=({g.ph},{g.pw}) groups={g.groups} relu={pou.relu}")
-        cycles, rows = await run_layer(dut, ctx, config, s, pou, idle=0.3, backpressure=0.3)
-        for p in range(g.P):
-            check_tokens(rows[p], s.outputs[p], f"{what}, output row {p}", "O")
-        dut._log.info(f"{what}: {sum(map(len, rows.values()))} output tokens in {cycles} cycles")
+    try:
+        for index in range(layers + len(FIRST)):
+            s, pou, choice = random_layer(rng, config,
+                                          first=FIRST[index] if index < len(FIRST) else None)
+            g = s.geometry
+            what = (f"layer {index}: H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} "
+                    f"stride={g.stride} pad=({g.ph},{g.pw}) groups={g.groups} relu={pou.relu}")
+            handshakes = {}
+            cycles, rows = await run_layer(dut, ctx, config, s, pou, idle=0.3,
+                                           backpressure=0.3, handshakes=handshakes)
+            for p in range(g.P):
+                check_tokens(rows[p], s.outputs[p], f"{what}, output row {p}", "O")
+            dut._log.info(f"{what}: {sum(map(len, rows.values()))} output tokens in "
+                          f"{cycles} cycles")
+            cover_layer(coverage, g, choice, handshakes)
+    finally:  # a failing run reports the layers it passed
+        for line in coverage.lines():
+            dut._log.info(line)
+        coverage.save()
 
 
 # The calibration's layers: full-size ones of every kind and stride, then free draws.

@@ -24,9 +24,11 @@ from amaranth import Shape
 from amaranth.lib import data
 
 __all__ = ["run_cocotb", "lint", "lint_verilog", "port_layouts", "elaborate", "to_verilog",
-           "waves_requested", "CONTEXT_ENV"]
+           "waves_requested", "CONTEXT_ENV", "COVERAGE_FILE"]
 
 CONTEXT_ENV = "ISOSCELES_TB_CONTEXT"
+# A bench's functional coverage (tb/coverage.py) in its run folder, printed after the run.
+COVERAGE_FILE = "coverage.json"
 
 # Warnings that Amaranth's Verilog back end produces on correct designs, waived for every
 # component; anything a unit itself causes must be waived by that unit, with its reason.
@@ -255,12 +257,13 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
     from cocotb_tools.runner import get_results, get_runner
 
     params = dict(params or {})
+    pinned = seed is not None
     if seed is None:
         seed = int(os.environ.get("ISOSCELES_SEED") or random.randrange(1 << 31))
     if waves is None:
         waves = waves_requested()
     component, top, text = elaborate(factory, params)
-    print(f"[isosceles.tb] {top} params={params} seed={seed}")
+    print(f"[isosceles.tb] {top} params={params} seed={seed}{' (pinned)' if pinned else ''}")
     wave_format = _wave_format(waves)
     build_dir = _build(top, text, params, wave_format)
 
@@ -273,6 +276,8 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
     }, default=repr))
     log_file = run_dir / "sim.log"
     results = run_dir / "results.xml"
+    coverage = run_dir / COVERAGE_FILE
+    coverage.unlink(missing_ok=True)  # a rerun of the same seed must not report the last one's
 
     runner = get_runner("verilator")
     # The runner checks results itself only under pytest, by exiting the process; we check them
@@ -298,6 +303,8 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
     finally:
         if environment is not None:
             os.environ["PYTEST_CURRENT_TEST"] = environment
+    if coverage.exists():
+        print(f"[isosceles.tb] coverage: {coverage.read_text().strip()}")
     if failure is None:
         try:
             total, failed = get_results(results)

@@ -33,10 +33,8 @@ def register_file(*, registers, addr_width):
 PARAMS = dict(registers=MAP, addr_width=7)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_registers_random_access(seed):
-    run_cocotb(register_file, params=PARAMS, test_module=MODULE, seed=seed,
-               testcase="random_access")
+def test_registers_random_access():
+    run_cocotb(register_file, params=PARAMS, test_module=MODULE, testcase="random_access")
 
 
 def test_registers_back_to_back():
