@@ -10,9 +10,10 @@ from isosceles.gen.config import bits_for
 from isosceles.golden.checks import check_int, check_power_of_two
 
 __all__ = ["AxiSignature", "AxiLiteSignature", "AxiResp", "BurstSplitter", "AxiMaster",
-           "request_layout", "MAX_REQUEST_BYTES"]
+           "request_layout", "MAX_REQUEST_BYTES", "MAX_CLIENTS"]
 
 MAX_REQUEST_BYTES = 1 << 20
+MAX_CLIENTS = 16  # read clients, and write clients, of one AxiMaster
 _PAGE = 4096  # no INCR burst may cross a 4 KB boundary (AXI4, A3.4.1)
 
 
@@ -269,8 +270,8 @@ class AxiMaster(wiring.Component):
     def __init__(self, *, read_clients, write_clients, addr_width=32, data_width=64,
                  id_width=1, max_burst=256, max_outstanding=4, buffer=None):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
-        check_int("read_clients", read_clients, 1, 16)
-        check_int("write_clients", write_clients, 1, 16)
+        check_int("read_clients", read_clients, 1, MAX_CLIENTS)
+        check_int("write_clients", write_clients, 1, MAX_CLIENTS)
         check_int("max_burst", max_burst, 1, 256)
         check_int("max_outstanding", max_outstanding, 2, 64)
         buffer = max_burst if buffer is None else buffer

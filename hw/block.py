@@ -15,8 +15,8 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from isosceles.gen.config import bits_for
-from isosceles.hw.axi import AxiLiteSignature, AxiMaster, AxiSignature
+from isosceles.gen.config import IsoscelesConfig, bits_for
+from isosceles.hw.axi import MAX_CLIENTS, AxiLiteSignature, AxiMaster, AxiSignature
 from isosceles.hw.core import MAX_STRIDE, IsosCore, lane_feeds
 from isosceles.hw.fetch import TableRowFetcher
 from isosceles.hw.filter_loader import FilterLoader, LoadError
@@ -133,6 +133,10 @@ class IsosBlock(wiring.Component):
 
     def __init__(self, config, *, max_burst=16):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
+        if isinstance(config, IsoscelesConfig) and config.lanes + 2 > MAX_CLIENTS:
+            raise ValueError(f"lanes={config.lanes}: the block's AXI master serves at most "
+                             f"{MAX_CLIENTS} read clients, one a lane and two loaders; lower "
+                             f"lanes to {MAX_CLIENTS - 2} or fewer")
         self.core = IsosCore(config)
         L = config.lanes
         self.axi = AxiMaster(read_clients=L + 2, write_clients=L, addr_width=ADDR_WIDTH,

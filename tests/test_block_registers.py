@@ -35,3 +35,12 @@ def test_descriptor_registers_hold_every_descriptor_field():
 @pytest.mark.parametrize("register", block_registers(), ids=lambda r: r.name)
 def test_register_names_are_c_identifiers(register):
     assert re.fullmatch(r"[a-z_][a-z0-9_]*", register.name)
+
+
+def test_a_block_with_more_lanes_than_its_master_serves_is_refused():
+    from isosceles.gen.config import IsoscelesConfig
+    from isosceles.hw.block import IsosBlock
+
+    with pytest.raises(ValueError, match="lanes=15: the block's AXI master serves at most 16 "
+                                         "read clients"):
+        IsosBlock(IsoscelesConfig(lanes=15))
