@@ -58,6 +58,16 @@ def test_unit_generates_lint_clean_with_a_true_manifest(unit, tmp_path):
     assert manifest["tools"]["amaranth"] and manifest["tools"]["verilator"]
 
 
+def _exit_status(folder, header, expression):
+    """Compile ``int main(void) { return EXPRESSION; }`` against ``header`` in ``folder`` with
+    ``cc -Wall -Werror`` and run it: its exit status."""
+    program = folder / "main.c"
+    program.write_text(f'#include "{header}"\nint main(void) {{ return {expression}; }}\n')
+    subprocess.run(["cc", "-Wall", "-Werror", "-I", str(folder), "-o", str(folder / "main"),
+                    str(program)], check=True)
+    return subprocess.run([str(folder / "main")]).returncode
+
+
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
 def test_the_block_is_the_default_top_level_with_axi_ports_and_a_register_map(tmp_path):
     from isosceles.hw.block import BlockError, block_registers
@@ -75,13 +85,8 @@ def test_the_block_is_the_default_top_level_with_axi_ports_and_a_register_map(tm
         r.name for r in block_registers()]
     assert manifest["host"]["error_codes"] == {e.name: e.value for e in BlockError}
     assert manifest["lint"]["ran"] and manifest["lint"]["clean"]
-    program = tmp_path / "main.c"
-    program.write_text('#include "isosceles_block.h"\n'
-                       "int main(void) { return ISOSCELES_BLOCK_REG_STATUS - 4 "
-                       "+ ISOSCELES_BLOCK_ERROR_SHAPE - 1 + ISOSCELES_BLOCK_LANES - 4; }\n")
-    subprocess.run(["cc", "-Wall", "-Werror", "-I", str(tmp_path), "-o", str(tmp_path / "main"),
-                    str(program)], check=True)
-    assert subprocess.run([str(tmp_path / "main")]).returncode == 0
+    assert _exit_status(tmp_path, "isosceles_block.h", "ISOSCELES_BLOCK_REG_STATUS - 4 "
+                        "+ ISOSCELES_BLOCK_ERROR_SHAPE - 1 + ISOSCELES_BLOCK_LANES - 4") == 0
 
 
 def test_struct_ports_list_their_fields_and_keywords_are_renamed(tmp_path):
@@ -127,14 +132,9 @@ def test_verilog_is_the_same_bytes_in_two_processes_and_holds_no_path(unit, tmp_
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
 def test_c_header_compiles_with_warnings_as_errors(tmp_path):
     generate(CONFIG, tmp_path, "queue", lint=False)
-    program = tmp_path / "main.c"
-    program.write_text('#include "isosceles_queue.h"\n'
-                       "int main(void) { return ISOSCELES_QUEUE_CONTEXTS + "
-                       "ISOSCELES_QUEUE_I__PAYLOAD_WIDTH - 2 - ISOSCELES_QUEUE_TOKEN_BITS; }\n")
-    subprocess.run(["cc", "-Wall", "-Werror", "-I", str(tmp_path), "-o", str(tmp_path / "main"),
-                    str(program)], check=True)
     # contexts 2, and the push port carries a context bit beside each token
-    assert subprocess.run([str(tmp_path / "main")]).returncode == 1
+    assert _exit_status(tmp_path, "isosceles_queue.h", "ISOSCELES_QUEUE_CONTEXTS + "
+                        "ISOSCELES_QUEUE_I__PAYLOAD_WIDTH - 2 - ISOSCELES_QUEUE_TOKEN_BITS") == 1
 
 
 class _Unused(wiring.Component):
