@@ -16,8 +16,8 @@ __all__ = ["Pou", "o_lane_layout", "channel_params_layout",
            "pou_config_layout"]
 
 # Clock edges from a token's transfer on `i` to its result on `o`: parameter read, bias add,
-# multiply, rounding shift, saturation into the output register.
-LATENCY = 5
+# multiply, rounding shift and saturation into the output register.
+LATENCY = 4
 
 
 def o_lane_layout(*, numerics, max_channels, max_columns):
@@ -73,8 +73,8 @@ class Pou(wiring.Component):
     fill). So a column costs one cycle per data token, per fill token and for its marker.
 
     Pipeline (one token per cycle, stalled as a whole by ``o``): issue and parameter-table read;
-    ``x + bias``; multiply; rounding shift; saturation and ReLU into the ``o`` register. A token
-    transferred on ``i`` in cycle ``t`` is offered on ``o`` in cycle ``t + 5`` at the earliest
+    ``x + bias``; multiply; rounding shift, saturation and ReLU into the ``o`` register. A token
+    transferred on ``i`` in cycle ``t`` is offered on ``o`` in cycle ``t + 4`` at the earliest
     (``Pou.latency``).
 
     Loading: write the table through ``param_write`` (``{bias, mult, shift}`` of channel
@@ -82,7 +82,7 @@ class Pou(wiring.Component):
     probe is due or in flight, so a stream may be offered right after the last write.
     ``config`` is held while a layer streams. The table, the flags and the unprobed marks keep
     their contents through a reset, but a probe in the pipeline is lost: after a reset within
-    five cycles of a write, write that entry again.
+    four cycles of a write, write that entry again.
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
     stable while ``o.valid & ~o.ready``; a transfer happens on a rising edge with
@@ -229,6 +229,7 @@ class Pou(wiring.Component):
         added_shift = Signal(self.params_layout["shift"].shape)
         multiplied_product = Signal(product_shape)
         multiplied_shift = Signal.like(added_shift)
+        m.d.comb += probing.eq(read["probe"] | added["probe"] | multiplied["probe"])
 
         with m.If(advance):
             m.d.sync += [
@@ -254,42 +255,36 @@ class Pou(wiring.Component):
             ]
 
         # Stage 4: (y + 2**(shift-1)) >> shift as ((2y >> shift) + 1) >> 1, which needs no
-        # variable rounding constant (and gives y when shift is 0).
-        shifted = stage("shifted")
-        rounded = Signal(signed(numerics.pou_product_bits + 1))
+        # variable rounding constant (and gives y when shift is 0); saturation; ReLU.
         halves = Signal(signed(numerics.pou_product_bits + 1))
-        m.d.comb += halves.eq(Cat(Const(0, 1), multiplied_product).as_signed() >> multiplied_shift)
-        with m.If(advance):
-            m.d.sync += carry(shifted, multiplied) + [rounded.eq((halves + 1) >> 1)]
-        m.d.comb += probing.eq(read["probe"] | added["probe"] | multiplied["probe"]
-                               | shifted["probe"])
-
-        # Stage 5: saturation and ReLU into the `o` register.
+        rounded = Signal(signed(numerics.pou_product_bits + 1))
         saturated = Signal(signed(numerics.act_bits))
         result = Signal(signed(numerics.act_bits))
         m.d.comb += [
+            halves.eq(Cat(Const(0, 1), multiplied_product).as_signed() >> multiplied_shift),
+            rounded.eq((halves + 1) >> 1),
             saturated.eq(Mux(rounded > act_high, act_high,
                              Mux(rounded < act_low, act_low, rounded))),
             result.eq(Mux(self.config.relu & (saturated < 0), 0, saturated)),
         ]
         with m.If(advance):
-            emit = shifted["valid"] & ~shifted["probe"]
+            emit = multiplied["valid"] & ~multiplied["probe"]
             m.d.sync += [
-                self.o.valid.eq(emit & (shifted["marker"] | (result != 0))),
-                self.o.payload.q.eq(shifted["q"]),
-                self.o.payload.k.eq(shifted["k"]),
-                self.o.payload.value.eq(Mux(shifted["marker"], 0, result)),
-                self.o.payload.marker.eq(shifted["marker"]),
-                self.o.payload.last.eq(shifted["marker"] & shifted["last"]),
+                self.o.valid.eq(emit & (multiplied["marker"] | (result != 0))),
+                self.o.payload.q.eq(multiplied["q"]),
+                self.o.payload.k.eq(multiplied["k"]),
+                self.o.payload.value.eq(Mux(multiplied["marker"], 0, result)),
+                self.o.payload.marker.eq(multiplied["marker"]),
+                self.o.payload.last.eq(multiplied["marker"] & multiplied["last"]),
             ]
         # A probe records the sign of the saturated result, before ReLU, for its channel.
         recording = Signal()
         positive = Signal()
         negative = Signal()
-        m.d.comb += [recording.eq(advance & shifted["valid"] & shifted["probe"]),
+        m.d.comb += [recording.eq(advance & multiplied["valid"] & multiplied["probe"]),
                      positive.eq(saturated > 0), negative.eq(saturated < 0)]
         channel = Signal(max_channels)
-        m.d.comb += channel.eq(Const(1, max_channels) << shifted["k"])
+        m.d.comb += channel.eq(Const(1, max_channels) << multiplied["k"])
         with m.If(recording):
             m.d.sync += [
                 fill_positive.eq(Mux(positive, fill_positive | channel, fill_positive & ~channel)),
@@ -297,5 +292,5 @@ class Pou(wiring.Component):
             ]
 
         m.d.comb += self.status.busy.eq(probe_found | read["valid"] | added["valid"]
-                                        | multiplied["valid"] | shifted["valid"] | self.o.valid)
+                                        | multiplied["valid"] | self.o.valid)
         return m
