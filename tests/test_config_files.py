@@ -51,7 +51,8 @@ def test_missing_keys_take_defaults_and_integers_are_numbers():
                                 "'act_bits'?)"),
     ("zzz = 1", "c.toml: unknown key 'zzz' (known keys: lanes, macs_per_pe, pes_per_lane, "
                 "max_kernel, max_channels, max_columns, filter_buffer_bytes, context_bytes, "
-                "queue_bytes, kmerger_radix, layers_in_flight, clock_hz, dram_bytes_per_cycle)"),
+                "queue_bytes, kmerger_radix, layers_in_flight, clock_hz, dram_bytes_per_cycle, "
+                "axi_data_width)"),
     ("act_bits = 8", "c.toml: act_bits belongs in the [numerics] table"),
     ("numerics = 3", "c.toml: numerics must be a table ([numerics]), not 3"),
     ("lanes = 0", "c.toml: lanes must be an integer from 1 to 1024, not 0"),
