@@ -177,6 +177,16 @@ class IsosBlock(wiring.Component):
         # Memory clients: read client 0 the filter loader, 1 the POU loader, 2 + i fetcher i;
         # write client j writer j. Each client's requested words are counted.
         beat_shift = exact_log2(config.axi_data_width // 8)
+
+        def bus_request(beats, request):
+            """Connect an adapter's request of whole beats to the master's request in bytes."""
+            m.d.comb += [
+                request.valid.eq(beats.valid),
+                request.payload.addr.eq(beats.payload.addr),
+                request.payload.bytes.eq(beats.payload.beats << beat_shift),
+                beats.ready.eq(request.ready),
+            ]
+
         requested = {"read": [], "write": []}
         for index, unit in enumerate([filters, pou, *fetchers]):
             unpacker = WordUnpacker(data_width=config.axi_data_width, addr_width=ADDR_WIDTH,
@@ -186,12 +196,9 @@ class IsosBlock(wiring.Component):
             m.submodules[f"unpacker{index}"] = unpacker
             wiring.connect(m, unit.req, unpacker.req_i)
             wiring.connect(m, unpacker.word, unit.word)
-            request, data = axi.read_req[index], axi.read_data[index]
+            data = axi.read_data[index]
+            bus_request(unpacker.req_o, axi.read_req[index])
             m.d.comb += [
-                request.valid.eq(unpacker.req_o.valid),
-                request.payload.addr.eq(unpacker.req_o.payload.addr),
-                request.payload.bytes.eq(unpacker.req_o.payload.beats << beat_shift),
-                unpacker.req_o.ready.eq(request.ready),
                 unpacker.beat.valid.eq(data.valid),
                 unpacker.beat.payload.eq(data.payload.data),
                 data.ready.eq(unpacker.beat.ready),
@@ -208,20 +215,17 @@ class IsosBlock(wiring.Component):
             m.submodules[f"writer{index}"], m.submodules[f"packer{index}"] = writer, packer
             wiring.connect(m, writer.req, packer.req_i)
             wiring.connect(m, writer.word, packer.word)
-            request, data = axi.write_req[index], axi.write_data[index]
+            bus_request(packer.req_o, axi.write_req[index])
+            data = axi.write_data[index]
             m.d.comb += [
-                request.valid.eq(packer.req_o.valid),
-                request.payload.addr.eq(packer.req_o.payload.addr),
-                request.payload.bytes.eq(packer.req_o.payload.beats << beat_shift),
-                packer.req_o.ready.eq(request.ready),
                 data.valid.eq(packer.beat.valid),
                 data.payload.data.eq(packer.beat.payload.data),
                 data.payload.strb.eq(packer.beat.payload.strb),
                 packer.beat.ready.eq(data.ready),
             ]
-            requested["write"].append(Mux(writer.req.valid & writer.req.ready,
-                                          writer.req.payload.words, 0))
-            issued.append(writer.req.valid & writer.req.ready)
+            taken = writer.req.valid & writer.req.ready
+            requested["write"].append(Mux(taken, writer.req.payload.words, 0))
+            issued.append(taken)
             done.append(axi.write_done[index])
         m.d.sync += write_requests.eq(write_requests + sum(issued) - sum(done))
 
