@@ -13,7 +13,7 @@ from isosceles.golden.checks import check_int
 from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
 
 __all__ = ["FilterBuffer", "FilterImage", "pack_filter_fibers", "weight_layout",
-           "pointer_layout"]
+           "pointer_layout", "fiber_span"]
 
 
 def weight_layout(*, numerics, max_kernel, max_channels):
@@ -26,12 +26,34 @@ def weight_layout(*, numerics, max_kernel, max_channels):
     })
 
 
-def pointer_layout(*, words, max_fiber):
-    """Where the fiber of one input channel sits: its first word and its number of words."""
-    return data.StructLayout({
-        "start": unsigned(bits_for(words)),
-        "words": unsigned(bits_for(min(words, max_fiber) + 1)),
-    })
+def pointer_layout(*, words, max_kernel):
+    """Where the fiber of one input channel sits, per filter row ``j``: ``first[j]``, the first
+    word holding a weight of a row ``>= j``, and ``last[j]``, one past the last word holding a
+    weight of a row ``<= j`` (word addresses, up to ``words``)."""
+    bound = data.ArrayLayout(unsigned(bits_for(words)), max_kernel)
+    return data.StructLayout({"first": bound, "last": bound})
+
+
+def fiber_span(pointer, lo, hi):
+    """The words a lane feeding filter rows ``lo .. hi`` walks: ``(start, count)``. Every weight
+    of those rows lies in them; words between hold other rows' weights too, which the lane
+    skips."""
+    start = pointer["first"][lo]
+    return start, max(0, pointer["last"][hi] - start)
+
+
+def _fiber_pointer(words, base, max_kernel):
+    """The pointer (:func:`pointer_layout`) of a fiber packed into ``words`` from ``base``."""
+    end = base + len(words)
+    first, last = [end] * max_kernel, [base] * max_kernel
+    for index, word in enumerate(words, start=base):
+        for weight in word:
+            for j in range(max_kernel):
+                if j <= weight["r"]:
+                    first[j] = min(first[j], index)
+                if j >= weight["r"]:
+                    last[j] = max(last[j], index + 1)
+    return {"first": first, "last": last}
 
 
 @dataclass(frozen=True)
@@ -44,7 +66,7 @@ class FilterImage:
         Word ``a`` of the buffer: ``macs_per_pe`` weights ``{r, k, s, value}``, ``value`` 0 in
         unused slots.
     pointers : list of dict
-        Pointer of input channel ``c``: ``{start, words}`` (first word, number of words).
+        Pointer of input channel ``c``: ``{first, last}`` (:func:`pointer_layout`).
     """
 
     words: list
@@ -72,7 +94,7 @@ def _bank_aware_words(fiber, macs_per_pe, banks):
     return words
 
 
-def pack_filter_fibers(fibers, *, macs_per_pe, words, banks=None):
+def pack_filter_fibers(fibers, *, macs_per_pe, max_kernel, words, banks=None):
     """Lay out the filter fibers (``isos_streams(...).filter_fibers``) in a buffer of ``words``.
 
     Each fiber occupies whole words, ``macs_per_pe`` weights each, so a fetch of a fiber's
@@ -82,9 +104,11 @@ def pack_filter_fibers(fibers, *, macs_per_pe, words, banks=None):
     regrouped so that no word holds two weights of different ``(r, k)`` in one bank: the PE then
     never stalls on a bank conflict, for a few more words. Regrouping is exact: the weights of
     one fiber update distinct partial sums, so their order within the fiber changes no partial
-    sum's order of accumulation.
+    sum's order of accumulation. Each fiber's pointer bounds its words per filter row
+    (:func:`pointer_layout`), so a lane walks only the words of the rows it feeds.
     """
     check_int("macs_per_pe", macs_per_pe, 1, 64)
+    check_int("max_kernel", max_kernel, 1, 15)
     if banks is not None:
         check_int("banks", banks, 1, 64)
     image_words, pointers = [], []
@@ -94,7 +118,7 @@ def pack_filter_fibers(fibers, *, macs_per_pe, words, banks=None):
                       for first in range(0, len(fiber), macs_per_pe)]
         else:
             packed = _bank_aware_words(fiber, macs_per_pe, banks)
-        pointers.append({"start": min(len(image_words), words - 1), "words": len(packed)})
+        pointers.append(_fiber_pointer(packed, len(image_words), max_kernel))
         image_words += [[dict(weight) for weight in word]
                         + [dict(_EMPTY)] * (macs_per_pe - len(word)) for word in packed]
     if len(image_words) > words:
@@ -110,10 +134,10 @@ class FilterBuffer(wiring.Component):
 
     Word ``a`` holds ``macs_per_pe`` weights (:func:`weight_layout`), so one read gives the
     vector a coarse-grain PE consumes in a cycle; a zero weight marks an empty slot. Fibers
-    occupy whole words (:func:`pack_filter_fibers`); the pointer table gives each channel's
-    first word and number of words. Both memories are loaded through write ports and read
-    through synchronous read ports (data one cycle after the address, held while ``en`` is
-    low).
+    occupy whole words (:func:`pack_filter_fibers`); the pointer table bounds each channel's
+    words per filter row (:func:`pointer_layout`). Both memories are loaded through write
+    ports and read through synchronous read ports (data one cycle after the address, held while
+    ``en`` is low).
 
     Parameters
     ----------
@@ -148,11 +172,10 @@ class FilterBuffer(wiring.Component):
         check_int("words", words, 1, 1 << 20)
         self._MustUse__silence = False
         self._macs_per_pe, self._max_channels, self._words = macs_per_pe, max_channels, words
-        self.max_fiber = max_kernel * max_channels * max_kernel
         self.weight_layout = weight_layout(numerics=numerics, max_kernel=max_kernel,
                                            max_channels=max_channels)
         self.word_layout = data.ArrayLayout(self.weight_layout, macs_per_pe)
-        self.pointer_layout = pointer_layout(words=words, max_fiber=self.max_fiber)
+        self.pointer_layout = pointer_layout(words=words, max_kernel=max_kernel)
         word_addr, channel_addr = ceil_log2(words), ceil_log2(max_channels)
         super().__init__({
             "filter_write": Out(WritePort.Signature(addr_width=word_addr, shape=self.word_layout)),

@@ -44,9 +44,9 @@ class FilterLoader(wiring.Component):
     8c, 2}``), then the fiber's words (``{words_addr + 4 * offset, count}``, none for an empty
     fiber), so the bytes read are exactly the table and the fibers. The weights, in storage
     order, fill words of ``macs_per_pe`` slots; a word is written through ``filter_write`` when
-    full or at the fiber's end (empty slots zero), and the fiber's pointer ``{start, words}``
-    through ``pointer_write`` at its end (``start`` is clamped to the last word, as the packer
-    does for trailing empty fibers). One word is taken a cycle; the next channel's entry is
+    full or at the fiber's end (empty slots zero), and the fiber's pointer (its words' bounds
+    per filter row, :func:`~isosceles.hw.filter_buffer.pointer_layout`) through
+    ``pointer_write`` at its end. One word is taken a cycle; the next channel's entry is
     requested while a fiber streams in, so only empty fibers cost a round trip of their own.
 
     A word the encoder would not have written (a weight word before any coordinate word, a
@@ -98,8 +98,7 @@ class FilterLoader(wiring.Component):
         self.weight_layout = weight_layout(numerics=numerics, max_kernel=max_kernel,
                                            max_channels=max_channels)
         self.word_layout = data.ArrayLayout(self.weight_layout, macs_per_pe)
-        self.pointer_layout = pointer_layout(words=words,
-                                             max_fiber=max_kernel * max_channels * max_kernel)
+        self.pointer_layout = pointer_layout(words=words, max_kernel=max_kernel)
         self.config_layout = filter_loader_config_layout(addr_width=addr_width,
                                                          max_channels=max_channels)
         super().__init__({
@@ -128,8 +127,6 @@ class FilterLoader(wiring.Component):
         buffer = Signal(self.word_layout)
         slot = Signal(range(max(2, macs)))  # a one-bit field that stays 0 for one weight a word
         next_word = Signal(range(depth + 1))
-        fiber_start = Signal.like(next_word)
-        fiber_words = Signal.like(self.pointer_write.data.words)
         r, k, coordinate = Signal(4), Signal(12), Signal()
 
         head = self.word.payload
@@ -150,10 +147,29 @@ class FilterLoader(wiring.Component):
             with m.If(slot == index):
                 m.d.comb += filled[index].eq(weight)
 
-        def write_pointer(start, words):
-            m.d.comb += [self.pointer_write.en.eq(1), self.pointer_write.addr.eq(channel),
-                         self.pointer_write.data.start.eq(Mux(start < depth, start, depth - 1)),
-                         self.pointer_write.data.words.eq(words)]
+        # The fiber's row bounds (pointer_layout), as they stand with the weight being taken:
+        # rows ascend within a fiber, so a row's first word is the one it is first seen in.
+        kernel = self._max_kernel
+        first, last = (Signal(self.pointer_layout.members[name]) for name in ("first", "last"))
+        seen = Signal(kernel)
+        first_now, last_now = (Signal.like(bound) for bound in (first, last))
+        seen_now = Signal(kernel)
+        m.d.comb += [first_now.eq(first), last_now.eq(last), seen_now.eq(seen)]
+        weight_taken = Signal()
+        with m.If(weight_taken):
+            for j in range(kernel):
+                with m.If(((r >= j) if j else 1) & ~seen[j]):
+                    m.d.comb += [first_now[j].eq(next_word), seen_now[j].eq(1)]
+                with m.If(r <= j):
+                    m.d.comb += last_now[j].eq(next_word + 1)
+        m.d.sync += [first.eq(first_now), last.eq(last_now), seen.eq(seen_now)]
+
+        def write_pointer(end):
+            m.d.comb += [self.pointer_write.en.eq(1), self.pointer_write.addr.eq(channel)]
+            for j in range(kernel):
+                m.d.comb += [self.pointer_write.data.first[j].eq(Mux(seen_now[j], first_now[j],
+                                                                     end)),
+                             self.pointer_write.data.last[j].eq(last_now[j])]
 
         # The next channel's entry is requested while this fiber streams in, so its words
         # follow the fiber's with no round trip of their own.
@@ -191,10 +207,12 @@ class FilterLoader(wiring.Component):
             with m.Elif(phase == 2):
                 m.d.comb += self.word.ready.eq(~self.req.valid)
                 with m.If(taken):
-                    m.d.sync += [fiber_start.eq(next_word), fiber_words.eq(0),
-                                 coordinate.eq(0), remaining.eq(head)]
+                    m.d.sync += [coordinate.eq(0), remaining.eq(head), seen.eq(0)]
+                    m.d.sync += [last[j].eq(next_word) for j in range(kernel)]
                     with m.If(head == 0):
-                        write_pointer(next_word, 0)
+                        m.d.comb += seen_now.eq(0)
+                        m.d.comb += [last_now[j].eq(next_word) for j in range(kernel)]
+                        write_pointer(next_word)
                         next_channel()
                     with m.Else():
                         m.d.sync += [self.req.valid.eq(1), phase.eq(3),
@@ -219,6 +237,7 @@ class FilterLoader(wiring.Component):
                     with m.Elif(bad_weight):
                         m.d.sync += error.eq(LoadError.FORMAT)
                     with m.Elif((slot == macs - 1) | (remaining == 1)):
+                        m.d.comb += weight_taken.eq(1)
                         with m.If(next_word == depth):
                             m.d.sync += error.eq(LoadError.OVERFLOW)
                         with m.Else():
@@ -226,11 +245,12 @@ class FilterLoader(wiring.Component):
                                          self.filter_write.addr.eq(next_word),
                                          self.filter_write.data.eq(filled)]
                             m.d.sync += [next_word.eq(next_word + 1), buffer.eq(0),
-                                         slot.eq(0), fiber_words.eq(fiber_words + 1)]
+                                         slot.eq(0)]
                             with m.If(remaining == 1):
-                                write_pointer(fiber_start, fiber_words + 1)
+                                write_pointer(next_word + 1)
                                 next_channel()
                     with m.Else():
+                        m.d.comb += weight_taken.eq(1)
                         m.d.sync += [buffer.eq(filled), slot.eq(slot + 1)]
 
         with m.If(self.start & ~busy):

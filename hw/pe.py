@@ -19,6 +19,7 @@ from isosceles.hw.filter_buffer import (
     pointer_layout,
     weight_layout,
 )
+from isosceles.hw.priority import first_set
 
 __all__ = ["FrontendLane", "input_layout", "t1_layout", "config_layout"]
 
@@ -80,8 +81,7 @@ def filter_words_for(nbytes, *, numerics, macs_per_pe, max_kernel, max_channels)
     entry = weight_layout(numerics=numerics, max_kernel=max_kernel, max_channels=max_channels)
     word_bits = entry.size * macs_per_pe
     most = max(1, nbytes * 8 // word_bits)
-    table = max_channels * pointer_layout(words=most,
-                                          max_fiber=max_kernel * max_channels * max_kernel).size
+    table = max_channels * pointer_layout(words=most, max_kernel=max_kernel).size
     return max(1, (nbytes * 8 - table) // word_bits)
 
 
@@ -236,7 +236,7 @@ class FrontendLane(wiring.Component):
         this lane: regrouped against its context banks (no bank conflicts) unless
         ``bank_aware`` is false."""
         return pack_filter_fibers(fibers, macs_per_pe=self._macs_per_pe,
-                                  words=self._filter_words,
+                                  max_kernel=self._max_kernel, words=self._filter_words,
                                   banks=self._banks if bank_aware else None)
 
     @classmethod
@@ -327,13 +327,23 @@ class FrontendLane(wiring.Component):
             ok = (remainder <= x) & divides.bit_select(d, 1) & (quotient >= steps)
             return ok, quotient - steps
 
-        # Valid filter rows of this lane: h + ph - r = p*u with 0 <= p < P.
+        # Valid filter rows of this lane: h + ph - r = p*u with 0 <= p < P; the fiber walk
+        # covers the words of rows lowest_row .. highest_row only.
         row_valid = Signal(kernel)
+        feeds_any = Signal()
+        lowest_row = Signal(range(max(2, kernel)))
+        highest_row = Signal(range(max(2, kernel)))
         with m.If(setting_up & (divide_steps == 0)):
             m.d.sync += [setting_up.eq(0), running.eq(1), input_done.eq(0)]
+            valid = []
             for r in range(kernel):
                 ok, p = divided(row_quotient, row_remainder, r)
-                m.d.sync += row_valid[r].eq(ok & (p < cfg.P))
+                valid.append(ok & (p < cfg.P))
+                m.d.sync += row_valid[r].eq(valid[r])
+            found, lowest = first_set(m, valid, name="lowest_row")
+            _, from_top = first_set(m, valid[::-1], name="highest_row")
+            m.d.sync += [feeds_any.eq(found), lowest_row.eq(lowest),
+                         highest_row.eq(kernel - 1 - from_top)]
 
         # --- Column state of the decode stage: w + pw = column*u + phase. ---------------------
         column_shape = unsigned(bits_for(self._max_columns + kernel))
@@ -358,10 +368,13 @@ class FrontendLane(wiring.Component):
         token_valid = Signal()
         walking = Signal()
         walk_addr = Signal.like(fb.filter_read.addr)
-        walk_rest = Signal.like(fb.pointer_read.data.words)
         pointer = fb.pointer_read.data
-        addr = Mux(walking, walk_addr, pointer.start)
-        rest = Mux(walking, walk_rest, pointer.words)  # words of the fiber still to fetch
+        span_start = pointer.first[lowest_row]
+        span_end = pointer.last[highest_row]
+        span_words = Mux(feeds_any & (span_end > span_start), span_end - span_start, 0)
+        walk_rest = Signal.like(span_end)
+        addr = Mux(walking, walk_addr, span_start)
+        rest = Mux(walking, walk_rest, span_words)  # words of the span still to fetch
 
         decode_free = Signal()
         issue = token_valid & decode_free & (token.marker | (rest != 0))

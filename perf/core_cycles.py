@@ -8,9 +8,10 @@ bands of each band's critical path through four stages, each followed a column a
 rate the RTL has:
 
 * **walk** (the frontend lane's input side): one cycle per input column marker and, per input
-  nonzero of channel ``c``, one cycle per filter-buffer word of the fiber of ``c`` (at least
-  one). The lane walks every word of the fiber, whichever filter rows it feeds in the band; the
-  words are those of the RTL's bank-aware packing (:func:`fiber_words`). An input column whose
+  nonzero of channel ``c``, one cycle per filter-buffer word of the fiber of ``c`` that holds
+  the filter rows the lane feeds in the band (at least one): from the first word of its lowest
+  row to the last of its highest, in the RTL's bank-aware packing (:func:`fiber_spans`). An
+  input column whose
   data touches output column ``q`` waits until column ``q - window`` has been retired (the
   context array keeps ``window`` columns).
 * **retire** (the lane's T1 side, one T1 token a cycle): output column ``q`` is retired once the
@@ -46,8 +47,8 @@ from isosceles.golden.bands import bands
 from isosceles.golden.checks import check_conv_arguments
 from isosceles.golden.numerics import requantize
 
-__all__ = ["BandCycles", "context_banks", "context_window", "fiber_words", "fill_channels",
-           "layer_band_cycles", "predict_conv_cycles"]
+__all__ = ["BandCycles", "context_banks", "context_window", "fiber_spans", "fill_channels",
+           "layer_band_cycles", "predict_conv_cycles", "span_words"]
 
 # Cycles from the band's start to the first input a lane takes: the start pulse, the row-start
 # division (one quotient bit a cycle) and the cycle that loads the first column (measured: 4).
@@ -75,25 +76,28 @@ def context_window(max_kernel):
     return max(2, 1 << max(0, max_kernel - 1).bit_length())
 
 
-def fiber_words(f, groups, *, macs_per_pe, banks):
-    """Words of each input channel's filter fiber in the RTL's filter buffer.
+def fiber_spans(f, groups, *, macs_per_pe, banks):
+    """Where the words of each input channel's filter fiber hold each filter row, in the RTL's
+    filter buffer.
 
     First-fit packing of the fiber's nonzero weights in ``(r, k, s)`` order into words of
     ``macs_per_pe`` in which no two weights of different ``(r, k)`` share a context bank
-    (``k % banks``), as ``hw/filter_buffer.py`` packs them.
+    (``k % banks``), as ``hw/filter_buffer.py`` packs them, and its pointer: per filter row
+    ``j``, ``first[j]``, the first word holding a row ``>= j``, and ``last[j]``, one past the last
+    word holding a row ``<= j`` (counted from the fiber's first word).
 
     Returns
     -------
-    list of int
-        Words per input channel ``c``.
+    list of (list of int, list of int)
+        ``(first, last)`` per input channel ``c``, ``R`` entries each.
     """
     f = np.asarray(f)
-    cg, kg = f.shape[0], f.shape[2] // groups
-    words = []
+    cg, R, kg = f.shape[0], f.shape[1], f.shape[2] // groups
+    spans = []
     for c in range(cg * groups):
         group = c // cg
         fiber = f[c % cg, :, group * kg:(group + 1) * kg, :]
-        sizes, claims = [], []
+        sizes, claims, rows = [], [], []
         for r, k, _ in zip(*np.nonzero(fiber), strict=True):
             bank, owner = (group * kg + k) % banks, (r, k)
             for n, claim in enumerate(claims):
@@ -105,8 +109,24 @@ def fiber_words(f, groups, *, macs_per_pe, banks):
                 claims.append({})
             sizes[n] += 1
             claims[n][bank] = owner
-        words.append(len(sizes))
-    return words
+            rows.append((r, n))
+        first, last = [len(sizes)] * R, [0] * R
+        for r, n in rows:
+            for j in range(R):
+                if j <= r:
+                    first[j] = min(first[j], n)
+                if j >= r:
+                    last[j] = max(last[j], n + 1)
+        spans.append((first, last))
+    return spans
+
+
+def span_words(span, rows):
+    """Words a lane feeding filter ``rows`` walks in a fiber of :func:`fiber_spans`."""
+    if not rows:
+        return 0
+    first, last = span
+    return max(0, last[max(rows)] - first[min(rows)])
 
 
 def fill_channels(pou, K, numerics):
@@ -178,7 +198,8 @@ def _retire_time(entries, start, walk_end, busy):
 
 
 def _lane(g, live, nz, words, updates, banks, window):
-    """The walk and the retirement of one lane in a band, a column at a time.
+    """The walk and the retirement of one lane in a band, a column at a time (``words[c]``: the
+    words of channel ``c``'s fiber the lane walks).
 
     Returns the cycle each input column is walked by, the cycle each output column is retired
     by, and the busy cycles of the two sides."""
@@ -208,7 +229,7 @@ def _lane(g, live, nz, words, updates, banks, window):
     return walked, retired, sum(cost), sum(entries) + Q
 
 
-def _band(config, g, band, i, f, words, fills, window):
+def _band(config, g, band, i, f, spans, fills, window):
     """The critical path of one band: every lane, then every row merger and POU."""
     banks = context_banks(config.macs_per_pe)
     walk_end, retire_end, live_of = {}, {}, {}
@@ -216,6 +237,7 @@ def _band(config, g, band, i, f, words, fills, window):
     for lane, h in band.input_rows().items():
         rows = band.filter_rows(lane)
         live = live_of[lane] = _live(i[h], f, g, rows)
+        words = [span_words(span, rows) for span in spans]
         walked, retired, walk, retire = _lane(g, live, i[h] != 0, words,
                                               _updates(i[h], f, g, rows), banks, window)
         walk_end[lane], retire_end[lane] = walked[-1], retired
@@ -265,11 +287,11 @@ def layer_band_cycles(config, i, f, *, stride=1, padding=0, groups=1, pou=None):
         raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
     i, f = np.asarray(i), np.asarray(f)
     g = check_conv_arguments(i.shape, f.shape, stride, padding, groups)
-    words = fiber_words(f, g.groups, macs_per_pe=config.macs_per_pe,
+    spans = fiber_spans(f, g.groups, macs_per_pe=config.macs_per_pe,
                         banks=context_banks(config.macs_per_pe))
     fills = fill_channels(pou, g.K, config.numerics)
     window = context_window(config.max_kernel)
-    return [_band(config, g, band, i, f, words, fills, window)
+    return [_band(config, g, band, i, f, spans, fills, window)
             for band in bands(g, config.lanes)]
 
 

@@ -7,8 +7,9 @@ golden model) and prints per layer: cycles; the cycles loading the filters and P
 bands of the layer, each band bounded by its busiest lane:
 
 * ``macs``: effectual MACs / the core's peak MACs a cycle;
-* ``walk``: a frontend lane walks one filter-buffer word (``macs_per_pe`` weights) a cycle for
-  every input nonzero;
+* ``walk``: a frontend lane walks, for every input nonzero, the weights of the filter rows
+  through which it feeds the band's output rows, one filter-buffer word (``macs_per_pe``
+  weights) a cycle;
 * ``t1``: a frontend lane retires one T1 token a cycle: the data of the filter rows through which
   it feeds the band's output rows, and a marker per column;
 * ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle;
@@ -45,12 +46,17 @@ def stage_bounds(layer, config):
     s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
                      numerics=config.numerics)
     g = s.geometry
-    words = [math.ceil(len(fiber) / config.macs_per_pe) for fiber in s.filter_fibers]
-    walk = {h: sum(words[t["c"]] for t in s.inputs[h] if not t["marker"]) for h in range(g.H)}
+
+    def walk(band, lane, h):
+        fed = band.filter_rows(lane)
+        words = [math.ceil(sum(1 for weight in fiber if weight["r"] in fed) / config.macs_per_pe)
+                 for fiber in s.filter_fibers]
+        return sum(words[t["c"]] for t in s.inputs[h] if not t["marker"])
+
     bounds = {"walk": 0, "t1": 0, "merge": 0}
     for band in bands(g, config.lanes):
         rows = band.input_rows()
-        bounds["walk"] += max((walk[h] for h in rows.values()), default=0)
+        bounds["walk"] += max((walk(band, lane, h) for lane, h in rows.items()), default=0)
         bounds["t1"] += max((g.Q + sum(1 for t in s.t1[h] if not t["marker"]
                                        and t["r"] in band.filter_rows(lane))
                              for lane, h in rows.items()), default=0)

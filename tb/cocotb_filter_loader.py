@@ -22,6 +22,16 @@ def numerics_of(ctx):
     return Numerics(act_bits=4, weight_bits=ctx.params["weight_bits"], acc_bits=16)
 
 
+def _listed(node):
+    """``node`` with every dict whose keys are ``"0" .. "n-1"`` turned into a list."""
+    if not isinstance(node, dict):
+        return node
+    node = {key: _listed(value) for key, value in node.items()}
+    if node and all(key.isdigit() for key in node):
+        return [node[str(index)] for index in range(len(node))]
+    return node
+
+
 class WritePortMonitor:
     """Records every write (``en`` high at a rising edge) of write port ``port``:
     ``(addr, data fields)``; an ArrayLayout word becomes a list of field dicts."""
@@ -34,14 +44,16 @@ class WritePortMonitor:
         cocotb.start_soon(self._watch())
 
     def _fields(self, word):
-        fields = self._ctx.unpack(f"{self._port}__data", word)
-        if not all("." in name for name in fields):
-            return fields
-        slots = {}
-        for name, value in fields.items():
-            index, field = name.split(".", 1)
-            slots.setdefault(int(index), {})[field] = value
-        return [slots[index] for index in sorted(slots)]
+        """The port's fields, nested as the golden image holds them: ``"0.r"`` becomes
+        ``[{"r": ...}]``, ``"first.1"`` becomes ``{"first": [_, ...]}``."""
+        tree = {}
+        for name, value in self._ctx.unpack(f"{self._port}__data", word).items():
+            *path, leaf = name.split(".")
+            node = tree
+            for step in path:
+                node = node.setdefault(step, {})
+            node[leaf] = value
+        return _listed(tree)
 
     async def _watch(self):
         while True:
@@ -76,6 +88,7 @@ def random_filters(ctx, count):
         fibers = filter_fibers(f, groups)
         try:
             image = pack_filter_fibers(fibers, macs_per_pe=ctx.params["macs_per_pe"],
+                                       max_kernel=ctx.params["max_kernel"],
                                        words=ctx.params["words"], banks=None)
         except ValueError:
             continue

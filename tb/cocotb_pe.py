@@ -12,6 +12,7 @@ import numpy as np
 
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.numerics import Numerics
+from isosceles.hw.filter_buffer import fiber_span
 from isosceles.hw.pe import FrontendLane
 from isosceles.tb.streams import (
     StreamDriver,
@@ -115,7 +116,9 @@ async def write_filter_image(dut, ctx, image):
     dut.filter_write__en.value = 0
     for channel, pointer in enumerate(image.pointers):
         dut.pointer_write__addr.value = channel
-        dut.pointer_write__data.value = ctx.pack("pointer_write__data", pointer)
+        dut.pointer_write__data.value = ctx.pack("pointer_write__data", {
+            f"{bound}.{row}": word for bound in ("first", "last")
+            for row, word in enumerate(pointer[bound])})
         dut.pointer_write__en.value = 1
         await tick(dut)
     dut.pointer_write__en.value = 0
@@ -205,10 +208,16 @@ async def order_error(dut):
 
 
 def fetch_cycles(s, h, image):
-    """Cycles the fiber walk needs for row ``h``: a word or a marker a cycle, and one cycle for
-    an input whose fiber is empty."""
-    return sum(1 if t["marker"] else max(1, image.pointers[t["c"]]["words"])
-               for t in s.inputs[h])
+    """Cycles the fiber walk needs for row ``h``: a marker a cycle, and per input the words of
+    its fiber that hold the filter rows row ``h`` feeds (one cycle if none)."""
+    g = s.geometry
+    rows = [r for r in range(g.R) if (h + g.ph - r) % g.stride == 0
+            and 0 <= (h + g.ph - r) // g.stride < g.P]
+
+    def words(c):
+        return fiber_span(image.pointers[c], min(rows), max(rows))[1] if rows else 0
+
+    return sum(1 if t["marker"] else max(1, words(t["c"])) for t in s.inputs[h])
 
 
 def paper_density_layer(rng, params, extra):

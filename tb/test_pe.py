@@ -11,7 +11,7 @@ import pytest
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.golden.numerics import Numerics
 from isosceles.hw.context_array import ContextArray
-from isosceles.hw.filter_buffer import FilterBuffer, pack_filter_fibers
+from isosceles.hw.filter_buffer import FilterBuffer, fiber_span, pack_filter_fibers
 from isosceles.hw.pe import FrontendLane
 from isosceles.tb.harness import lint, run_cocotb
 
@@ -109,22 +109,35 @@ EMPTY = weight(0, 0, 0, 0)
 
 def test_fibers_packed_in_order():
     fibers = [[weight(0, k, 0, k + 1) for k in range(5)], [], [weight(1, 2, 1, -3)]]
-    image = pack_filter_fibers(fibers, macs_per_pe=4, words=4)
-    assert image.pointers == [{"start": 0, "words": 2}, {"start": 2, "words": 0},
-                              {"start": 2, "words": 1}]
+    image = pack_filter_fibers(fibers, macs_per_pe=4, max_kernel=2, words=4)
+    # Per row j: the first word holding a row >= j, one past the last holding a row <= j.
+    assert image.pointers == [{"first": [0, 2], "last": [2, 2]},
+                              {"first": [2, 2], "last": [2, 2]},
+                              {"first": [2, 2], "last": [2, 3]}]
     assert image.words[1] == [weight(0, 4, 0, 5), EMPTY, EMPTY, EMPTY]
     assert image.words[2] == [weight(1, 2, 1, -3), EMPTY, EMPTY, EMPTY]
     with pytest.raises(ValueError, match="need 3 words of 4 weights, more than the filter "
                                          "buffer's 2 words"):
-        pack_filter_fibers(fibers, macs_per_pe=4, words=2)
+        pack_filter_fibers(fibers, macs_per_pe=4, max_kernel=2, words=2)
+
+
+def test_fiber_span_covers_the_rows_a_lane_feeds():
+    fiber = [weight(0, 0, 0, 1), weight(0, 1, 0, 2), weight(1, 0, 0, 3), weight(2, 0, 0, 4),
+             weight(2, 1, 0, 5)]
+    image = pack_filter_fibers([[], fiber], macs_per_pe=2, max_kernel=3, words=8)
+    pointer = image.pointers[1]
+    assert pointer == {"first": [0, 1, 1], "last": [1, 2, 3]}
+    assert [fiber_span(pointer, lo, hi) for lo, hi in ((0, 0), (1, 1), (2, 2), (0, 2), (1, 2))] \
+        == [(0, 1), (1, 1), (1, 2), (0, 3), (1, 2)]
+    assert fiber_span(image.pointers[0], 0, 2) == (0, 0)
 
 
 def test_fibers_packed_bank_aware():
     # k = 0, 2, 4 share bank 0 of 2 banks; the two weights of (0, 0) may share a word.
     fiber = [weight(0, 0, 0, 1), weight(0, 0, 1, 2), weight(0, 2, 0, 3), weight(0, 3, 0, 4),
              weight(0, 4, 0, 5)]
-    image = pack_filter_fibers([fiber], macs_per_pe=4, words=8, banks=2)
-    assert image.pointers == [{"start": 0, "words": 3}]
+    image = pack_filter_fibers([fiber], macs_per_pe=4, max_kernel=1, words=8, banks=2)
+    assert image.pointers == [{"first": [0], "last": [3]}]
     assert image.words == [
         [weight(0, 0, 0, 1), weight(0, 0, 1, 2), weight(0, 3, 0, 4), EMPTY],
         [weight(0, 2, 0, 3), EMPTY, EMPTY, EMPTY],

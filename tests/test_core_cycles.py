@@ -11,15 +11,16 @@ from isosceles.golden.bands import bands
 from isosceles.golden.isos import filter_fibers, isos_streams
 from isosceles.golden.pou import PouParams
 from isosceles.golden.workload_file import load_workload
-from isosceles.hw.filter_buffer import pack_filter_fibers
+from isosceles.hw.filter_buffer import fiber_span, pack_filter_fibers
 from isosceles.hw.pe import FrontendLane
 from isosceles.perf.core_cycles import (
     context_banks,
     context_window,
-    fiber_words,
+    fiber_spans,
     fill_channels,
     layer_band_cycles,
     predict_conv_cycles,
+    span_words,
 )
 from isosceles.perf.isosceles_model import predict_layer_cycles
 from isosceles.perf.workloads import layer_workload
@@ -42,15 +43,19 @@ LAYERS = [dict(H=7, W=6, C=8, K=8, R=3, S=3, stride=1, padding=(1, 1), groups=1)
 
 @pytest.mark.parametrize("macs_per_pe", [1, 4, 8])
 @pytest.mark.parametrize("shape", LAYERS)
-def test_fiber_words_are_the_filter_buffers_bank_aware_packing(shape, macs_per_pe):
+def test_fiber_spans_are_the_filter_buffers_bank_aware_packing(shape, macs_per_pe):
     rng = np.random.default_rng(macs_per_pe)
+    R = shape["R"]
     for dw in (0.1, 0.5, 1.0):
         _, f, _, _, groups = _layer(rng, dw=dw, di=0.5, **shape)
         banks = context_banks(macs_per_pe)
         image = pack_filter_fibers(filter_fibers(f, groups), macs_per_pe=macs_per_pe,
-                                   words=1 << 16, banks=banks)
-        assert fiber_words(f, groups, macs_per_pe=macs_per_pe, banks=banks) == [
-            pointer["words"] for pointer in image.pointers]
+                                   max_kernel=R, words=1 << 16, banks=banks)
+        spans = fiber_spans(f, groups, macs_per_pe=macs_per_pe, banks=banks)
+        for span, pointer in zip(spans, image.pointers, strict=True):
+            for lo in range(R):
+                for hi in range(lo, R):
+                    assert span_words(span, [lo, hi]) == fiber_span(pointer, lo, hi)[1]
 
 
 @pytest.mark.parametrize("macs_per_pe, max_kernel", [(1, 1), (4, 3), (8, 3), (5, 5), (64, 7)])
@@ -70,15 +75,16 @@ def test_each_bands_counts_are_the_golden_models(shape):
     rng = np.random.default_rng(7)
     i, f, stride, padding, groups = _layer(rng, dw=0.4, di=0.5, signed=False, **shape)
     s = isos_streams(i, f, stride=stride, padding=padding, groups=groups)
-    words = fiber_words(f, groups, macs_per_pe=4, banks=context_banks(4))
+    spans = fiber_spans(f, groups, macs_per_pe=4, banks=context_banks(4))
     predicted = layer_band_cycles(config, i, f, stride=stride, padding=padding, groups=groups)
     g = s.geometry
     assert len(predicted) == len(bands(g, config.lanes))
     for band, model in zip(bands(g, config.lanes), predicted, strict=True):
         lanes = band.input_rows()
         assert model.first_row == band.first_row
-        assert model.walk == max(sum(max(1, words[t["c"]]) if not t["marker"] else 1
-                                     for t in s.inputs[h]) for h in lanes.values())
+        assert model.walk == max(
+            sum(max(1, span_words(spans[t["c"]], band.filter_rows(lane)))
+                if not t["marker"] else 1 for t in s.inputs[h]) for lane, h in lanes.items())
         assert model.retire == max(sum(1 for t in s.t1[h]
                                        if t["marker"] or t["r"] in band.filter_rows(lane))
                                    for lane, h in lanes.items())
