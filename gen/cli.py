@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "run": "isosceles.gen.run",
     "generate": "isosceles.gen.generator",
     "synth": "isosceles.gen.synth",
+    "clean": "isosceles.gen.clean",
 }
 
 
