@@ -57,8 +57,15 @@ def load_config(args, default=IsoscelesConfig):
     return IsoscelesConfig.load(args.config) if args.config else default()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments in one line naming the argument, without argparse's usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="isosceles",
         description="Generator, golden model and performance model of the ISOSceles accelerator.",
     )
@@ -84,7 +91,10 @@ def _version():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a bad argument, already printed
+        return exit_.code
     try:
         return args.func(args) or 0
     except (ValueError, OSError) as error:  # bad input, or an output path we cannot write

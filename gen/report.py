@@ -64,7 +64,7 @@ def _legend(axes):
 
 def plot_cycles(report, path):
     """Per layer: its cycles (black) beside each stage's lower bound
-    (:mod:`isosceles.perf.bounds`)."""
+    (:mod:`isosceles.gen.bounds`)."""
     layers = report["layers"]
     names = [layer["name"] for layer in layers]
     stages = list(layers[0]["bounds"])

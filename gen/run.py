@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isosceles.gen.bounds import layer_bounds
 from isosceles.gen.cli import add_config_argument, existing_file, load_config, seed_type
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import check_writable, write_json
@@ -33,7 +34,6 @@ from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
 from isosceles.hw.block import IsosBlock
 from isosceles.hw.core import MAX_STRIDE
-from isosceles.perf.bounds import layer_bounds
 
 __all__ = ["register", "run_workload", "check_fits", "RunMismatch"]
 

@@ -4,7 +4,7 @@ Runs a workload file (default ``workloads/bench/layers.toml``) with ``isosceles 
 (the block in Verilator, run from memory through its registers, bit-exact check against the
 golden model) and prints per layer: cycles; the cycles loading the filters and POU table
 (``load``) and the rest, the bands (``bands``); the lower bounds of each stage that ``isosceles
-run`` reports (:mod:`isosceles.perf.bounds`: ``macs``, ``walk``, ``t1``, ``merge``, ``dram``);
+run`` reports (:mod:`isosceles.gen.bounds`: ``macs``, ``walk``, ``t1``, ``merge``, ``dram``);
 the ratio of the cycles to the largest bound, which stage that is, the MAC utilisation, and the
 DRAM bytes against the compulsory ones; then the performance model's prediction of the core's
 cycles (``predict_layer_cycles`` on the same drawn layers, :mod:`isosceles.perf.core_cycles`) and
