@@ -2,8 +2,8 @@
 
 Each subcommand lives in its own module of :mod:`isosceles.gen` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` (called with the parsed
-arguments, returning the exit status). Every subcommand takes ``--config``
-(:func:`add_config_argument`).
+arguments, returning the exit status). Every subcommand that builds from a configuration takes
+``--config`` (:func:`add_config_argument`). A bad argument is one line naming it, exit status 2.
 """
 
 import argparse
