@@ -8,6 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from isosceles.gen.cli import seed_type
+from isosceles.gen.report import (
+    FILES,
+    REPORT_ROOT,
+    add_report_arguments,
+    report_folder,
+    tee_stdout,
+    write_report,
+)
 from isosceles.golden.isos import isos_streams
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.reference import dense_conv2d
@@ -68,6 +77,20 @@ def interface_traffic(streams):
 
 
 def run_demo(args):
+    folder = None if args.no_report or args.no_rtl else args.report or REPORT_ROOT / "demo"
+    with report_folder(folder) as staging:
+        with tee_stdout() as log:
+            status, report = _demo(args)
+        if staging and report:
+            write_report(staging, report, log.getvalue())
+    if folder and report:
+        print(f"report: {folder}/ ({', '.join(FILES)})")
+    return status
+
+
+def _demo(args):
+    """The demo's checks and printout: its exit status and the RTL run's report (None without
+    a run, or after a mismatch)."""
     layer = demo_layer(args.seed)
     g_in, g_f = layer.i, layer.f
     print(f"isosceles demo: {g_in.shape[0]}x{g_in.shape[1]}x{g_in.shape[2]} input "
@@ -79,7 +102,7 @@ def run_demo(args):
         bad = np.argwhere(streams.accumulations != reference)
         print(f"MISMATCH: IS-OS model differs from the dense reference at {len(bad)} outputs, "
               f"first at [p,q,k]={bad[0].tolist()}")
-        return 1
+        return 1, None
     expected_o = pou_dense(reference, layer.pou)
     got_o = np.zeros_like(expected_o)
     for p, stream in enumerate(streams.outputs):
@@ -88,7 +111,7 @@ def run_demo(args):
                 got_o[p, token["q"], token["k"]] = token["value"]
     if not np.array_equal(got_o, expected_o):
         print("MISMATCH: the O streams differ from the POU applied to the dense reference")
-        return 1
+        return 1, None
     print("IS-OS golden model == dense reference (accumulations and POU outputs): OK\n")
     print(f"{'interface':<24}{'data tokens':>12}{'markers':>10}")
     for name, data, markers in interface_traffic(streams):
@@ -97,7 +120,7 @@ def run_demo(args):
     print(f"\npeak live partial sums per lane: max {max(peaks)}, mean {np.mean(peaks):.1f} "
           f"(of R*K*S = {3 * g_f.shape[2] * 3})")
     if args.no_rtl:
-        return 0
+        return 0, None
     from isosceles.gen.run import RunMismatch, print_report, run_workload
 
     print("\n== the IS-OS block's RTL in Verilator, memory and host in cocotb (the first build "
@@ -106,17 +129,18 @@ def run_demo(args):
         report = run_workload(DEMO_WORKLOAD, seed=args.seed)
     except RunMismatch as error:
         print(f"MISMATCH: {error}")
-        return 1
+        return 1, None
     print_report(report)
-    return 0
+    return 0, report
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "demo", help="check the golden model on a built-in sparse layer, then run a shipped "
                      "layer on the block's RTL")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the built-in layer")
+    parser.add_argument("--seed", type=seed_type, default=0, help="seed of the built-in layer")
     parser.add_argument("--no-rtl", action="store_true",
                         help="the golden model only; skip the RTL run of "
-                             "workloads/resnet_3x3.toml")
+                             "workloads/resnet_3x3.toml (and write no report)")
+    add_report_arguments(parser, REPORT_ROOT / "demo")
     parser.set_defaults(func=run_demo)

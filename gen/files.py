@@ -5,7 +5,8 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json", "check_writable", "umask"]
+__all__ = ["atomic_write", "write_json", "check_writable", "staging_folder", "publish_folder",
+           "umask"]
 
 
 def umask():
@@ -53,3 +54,35 @@ def check_writable(path, *, folder=False):
     except OSError as error:
         raise OSError(f"cannot write to {where}: {error.strerror or error}; "
                       f"choose a writable path") from error
+
+
+def staging_folder(out_dir, option):
+    """A fresh folder beside output folder ``out_dir``, to fill and then :func:`publish_folder`.
+    Made before any work, it checks that ``out_dir`` can be written: ``OSError`` naming
+    ``option`` (the command-line option that gave the folder) and the path otherwise."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{option} {out_dir} exists and is not a folder")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        if out_dir.exists():
+            with tempfile.TemporaryFile(dir=out_dir):
+                pass
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    except OSError as error:
+        raise OSError(f"{option} {out_dir}: cannot write there ({error.strerror or error}); "
+                      f"choose a writable folder") from error
+    staging.chmod(0o777 & ~umask())  # a folder with the usual permissions, not mkdtemp's
+    return staging
+
+
+def publish_folder(staging, out_dir):
+    """Move the files of ``staging`` into ``out_dir``: the whole folder by one rename when
+    ``out_dir`` does not exist, else file by file (files of other names in it are kept)."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    for path in sorted(staging.iterdir()):
+        path.replace(out_dir / path.name)
+    staging.rmdir()

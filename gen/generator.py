@@ -18,7 +18,7 @@ from pathlib import Path
 from isosceles.gen import units
 from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.files import umask
+from isosceles.gen.files import publish_folder, staging_folder
 from isosceles.gen.units import (
     PORT_RENAMES,
     UNITS,
@@ -122,25 +122,6 @@ def host_interface(component):
                              "word_bytes": 4, "table_entry_bytes": 8}}
 
 
-def _staging(out_dir):
-    """A fresh folder beside ``out_dir`` (checks that the output can be written before work)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"-o {out_dir} exists and is not a folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    staging.chmod(0o777 & ~umask())  # a folder with the usual permissions, not mkdtemp's
-    return staging
-
-
-def _publish(staging, out_dir):
-    if not out_dir.exists():
-        staging.rename(out_dir)
-        return
-    for path in sorted(staging.iterdir()):
-        path.replace(out_dir / path.name)
-    staging.rmdir()
-
-
 def _lint(top, text, component):
     from isosceles.tb.harness import lint_verilog
 
@@ -199,7 +180,7 @@ def generate(config, out_dir, unit=None, *, lint=True):
         raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
     unit = resolve_unit(unit)
     out_dir = Path(out_dir)
-    staging = _staging(out_dir)
+    staging = staging_folder(out_dir, "-o")
     try:
         component, params, top, text = unit_verilog(config, unit)
         ports = module_ports(text, top)
@@ -225,7 +206,7 @@ def generate(config, out_dir, unit=None, *, lint=True):
         (staging / f"{top}.v").write_text(text)
         (staging / f"{top}.h").write_text(_header(top, params, ports, host))
         (staging / f"{top}.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        _publish(staging, out_dir)
+        publish_folder(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -16,7 +16,7 @@ import json
 import math
 from pathlib import Path
 
-from isosceles.gen.cli import add_config_argument, load_config
+from isosceles.gen.cli import add_config_argument, existing_file, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import atomic_write, check_writable, write_json
 from isosceles.perf.baselines import (
@@ -504,7 +504,7 @@ def _document(results, summary, *, config, seed, options, densities_file):
                    "dram_bytes_per_cycle": config.dram_bytes_per_cycle},
         "seed": seed,
         **options,
-        "densities_file": densities_file,
+        "densities_file": densities_file and str(densities_file),
         "paper": PAPER,
         "summary": summary,
         "results": {name: {d: r.to_dict() for d, r in by_design.items()}
@@ -563,7 +563,7 @@ def register(subparsers):
     parser.add_argument("--networks",
                         help=f"'all' (the default without --workload) or a comma-separated list "
                              f"of {','.join(VARIANTS)}")
-    parser.add_argument("--workload", metavar="NET.toml", action="append",
+    parser.add_argument("--workload", metavar="NET.toml", action="append", type=existing_file,
                         help="also run this network, a workload file of the IS-OS block's "
                              "format (repeatable; see perf/workload_file.py)")
     parser.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
@@ -571,7 +571,7 @@ def register(subparsers):
                         help="folder for the PNG plots (default: reports/model)")
     parser.add_argument("--seed", default=0, type=int,
                         help="seed of the activation-density and row-nonzero draws")
-    parser.add_argument("--densities", metavar="FILE",
+    parser.add_argument("--densities", metavar="FILE", type=existing_file,
                         help='measured activation densities, JSON {"R96": {"conv1": 0.41, ...}} '
                              "(tensor = the layer that writes it); they replace the synthetic "
                              "ones")

@@ -17,9 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from isosceles.gen.cli import add_config_argument, load_config
+from isosceles.gen.bounds import layer_bounds
+from isosceles.gen.cli import add_config_argument, existing_file, load_config, seed_type
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import check_writable, write_json
+from isosceles.gen.report import (
+    FILES,
+    REPORT_ROOT,
+    add_report_arguments,
+    report_folder,
+    tee_stdout,
+    write_report,
+)
 from isosceles.golden.checks import check_conv_arguments
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
@@ -80,11 +89,18 @@ def _check_layer(layer, run):
     if run["macs"] != macs:
         raise RunMismatch(f"layer {layer.name!r}: the block counted {run['macs']} MACs, the "
                           f"golden model {macs}")
+    tensors = {"input": run["input_bytes"], "input halo": run["band_read"] - run["compulsory_read"],
+               "filters": run["filter_bytes"], "POU table": run["pou_bytes"],
+               "output": run["compulsory_written"]}
+    if sum(tensors.values()) != run["read_bytes"] + run["write_bytes"]:
+        raise RunMismatch(f"layer {layer.name!r}: the tensors' bytes {tensors} do not add up to "
+                          f"the {run['read_bytes'] + run['write_bytes']} bytes the block moved")
     return {"effectual_macs": macs, "dram_read_bytes": run["read_bytes"],
             "dram_write_bytes": run["write_bytes"],
             "compulsory_bytes": run["compulsory_read"] + run["compulsory_written"],
             "halo_read_bytes": run["band_read"] - run["compulsory_read"],
             "bus_read_bytes": run["bus_read_bytes"], "bus_write_bytes": run["bus_write_bytes"],
+            "dram_bytes_by_tensor": tensors,
             "load_cycles": run["load_cycles"], "input_stall_cycles": run["input_stall_cycles"],
             "output_stall_cycles": run["output_stall_cycles"]}
 
@@ -109,8 +125,11 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
     layers = []
     for layer, run in zip(workload.layers, measured, strict=True):
         figures = _check_layer(layer, run)
+        bounds = layer_bounds(layer, config, effectual_macs=figures["effectual_macs"],
+                              dram_bytes=figures["dram_read_bytes"] + figures["dram_write_bytes"])
         layers.append({"name": layer.name, "cycles": run["cycles"], **figures,
-                       "mac_utilization": figures["effectual_macs"] / (run["cycles"] * peak)})
+                       "mac_utilization": figures["effectual_macs"] / (run["cycles"] * peak),
+                       "bounds": bounds})
     cycles = sum(layer["cycles"] for layer in layers)
     macs = sum(layer["effectual_macs"] for layer in layers)
     waveform = next(iter(sorted(run_dir.glob("dump.*"))), None)
@@ -150,27 +169,37 @@ def main(args):
         raise ValueError(f"--stalls must be a probability in [0, 1), not {args.stalls}")
     if args.json:
         check_writable(args.json)
+    folder = None if args.no_report else args.report or REPORT_ROOT / args.workload.stem
     try:
-        report = run_workload(args.workload, load_config(args), waves=args.waves,
-                              stalls=args.stalls, seed=args.seed)
+        with report_folder(folder) as staging:
+            with tee_stdout() as log:
+                report = run_workload(args.workload, load_config(args), waves=args.waves,
+                                      stalls=args.stalls, seed=args.seed)
+                print_report(report)
+            if staging:
+                write_report(staging, report, log.getvalue())
     except RunMismatch as error:
         print(f"isosceles run: MISMATCH: {error}", file=sys.stderr)
         return 1
-    print_report(report)
     if args.json:
         write_json(args.json, report)
+    if folder:
+        print(f"report: {folder}/ ({', '.join(FILES)})")
     return 0
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "run", help="run a workload file on the block's RTL (Verilator), checked bit for bit",
-        description=__doc__.splitlines()[0])
-    parser.add_argument("workload", type=Path, help="a workload TOML file (see workloads/)")
+        description=" ".join(__doc__.split("\n\n")[0].replace("``", "").split()))
+    parser.add_argument("workload", type=existing_file,
+                        help="a workload TOML file (see workloads/)")
     add_config_argument(parser)
     parser.add_argument("--waves", action="store_true", help="record a waveform (FST or VCD)")
     parser.add_argument("--json", type=Path, help="write the report here as JSON")
+    add_report_arguments(parser, REPORT_ROOT / "WORKLOAD")
     parser.add_argument("--stalls", type=float, default=0.0,
                         help="probability of a pause on each AXI and AXI-Lite channel each cycle")
-    parser.add_argument("--seed", type=int, help="seed of the stalls (printed when not given)")
+    parser.add_argument("--seed", type=seed_type,
+                        help="seed of the stalls (printed when not given)")
     parser.set_defaults(func=main)

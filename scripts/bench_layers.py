@@ -3,18 +3,8 @@
 Runs a workload file (default ``workloads/bench/layers.toml``) with ``isosceles run``'s machinery
 (the block in Verilator, run from memory through its registers, bit-exact check against the
 golden model) and prints per layer: cycles; the cycles loading the filters and POU table
-(``load``) and the rest, the bands (``bands``); the lower bounds of each stage, summed over the
-bands of the layer, each band bounded by its busiest lane:
-
-* ``macs``: effectual MACs / the core's peak MACs a cycle;
-* ``walk``: a frontend lane walks, for every input nonzero, the weights of the filter rows
-  through which it feeds the band's output rows, one filter-buffer word (``macs_per_pe``
-  weights) a cycle;
-* ``t1``: a frontend lane retires one T1 token a cycle: the data of the filter rows through which
-  it feeds the band's output rows, and a marker per column;
-* ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle;
-* ``dram``: the DRAM bytes the block measured (read and written) / ``dram_bytes_per_cycle``;
-
+(``load``) and the rest, the bands (``bands``); the lower bounds of each stage that ``isosceles
+run`` reports (:mod:`isosceles.gen.bounds`: ``macs``, ``walk``, ``t1``, ``merge``, ``dram``);
 the ratio of the cycles to the largest bound, which stage that is, the MAC utilisation, and the
 DRAM bytes against the compulsory ones; then the performance model's prediction of the core's
 cycles (``predict_layer_cycles`` on the same drawn layers, :mod:`isosceles.perf.core_cycles`) and
@@ -25,46 +15,16 @@ JSON (``--json``, default ``reports/bench_layers.json``).
 """
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import check_writable, write_json
 from isosceles.gen.run import run_workload
-from isosceles.golden.bands import bands
-from isosceles.golden.isos import isos_streams
 from isosceles.golden.workload_file import load_workload
 from isosceles.perf.isosceles_model import predict_layer_cycles
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def stage_bounds(layer, config):
-    """Lower bounds in cycles of each stage of the core on one workload layer."""
-    i, f, stride, padding, groups = layer.conv_arguments()
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                     numerics=config.numerics)
-    g = s.geometry
-
-    def walk(band, lane, h):
-        fed = band.filter_rows(lane)
-        words = [math.ceil(sum(1 for weight in fiber if weight["r"] in fed) / config.macs_per_pe)
-                 for fiber in s.filter_fibers]
-        return sum(words[t["c"]] for t in s.inputs[h] if not t["marker"])
-
-    bounds = {"walk": 0, "t1": 0, "merge": 0}
-    for band in bands(g, config.lanes):
-        rows = band.input_rows()
-        bounds["walk"] += max((walk(band, lane, h) for lane, h in rows.items()), default=0)
-        bounds["t1"] += max((g.Q + sum(1 for t in s.t1[h] if not t["marker"]
-                                       and t["r"] in band.filter_rows(lane))
-                             for lane, h in rows.items()), default=0)
-        bounds["merge"] += max(
-            len({(t["q"], t["marker"], t["k"]) for r, lane in band.sources(j).items()
-                 for t in s.substreams[(rows[lane], r)]}) or g.Q
-            for j in range(band.rows))
-    return bounds
 
 
 def main(argv=None):
@@ -83,9 +43,7 @@ def main(argv=None):
     rows = []
     for layer, measured in zip(workload.layers, report["layers"], strict=True):
         dram_bytes = measured["dram_read_bytes"] + measured["dram_write_bytes"]
-        bounds = {"macs": math.ceil(measured["effectual_macs"] / peak),
-                  **stage_bounds(layer, config),
-                  "dram": math.ceil(dram_bytes / config.dram_bytes_per_cycle)}
+        bounds = measured["bounds"]
         pace = max(bounds, key=bounds.get)
         band_cycles = measured["cycles"] - measured["load_cycles"]
         rows.append({"name": layer.name, "cycles": measured["cycles"],

@@ -9,14 +9,21 @@ from memory and the block's counters go, per layer, to the JSON file ``extra["re
 import json
 
 import cocotb
+import numpy as np
 
-from isosceles.golden.memory_image import MemoryImage
+from isosceles.golden.memory_image import ENTRY_BYTES, WORD_BYTES, MemoryImage
 from isosceles.golden.workload_file import load_workload
 from isosceles.tb.block_host import BlockHost
 from isosceles.tb.cocotb_core import config_of
 from isosceles.tb.streams import start_clock_and_reset, tb_context
 
 MEMORY_BYTES = 1 << 24
+
+
+def _area_bytes(image, area, what):
+    """Bytes of a table and the words its entries cover (what a compulsory read of it costs)."""
+    entries = image.read(area.table, 2 * area.entries, np.uint32, what).reshape(-1, 2)
+    return ENTRY_BYTES * area.entries + WORD_BYTES * int(entries[:, 1].sum())
 
 
 @cocotb.test()
@@ -45,6 +52,9 @@ async def run_workload(dut):
             result["compulsory_read"], result["compulsory_written"] = (
                 placed.compulsory_bytes(image))
             result["band_read"] = placed.band_read_bytes(image, config.lanes)
+            result["input_bytes"] = _area_bytes(image, placed.input, "input table")
+            result["filter_bytes"] = _area_bytes(image, placed.filters, "filter table")
+            result["pou_bytes"] = ENTRY_BYTES * placed.geometry.K
         results.append(result)
         dut._log.info(f"layer {index + 1}/{len(workload.layers)} {layer.name}: "
                       f"{run['cycles']} cycles, {result['error']}")

@@ -6,17 +6,28 @@ its built-in Yosys, and builds are cached per (component, parameters, Verilog, w
 with the same configuration reuses its simulator.
 
 Waveforms (FST, or VCD where the lz4 headers FST needs are missing) are recorded when
-``ISOSCELES_WAVES=1`` or pytest's ``--waves`` is given. A failing run raises an
-``AssertionError`` naming its seed, its log and its waveform, and the command that reproduces it.
+``ISOSCELES_WAVES=1`` or pytest's ``--waves`` is given, into a build of their own, so a run
+without them reuses the build it had. A failing run raises an ``AssertionError`` naming its seed,
+its log and its waveform, and the command that reproduces it.
+
+A build prints on stderr which model it builds, its progress every :data:`PROGRESS_SECONDS`, and
+at its end the size of the build cache (``isosceles clean`` empties it). Once the simulator is
+linked, the build's precompiled headers and object files are deleted: nothing reads them again.
 """
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
+import sys
+import tempfile
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +35,8 @@ from amaranth import Shape
 from amaranth.lib import data
 
 __all__ = ["run_cocotb", "lint", "lint_verilog", "port_layouts", "elaborate", "to_verilog",
-           "waves_requested", "CONTEXT_ENV", "COVERAGE_FILE"]
+           "waves_requested", "build_root", "cache_entries", "cache_bytes", "format_bytes",
+           "recorded_waveforms", "CONTEXT_ENV", "COVERAGE_FILE", "PROGRESS_SECONDS"]
 
 CONTEXT_ENV = "ISOSCELES_TB_CONTEXT"
 # A bench's functional coverage (tb/coverage.py) in its run folder, printed after the run.
@@ -47,6 +59,19 @@ _LINT_CONTROL = (
 
 # Only the width warnings are fatal in a simulation build; lint reports the rest.
 _BUILD_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC")
+
+# A build running longer than this prints a line about its progress this often.
+PROGRESS_SECONDS = 30
+# What a finished build no longer needs: the simulator is linked, and a build is never remade in
+# place (a changed configuration gets a folder of its own). The two precompiled headers of a
+# large model alone are about 180 MB.
+_INTERMEDIATES = ("*.gch", "*.o", "*.a")
+# Entries of the build cache: a build folder (top module and key), its lock, the lint folders
+# and ccache's objects. `isosceles clean` removes these and nothing else.
+_CACHE_ENTRY = re.compile(r"^(\.?[a-z0-9_]+-[0-9a-f]{16}(\.lock)?|lint|ccache)$")
+
+# Every waveform this process recorded, in order; the pytest plugin reports them.
+recorded_waveforms = []
 
 
 def _setup_toolchain():
@@ -128,12 +153,20 @@ def _snake(name):
     return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
 
 
+@functools.cache
 def _fst_supported():
-    """Verilator's FST writer needs the lz4 headers and library, which not every machine has."""
-    probe = subprocess.run(
-        ["g++", "-x", "c++", "-E", "-", "-o", os.devnull],
-        input="#include <lz4.h>\n", capture_output=True, text=True,
-    )
+    """Verilator's FST writer includes lz4.h and zlib.h and links -llz4 -lz, which not every
+    machine has: compile and link a program that does the same."""
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = subprocess.run(
+            ["g++", "-x", "c++", "-", "-o", str(Path(scratch) / "probe"), "-llz4", "-lz"],
+            input="#include <lz4.h>\n#include <zlib.h>\n"
+                  "int main() { return LZ4_versionNumber() > 0 && zlibVersion() ? 0 : 1; }\n",
+            capture_output=True, text=True,
+        )
+    if probe.returncode != 0:
+        print("[isosceles.tb] FST needs the lz4 development files (Debian: apt install "
+              "liblz4-dev); recording VCD instead", file=sys.stderr)
     return probe.returncode == 0
 
 
@@ -141,19 +174,86 @@ def _wave_format(waves):
     """The waveform format to record: "fst", "vcd" where FST cannot be built here, or None."""
     if not waves:
         return None
-    if _fst_supported():
-        return "fst"
-    print("[isosceles.tb] FST needs the lz4 development files (Debian: apt install liblz4-dev); "
-          "recording VCD instead")
-    return "vcd"
+    return "fst" if _fst_supported() else "vcd"
 
 
 def waves_requested():
     return os.environ.get("ISOSCELES_WAVES", "") not in ("", "0")
 
 
-def _build_root():
+def build_root():
+    """The build cache: ``$ISOSCELES_BUILD_DIR``, default ``build/tb`` in the current folder."""
     return Path(os.environ.get("ISOSCELES_BUILD_DIR", "build/tb")).resolve()
+
+
+def cache_entries(root=None):
+    """The entries of the build cache ``root`` (default :func:`build_root`) that a clean
+    removes: build folders, their locks, lint folders and ccache's objects, sorted."""
+    root = build_root() if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(path for path in root.iterdir() if _CACHE_ENTRY.match(path.name))
+
+
+def cache_bytes(paths):
+    """Bytes of the files in ``paths`` (files or folders, walked without following links)."""
+    total = 0
+    for path in paths:
+        if path.is_symlink() or not path.is_dir():
+            total += path.lstat().st_size
+            continue
+        for folder, _, files in os.walk(path):
+            total += sum((Path(folder) / name).lstat().st_size for name in files)
+    return total
+
+
+def format_bytes(n):
+    """``n`` bytes for a person: "512 B", "3.4 MB", "1.27 GB" (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
+def _duration(seconds):
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _build_stage(build_dir):
+    """How far a Verilator build in ``build_dir`` has got, from the files it has written."""
+    if not (build_dir / "Vtop.mk").exists():
+        return "Verilator is translating the Verilog to C++"
+    objects = len(list(build_dir.glob("*.o")))
+    sources = len(list(build_dir.glob("Vtop*.cpp")))
+    return f"compiling the C++: {objects} objects of about {sources + 5} so far"
+
+
+@contextmanager
+def _progress(top, build_dir):
+    """Report on stderr the build of ``top`` in ``build_dir``: its start, a line every
+    :data:`PROGRESS_SECONDS` while it runs, and its end with the size of the build cache."""
+    def say(text):
+        print(f"[isosceles.tb] {text}", file=sys.stderr, flush=True)
+
+    start, done = time.monotonic(), threading.Event()
+
+    def report():
+        while not done.wait(PROGRESS_SECONDS):
+            say(f"building {top}: {_duration(time.monotonic() - start)} so far, "
+                f"{_build_stage(build_dir)}")
+
+    say(f"building {top} with Verilator in {build_dir} (log: build.log)")
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    try:
+        yield
+    finally:
+        done.set()
+        reporter.join()
+    root = build_root()
+    say(f"built {top} in {_duration(time.monotonic() - start)}; the build cache {root} holds "
+        f"{format_bytes(cache_bytes(cache_entries(root)))} (isosceles clean empties it)")
 
 
 @contextmanager
@@ -181,7 +281,7 @@ def _make_settings():
     settings = {"MAKEFLAGS": f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include"}
     if shutil.which("ccache"):
         settings["MAKEFLAGS"] += " OBJCACHE=ccache"
-        settings["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(_build_root() / "ccache"))
+        settings["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(build_root() / "ccache"))
         settings["CCACHE_NOHASHDIR"] = "1"  # objects do not depend on which build folder
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update({name: value.strip() for name, value in settings.items()})
@@ -202,8 +302,8 @@ def _build(top, verilog_text, params, wave_format):
     key = hashlib.sha256(
         json.dumps([top, params, verilog_text, wave_format], sort_keys=True, default=repr).encode()
     ).hexdigest()[:16]
-    build_dir = _build_root() / f"{top}-{key}"
-    with _locked(_build_root() / f".{top}-{key}.lock"):
+    build_dir = build_root() / f"{top}-{key}"
+    with _locked(build_root() / f".{top}-{key}.lock"):
         if not (build_dir / "built.ok").exists():
             if build_dir.exists():
                 shutil.rmtree(build_dir)
@@ -212,7 +312,7 @@ def _build(top, verilog_text, params, wave_format):
             source.write_text(verilog_text)
             (build_dir / "params.json").write_text(json.dumps(params, indent=1, default=repr))
             runner = get_runner("verilator")
-            with _make_settings():
+            with _make_settings(), _progress(top, build_dir):
                 runner.build(
                     sources=[source],
                     hdl_toplevel=top,
@@ -223,6 +323,9 @@ def _build(top, verilog_text, params, wave_format):
                     + (["--trace-fst"] if wave_format == "fst" else []),
                     log_file=build_dir / "build.log",
                 )
+            for pattern in _INTERMEDIATES:
+                for path in build_dir.glob(pattern):
+                    path.unlink()
             (build_dir / "built.ok").write_text("")
     return build_dir
 
@@ -247,7 +350,8 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
     extra : dict, optional
         JSON-serialisable data for the cocotb module (``tb_context().extra``).
     waves : bool, optional
-        Record an FST waveform; defaults to ``ISOSCELES_WAVES`` / pytest ``--waves``.
+        Record a waveform (FST, or VCD without lz4); defaults to ``ISOSCELES_WAVES`` / pytest
+        ``--waves``.
 
     Returns
     -------
@@ -312,8 +416,10 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
                 failure = f"{failed} of {total} cocotb tests failed"
         except RuntimeError as error:
             failure = str(error)
+    wave = run_dir / f"dump.{wave_format}"
+    if wave_format:
+        recorded_waveforms.append(str(wave))
     if failure is not None:
-        wave = run_dir / f"dump.{wave_format}"
         raise AssertionError(
             f"{top}: {failure} (seed {seed})\n{_first_failure(log_file)}"
             f"  log:      {log_file}\n"
@@ -322,7 +428,7 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
             f"{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0] or '<test>'}"
         )
     if wave_format:
-        print(f"[isosceles.tb] waveform: {run_dir / f'dump.{wave_format}'}")
+        print(f"[isosceles.tb] waveform: {wave}")
     return run_dir
 
 
@@ -350,7 +456,7 @@ def lint(factory, *, params=None):
     """
     params = dict(params or {})
     component, top, text = elaborate(factory, params)
-    lint_dir = _build_root() / "lint" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    lint_dir = build_root() / "lint" / hashlib.sha256(text.encode()).hexdigest()[:16]
     lint_verilog(top, text, waivers=getattr(component, "lint_waivers", {}), directory=lint_dir)
 
 

@@ -193,8 +193,8 @@ def test_cli_generates_from_a_config_file(tmp_path, capsys):
     (["--unit", "top"], "isosceles generate: error: --unit must be one of block, core, pe, "
                         "rmerger, row_merger, kmerger, pou, queue, heap, stream_buffer, not "
                         "'top'"),
-    (["--unit", "pou", "--config", "missing.toml"], "No such file or directory: "
-                                                    "'missing.toml'"),
+    (["--unit", "pou", "--config", "missing.toml"], "argument --config: 'missing.toml' is not "
+                                                    "a file that exists"),
 ])
 def test_cli_errors_are_one_line(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -7,7 +7,7 @@ import pytest
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.run import RunMismatch, _check_layer
-from isosceles.golden.memory_image import LayerImage, MemoryImage
+from isosceles.golden.memory_image import LayerImage, MemoryImage, activation_word_count
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
 
@@ -47,11 +47,15 @@ def _golden_run(layer):
     placed.write_output(image, layer.output)
     read, written = placed.compulsory_bytes(image)
     band_read = placed.band_read_bytes(image, IsoscelesConfig().lanes)
-    return {"error": "NONE", "output": layer.output.tolist(), "macs": effectual_macs(
-        i, f, stride, padding, groups), "read_bytes": band_read, "write_bytes": written,
-        "compulsory_read": read, "compulsory_written": written, "band_read": band_read,
-        "bus_read_bytes": band_read, "bus_write_bytes": written, "load_cycles": 1,
-        "input_stall_cycles": 0, "output_stall_cycles": 0}
+    pou = 8 * layer.output.shape[2]
+    input_bytes = 8 * i.shape[0] + 4 * activation_word_count(i)
+    return {"error": "NONE", "output": layer.output.tolist(),
+            "macs": effectual_macs(i, f, stride, padding, groups),
+            "read_bytes": band_read, "write_bytes": written,
+            "compulsory_read": read, "compulsory_written": written, "band_read": band_read,
+            "input_bytes": input_bytes, "filter_bytes": read - input_bytes - pou,
+            "pou_bytes": pou, "bus_read_bytes": band_read, "bus_write_bytes": written,
+            "load_cycles": 1, "input_stall_cycles": 0, "output_stall_cycles": 0}
 
 
 @pytest.fixture
@@ -67,6 +71,17 @@ def test_a_right_run_reports_its_figures(layer):
     figures = _check_layer(layer, run)
     assert figures["dram_read_bytes"] == run["band_read"]
     assert figures["halo_read_bytes"] == run["band_read"] - run["compulsory_read"] > 0
+    tensors = figures["dram_bytes_by_tensor"]
+    assert tensors["input halo"] == figures["halo_read_bytes"]
+    assert tensors["output"] == figures["dram_write_bytes"]
+    assert sum(tensors.values()) == figures["dram_read_bytes"] + figures["dram_write_bytes"]
+
+
+def test_tensor_bytes_that_do_not_add_up_are_a_mismatch(layer):
+    run = _golden_run(layer)
+    run["filter_bytes"] += 4
+    with pytest.raises(RunMismatch, match="do not add up"):
+        _check_layer(layer, run)
 
 
 def test_a_mismatch_names_the_first_differing_coordinate(layer):
