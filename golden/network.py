@@ -20,8 +20,21 @@ from isosceles.golden.layers import (
 )
 from isosceles.golden.numerics import DEFAULT_NUMERICS
 from isosceles.golden.pou import PouParams, pou_dense
+from isosceles.golden.reference import dense_conv2d
 
-__all__ = ["Conv", "Pool", "GlobalAvgPool", "FullyConnected", "Add", "Network"]
+__all__ = ["Conv", "Pool", "GlobalAvgPool", "FullyConnected", "Add", "Network",
+           "conv_accumulations"]
+
+
+def conv_accumulations(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS):
+    """:func:`~isosceles.golden.isos.conv2d`'s accumulations [P, Q, K], by the dense reference
+    when no partial sum can saturate."""
+    # When no output's sum of |products| reaches the accumulator's limit, no partial sum
+    # saturates, and the exact dense convolution is the golden result (much faster).
+    bound = dense_conv2d(np.abs(i), np.abs(f), stride=stride, padding=padding, groups=groups)
+    if bound.size == 0 or bound.max() <= numerics.acc_range[1]:
+        return dense_conv2d(i, f, stride=stride, padding=padding, groups=groups)
+    return conv2d(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,8 @@ class Network:
         for layer in self.layers:
             inputs = [values[source] for source in self._sources(layer)]
             if isinstance(layer, Conv):
-                acc = conv2d(inputs[0], layer.weights, stride=layer.stride,
-                             padding=layer.padding, groups=layer.groups, numerics=n)
+                acc = conv_accumulations(inputs[0], layer.weights, stride=layer.stride,
+                                         padding=layer.padding, groups=layer.groups, numerics=n)
                 out = pou_dense(acc, layer.pou, numerics=n)
             elif isinstance(layer, Pool):
                 pool = max_pool if layer.kind == "max" else avg_pool
