@@ -51,9 +51,14 @@ def split():
     return load_test_split()
 
 
-def test_int8_accuracy_on_the_test_split(network, split):
+@pytest.fixture(scope="module")
+def classified(network, split):
+    return classify(network, split[0])
+
+
+def test_int8_accuracy_on_the_test_split(split, classified):
     images, labels = split
-    logits, predictions = classify(network, images)
+    logits, predictions = classified
     accuracy = (predictions == labels).mean()
     print(f"int8 accuracy {accuracy:.4f} on {len(labels)} test images")
     assert logits.shape == (len(labels), 10)
@@ -74,6 +79,22 @@ def test_every_weighted_layer_is_at_least_80_percent_sparse(network):
         assert sparsity >= 0.8, layer.name
         total, zeros = total + layer.weights.size, zeros + (layer.weights == 0).sum()
     assert zeros / total >= 0.8
+
+
+def test_docs_digits_md_states_the_shipped_figures(network, split, classified):
+    doc = (ROOT / "docs" / "digits.md").read_text()
+    for layer in network.layers:
+        if isinstance(layer, (Conv, FullyConnected)):
+            w = layer.weights
+            row = f"| {w.size} | {np.count_nonzero(w)} | {100 * (w == 0).mean():.1f} % |"
+            assert re.search(rf"^\| `{layer.name}` \|.*{re.escape(row)}$", doc, re.M), layer.name
+    correct = int((classified[1] == split[1]).sum())
+    assert f"| int8, golden model (`classify`) | {100 * correct / len(split[1]):.2f} % " \
+           f"({correct}) |" in doc
+    sizes = {path.name: path.stat().st_size for path in DIGITS_DIR.iterdir()}
+    assert f"{sum(sizes.values())} bytes in all" in doc
+    assert f"`test.npz` (`images` int8 [359, 8, 8, 1], `labels` uint8 [359]), " \
+           f"{sizes['test.npz']} bytes" in doc
 
 
 def test_the_shipped_files_match_the_workload(split):
