@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isosceles.golden.checks import check_tensor
 from isosceles.golden.csf import csf_encode
 from isosceles.golden.isos import conv2d
 from isosceles.golden.layers import (
@@ -29,6 +30,8 @@ __all__ = ["Conv", "Pool", "GlobalAvgPool", "FullyConnected", "Add", "Network",
 def conv_accumulations(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS):
     """:func:`~isosceles.golden.isos.conv2d`'s accumulations [P, Q, K], by the dense reference
     when no partial sum can saturate."""
+    i = check_tensor("i", i, ndim=3, bits=numerics.act_bits, form="[H, W, C]")
+    f = check_tensor("f", f, ndim=4, bits=numerics.weight_bits, form="[C/groups, R, K, S]")
     # When no output's sum of |products| reaches the accumulator's limit, no partial sum
     # saturates, and the exact dense convolution is the golden result (much faster).
     bound = dense_conv2d(np.abs(i), np.abs(f), stride=stride, padding=padding, groups=groups)
