@@ -307,6 +307,9 @@ def _read_layer(r, kind, done, numerics):
             r.fail("input", f"C = {C} is out of range 1..{MAX_CHANNELS}")
     kernel, stride, padding, groups, K = _geometry(r, kind, H, W, C)
     if kind in _POOLS:
+        if source is None:
+            r.fail("input", f"a {kind} layer reads an earlier layer's output: give its name, not "
+                            f"{r.table['input']!r}")
         return LayerSpec(name, kind, (H, W, C), source, kernel, K, stride, padding, groups,
                          None, None, None, False, None, None, None, None, 0)
     seed = r.value("seed", "an integer", 0, 0, (1 << 63) - 1)

@@ -305,6 +305,9 @@ def test_pooling_and_add_layers_are_the_golden_layers(tmp_path):
     ('name = "p"\ntype = "avgpool"\ninput = "a"\nkernel = [3, 3]\npadding = [1, 0]',
      "layer 'p': padding: [1, 0]: a pooling layer pads rows and columns alike"),
     ('name = "p"\ntype = "avgpool"\ninput = "a"', "layer 'p': missing key 'kernel'"),
+    ('name = "p"\ntype = "maxpool"\ninput = [4, 4, 2]\nkernel = [2, 2]',
+     "layer 'p': input: a maxpool layer reads an earlier layer's output: give its name, not "
+     "[4, 4, 2]"),
 ])
 def test_errors_of_pooling_and_add_layers(tmp_path, layer, message):
     with pytest.raises(WorkloadError, match=re.escape(message)):
