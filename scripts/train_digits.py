@@ -293,9 +293,6 @@ def requant_params(scale, bias, *, relu, numerics=DEFAULT_NUMERICS):
     top_mult, top_shift = numerics.mult_range[1], numerics.shift_range[1]
     shift = np.clip(np.floor(np.log2(top_mult / scale)), 0, top_shift).astype(np.int64)
     mult = np.rint(scale * np.exp2(shift)).astype(np.int64)
-    over = mult > top_mult
-    shift[over] -= 1
-    mult = np.rint(scale * np.exp2(shift)).astype(np.int64)
     if mult.max() > top_mult or mult.min() < 1:
         raise ValueError(f"requantisation scales {scale.min():.3g}..{scale.max():.3g} do not fit "
                          f"{numerics.mult_bits}-bit multipliers")
