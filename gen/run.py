@@ -32,6 +32,7 @@ from isosceles.gen.report import (
 from isosceles.golden.checks import check_conv_arguments
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
+from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES
 from isosceles.hw.block import IsosBlock
 from isosceles.hw.core import MAX_STRIDE
 
@@ -50,9 +51,13 @@ def isosceles_block(**params):
 
 
 def check_fits(workload, config):
-    """ValueError naming the layer, the field, its value and the configuration's limit, for the
-    first layer the core cannot run."""
+    """ValueError naming the layer, the field, its value and the configuration's limit (or the
+    layer type), for the first layer the block cannot run."""
     for layer in workload.layers:
+        if layer.type not in BLOCK_LAYER_TYPES:
+            raise ValueError(f"{workload.path}: layer {layer.name!r} ({layer.type}) cannot run "
+                             f"on the block yet; it runs {', '.join(BLOCK_LAYER_TYPES)} layers "
+                             "(pooling and residual add are not in the RTL)")
         i, f, stride, padding, groups = layer.conv_arguments()
         g = check_conv_arguments(i.shape, f.shape, stride, padding, groups)
         for field, value, limit, knob in (

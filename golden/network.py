@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isosceles.golden.checks import check_tensor
 from isosceles.golden.csf import csf_encode
 from isosceles.golden.isos import conv2d
 from isosceles.golden.layers import (
@@ -20,8 +21,23 @@ from isosceles.golden.layers import (
 )
 from isosceles.golden.numerics import DEFAULT_NUMERICS
 from isosceles.golden.pou import PouParams, pou_dense
+from isosceles.golden.reference import dense_conv2d
 
-__all__ = ["Conv", "Pool", "GlobalAvgPool", "FullyConnected", "Add", "Network"]
+__all__ = ["Conv", "Pool", "GlobalAvgPool", "FullyConnected", "Add", "Network",
+           "conv_accumulations"]
+
+
+def conv_accumulations(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS):
+    """:func:`~isosceles.golden.isos.conv2d`'s accumulations [P, Q, K], by the dense reference
+    when no partial sum can saturate."""
+    i = check_tensor("i", i, ndim=3, bits=numerics.act_bits, form="[H, W, C]")
+    f = check_tensor("f", f, ndim=4, bits=numerics.weight_bits, form="[C/groups, R, K, S]")
+    # When no output's sum of |products| reaches the accumulator's limit, no partial sum
+    # saturates, and the exact dense convolution is the golden result (much faster).
+    bound = dense_conv2d(np.abs(i), np.abs(f), stride=stride, padding=padding, groups=groups)
+    if bound.size == 0 or bound.max() <= numerics.acc_range[1]:
+        return dense_conv2d(i, f, stride=stride, padding=padding, groups=groups)
+    return conv2d(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
 
 
 @dataclass(frozen=True)
@@ -99,8 +115,8 @@ class Network:
         for layer in self.layers:
             inputs = [values[source] for source in self._sources(layer)]
             if isinstance(layer, Conv):
-                acc = conv2d(inputs[0], layer.weights, stride=layer.stride,
-                             padding=layer.padding, groups=layer.groups, numerics=n)
+                acc = conv_accumulations(inputs[0], layer.weights, stride=layer.stride,
+                                         padding=layer.padding, groups=layer.groups, numerics=n)
                 out = pou_dense(acc, layer.pou, numerics=n)
             elif isinstance(layer, Pool):
                 pool = max_pool if layer.kind == "max" else avg_pool

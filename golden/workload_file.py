@@ -17,8 +17,20 @@ A workload file holds an optional ``description`` and one ``[[layer]]`` table pe
     activation_density = 0.5   # 0..1 (a layer with its own input only)
     # tensors = "conv1.npz"    # instead of the densities: arrays "input" and "weights"
     relu = true                # default true
-    requant = "auto"           # default; or bias = [...], mult = [...], shift = [...] (K each)
+    requant = "auto"           # default; or bias = [...], mult = [...], shift = [...] (K each),
+                               # or "tensors": arrays bias, mult, shift in the tensors file
     seed = 1                   # default 0
+
+    [[layer]]
+    name = "pool"
+    type = "maxpool"           # or "avgpool": no weights, no POU; golden/layers.py's arithmetic
+    input = "conv1"
+    kernel = [2, 2]            # square; stride defaults to the window's size
+
+    [[layer]]
+    name = "skip"
+    type = "add"               # saturating sum of two earlier layers' outputs of one shape
+    input = ["conv1", "pool"]
 
 Everything a layer needs is drawn from ``numpy.random.default_rng(seed)`` in a fixed order
 (input, then weights), so the golden model and an RTL run see identical data. Nonzero activations
@@ -38,13 +50,24 @@ from pathlib import Path
 
 import numpy as np
 
-from isosceles.golden.isos import conv2d
-from isosceles.golden.layers import fully_connected
+from isosceles.golden.layers import avg_pool, fully_connected, max_pool, residual_add
 from isosceles.golden.memory_image import LayerImage
+from isosceles.golden.network import (
+    Add,
+    Conv,
+    FullyConnected,
+    Network,
+    Pool,
+    conv_accumulations,
+)
 from isosceles.golden.numerics import DEFAULT_NUMERICS
 from isosceles.golden.pou import PouParams, pou_dense
-from isosceles.golden.reference import dense_conv2d
-from isosceles.golden.workload_spec import WorkloadError, layer_error, read_workload_spec
+from isosceles.golden.workload_spec import (
+    BLOCK_LAYER_TYPES,
+    WorkloadError,
+    layer_error,
+    read_workload_spec,
+)
 
 __all__ = ["WorkloadError", "WorkloadLayer", "Workload", "load_workload", "auto_requant"]
 
@@ -58,19 +81,24 @@ class WorkloadLayer:
     name, type : str
     input : int64 array [H, W, C]
         For a layer that reads an earlier one (``source``), that layer's ``output``.
-    weights : int64 array
-        ``[C/groups, R, K, S]``; for ``fc``, ``[H*W*C, K]``.
-    pou : PouParams
+    weights : int64 array or None
+        ``[C/groups, R, K, S]``; for ``fc``, ``[H*W*C, K]``; None for pooling and ``add``.
+    pou : PouParams or None
+        None for pooling and ``add``.
     stride : int
     padding : (int, int)
     groups : int
     source : str or None
         The earlier layer whose output this layer reads, or None for its own input.
     seed : int
-    accumulations : int64 array [P, Q, K]
-        What the block computes before the POU (``[1, 1, K]`` for ``fc``).
+    accumulations : int64 array [P, Q, K] or None
+        What the block computes before the POU (``[1, 1, K]`` for ``fc``; None for pooling
+        and ``add``).
     output : int64 array [P, Q, K]
         The layer's golden output, after the POU.
+    kernel : (R, S)
+    skip : str or None
+        ``add``: the second layer it adds to ``source``'s output.
     """
 
     name: str
@@ -85,10 +113,15 @@ class WorkloadLayer:
     seed: int
     accumulations: np.ndarray
     output: np.ndarray
+    kernel: tuple = (1, 1)
+    skip: str = None
 
     def conv_arguments(self):
         """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
         fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels."""
+        if self.type not in BLOCK_LAYER_TYPES:
+            raise ValueError(f"layer {self.name!r} ({self.type}) cannot run on the block yet; "
+                             f"it runs {', '.join(BLOCK_LAYER_TYPES)} layers")
         if self.type == "fc":
             return (self.input.reshape(1, 1, -1), self.weights[:, None, :, None], 1, (0, 0), 1)
         return self.input, self.weights, self.stride, self.padding, self.groups
@@ -96,6 +129,7 @@ class WorkloadLayer:
     def layout(self, image, *, input_area=None, row_stride_words=None, numerics=DEFAULT_NUMERICS):
         """This layer laid out in ``image`` (a :class:`~isosceles.golden.memory_image.LayerImage`);
         ``input_area`` is the output area of the ``source`` layer, when it has one."""
+        self.conv_arguments()  # refuses the layer types the block cannot run
         if self.type == "fc":
             return LayerImage.fc(image, self.input, self.weights, self.pou, numerics=numerics,
                                  input_area=input_area, row_stride_words=row_stride_words,
@@ -122,6 +156,27 @@ class Workload:
         raise KeyError(f"{self.path} has no layer {name!r}; its layers are "
                        f"{', '.join(layer.name for layer in self.layers)}")
 
+    def network(self, numerics=DEFAULT_NUMERICS):
+        """The layers as a golden :class:`~isosceles.golden.network.Network`, to run on other
+        inputs; only the first layer may have its own input (the network's)."""
+        layers = []
+        for index, layer in enumerate(self.layers):
+            if index and layer.source is None:
+                raise ValueError(f"{self.path}: layer {layer.name!r} has its own input; a "
+                                 "network has one input, the first layer's")
+            source = layer.source
+            if layer.type == "fc":
+                layers.append(FullyConnected(layer.name, layer.weights, layer.pou, input=source))
+            elif layer.type == "add":
+                layers.append(Add(layer.name, (layer.source, layer.skip)))
+            elif layer.type in ("maxpool", "avgpool"):
+                layers.append(Pool(layer.name, layer.type[:3], layer.kernel[0], layer.stride,
+                                   layer.padding[0], input=source))
+            else:
+                layers.append(Conv(layer.name, layer.weights, layer.pou, layer.stride,
+                                   layer.padding, layer.groups, input=source))
+        return Network(tuple(layers), numerics)
+
 
 def _draw(rng, shape, density, magnitude):
     """Nonzeros uniform in ``+-1..magnitude`` at ``density``, zeros elsewhere."""
@@ -135,8 +190,9 @@ def _fail(path, spec, problem):
 
 
 def _tensors(path, spec, numerics):
-    """``input`` (None for a layer reading ``source``) and ``weights`` from the layer's ``.npz``,
-    checked against its shapes and the numerics."""
+    """``input`` (None for a layer reading ``source``), ``weights`` and, with ``requant =
+    "tensors"``, the :class:`PouParams` (else None) from the layer's ``.npz``, checked against
+    its shapes and the numerics."""
     file, need_input = spec.tensors, spec.source is None
     try:
         with np.load(file) as npz:
@@ -144,6 +200,8 @@ def _tensors(path, spec, numerics):
     except (OSError, ValueError) as error:
         raise _fail(path, spec, f"cannot read {str(file)!r}: {error}") from None
     needed = ("input", "weights") if need_input else ("weights",)
+    if spec.requant == "tensors":
+        needed += ("bias", "mult", "shift")
     for name in needed:
         if name not in arrays:
             raise _fail(path, spec, f"{file.name} has no array {name!r} (it has "
@@ -168,18 +226,24 @@ def _tensors(path, spec, numerics):
             raise _fail(path, spec, f"{name} values {array.min()}..{array.max()} do not fit "
                                     f"{bits}-bit signed integers ({low}..{high})")
         arrays[name] = array.astype(np.int64)
-    return arrays.get("input"), arrays["weights"]
+    pou = None
+    if spec.requant == "tensors":
+        try:
+            pou = PouParams.make(arrays["bias"], arrays["mult"], arrays["shift"], relu=spec.relu,
+                                 numerics=numerics)
+        except ValueError as error:
+            raise _fail(path, spec, f"{file.name}: {error}") from None
+        if len(pou.bias) != spec.out_channels:
+            raise _fail(path, spec, f"{file.name}: bias, mult and shift have {len(pou.bias)} "
+                                    f"values, the layer has K = {spec.out_channels}")
+    return arrays.get("input"), arrays["weights"], pou
 
 
 def _accumulations(kind, i, f, stride, padding, groups, numerics):
     if kind == "fc":
         return fully_connected(i.reshape(-1), f, numerics=numerics)[None, None, :]
-    # When no output's sum of |products| reaches the accumulator's limit, no partial sum
-    # saturates, and the exact dense convolution is the golden result (much faster).
-    bound = dense_conv2d(np.abs(i), np.abs(f), stride=stride, padding=padding, groups=groups)
-    if bound.size == 0 or bound.max() <= numerics.acc_range[1]:
-        return dense_conv2d(i, f, stride=stride, padding=padding, groups=groups)
-    return conv2d(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
+    return conv_accumulations(i, f, stride=stride, padding=padding, groups=groups,
+                              numerics=numerics)
 
 
 def auto_requant(accumulations, relu, numerics=DEFAULT_NUMERICS):
@@ -201,10 +265,27 @@ def auto_requant(accumulations, relu, numerics=DEFAULT_NUMERICS):
 
 
 
+def _unweighted(spec, done, numerics):
+    """The :class:`WorkloadLayer` of a pooling or ``add`` layer."""
+    i = done[spec.source].output
+    if spec.type == "add":
+        out = residual_add(i, done[spec.skip].output, numerics=numerics)
+    else:
+        pool = max_pool if spec.type == "maxpool" else avg_pool
+        out = pool(i, size=spec.kernel[0], stride=spec.stride, padding=spec.padding[0],
+                   numerics=numerics)
+    return WorkloadLayer(spec.name, spec.type, i, None, None, spec.stride, spec.padding, 1,
+                         spec.source, spec.seed, None, np.asarray(out, dtype=np.int64),
+                         spec.kernel, spec.skip)
+
+
 def _layer(path, spec, done, numerics):
     """The concrete :class:`WorkloadLayer` of one :class:`LayerSpec`."""
+    if spec.type not in BLOCK_LAYER_TYPES:
+        return _unweighted(spec, done, numerics)
+    pou = None
     if spec.tensors is not None:
-        i, f = _tensors(path, spec, numerics)
+        i, f, pou = _tensors(path, spec, numerics)
     else:
         rng = np.random.default_rng(spec.seed)
         if spec.source is None:
@@ -216,13 +297,13 @@ def _layer(path, spec, done, numerics):
     acc = _accumulations(spec.type, i, f, spec.stride, spec.padding, spec.groups, numerics)
     if spec.requant == "auto":
         pou = auto_requant(acc, spec.relu, numerics)
-    else:
+    elif pou is None:
         pou = PouParams.make(spec.bias, spec.mult, spec.shift, relu=spec.relu,
                              numerics=numerics)
     out = pou_dense(acc, pou, numerics=numerics)
     return WorkloadLayer(spec.name, spec.type, np.asarray(i, dtype=np.int64), f, pou,
                          spec.stride, spec.padding, spec.groups, spec.source, spec.seed, acc,
-                         out)
+                         out, spec.kernel)
 
 
 def load_workload(path, numerics=DEFAULT_NUMERICS):

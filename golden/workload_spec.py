@@ -14,9 +14,12 @@ from pathlib import Path
 from isosceles.golden.numerics import DEFAULT_NUMERICS
 
 __all__ = ["WorkloadError", "LayerSpec", "WorkloadSpec", "read_workload_spec", "layer_error",
-           "LAYER_TYPES", "MAX_KERNEL", "MAX_STRIDE", "MAX_COLUMNS", "MAX_CHANNELS"]
+           "LAYER_TYPES", "BLOCK_LAYER_TYPES", "MAX_KERNEL", "MAX_STRIDE", "MAX_COLUMNS",
+           "MAX_CHANNELS"]
 
-LAYER_TYPES = ("conv", "depthwise", "fc")
+LAYER_TYPES = ("conv", "depthwise", "fc", "maxpool", "avgpool", "add")
+BLOCK_LAYER_TYPES = ("conv", "depthwise", "fc")  # the layer types the IS-OS block runs
+_POOLS = ("maxpool", "avgpool")
 MAX_KERNEL = 7   # the golden model's largest R, S
 MAX_STRIDE = 3   # the block's largest stride
 # The memory image's field limits (golden/memory_image.py; a test keeps them equal), repeated
@@ -27,16 +30,20 @@ MAX_CHANNELS = 1 << 12
 # key -> layer types it applies to
 _KEYS = {
     "name": LAYER_TYPES, "type": LAYER_TYPES, "input": LAYER_TYPES,
-    "kernel": ("conv", "depthwise"), "out_channels": LAYER_TYPES,
-    "stride": ("conv", "depthwise"), "padding": ("conv", "depthwise"), "groups": ("conv",),
-    "weight_density": LAYER_TYPES, "activation_density": LAYER_TYPES, "tensors": LAYER_TYPES,
-    "relu": LAYER_TYPES, "requant": LAYER_TYPES, "bias": LAYER_TYPES, "mult": LAYER_TYPES,
-    "shift": LAYER_TYPES, "seed": LAYER_TYPES,
+    "kernel": ("conv", "depthwise", *_POOLS), "out_channels": BLOCK_LAYER_TYPES,
+    "stride": ("conv", "depthwise", *_POOLS), "padding": ("conv", "depthwise", *_POOLS),
+    "groups": ("conv",), "weight_density": BLOCK_LAYER_TYPES,
+    "activation_density": BLOCK_LAYER_TYPES, "tensors": BLOCK_LAYER_TYPES,
+    "relu": BLOCK_LAYER_TYPES, "requant": BLOCK_LAYER_TYPES, "bias": BLOCK_LAYER_TYPES,
+    "mult": BLOCK_LAYER_TYPES, "shift": BLOCK_LAYER_TYPES, "seed": BLOCK_LAYER_TYPES,
 }
 _REQUIRED = {
     "conv": ("name", "type", "input", "kernel", "out_channels"),
     "depthwise": ("name", "type", "input", "kernel"),
     "fc": ("name", "type", "input", "out_channels"),
+    "maxpool": ("name", "type", "input", "kernel"),
+    "avgpool": ("name", "type", "input", "kernel"),
+    "add": ("name", "type", "input"),
 }
 _TOP_KEYS = ("description", "layer")
 
@@ -64,7 +71,7 @@ class LayerSpec:
     source : str or None
         The earlier layer whose output this layer reads, or None for its own input.
     kernel : (R, S)
-        ``(1, 1)`` for ``fc``.
+        ``(1, 1)`` for ``fc`` and ``add``; a pooling window is square.
     out_channels, stride : int
     padding : (ph, pw)
     groups : int
@@ -77,6 +84,8 @@ class LayerSpec:
         ``"auto"``, or None when ``bias``, ``mult`` and ``shift`` (tuples of K ints) are given.
     bias, mult, shift : tuple of int or None
     seed : int
+    skip : str or None
+        ``add``: the second earlier layer it adds to ``source``'s output; None otherwise.
     """
 
     name: str
@@ -97,20 +106,26 @@ class LayerSpec:
     mult: tuple | None
     shift: tuple | None
     seed: int
+    skip: str | None = None
 
     @property
     def output_shape(self):
-        """``(P, Q, K)``; ``(1, 1, K)`` for ``fc``."""
+        """``(P, Q, K)``; ``(1, 1, K)`` for ``fc``; a pooling or ``add`` layer keeps ``C``."""
         if self.type == "fc":
             return (1, 1, self.out_channels)
+        if self.type == "add":
+            return self.input_shape
         (H, W, _), (R, S), (ph, pw) = self.input_shape, self.kernel, self.padding
         return ((H + 2 * ph - R) // self.stride + 1, (W + 2 * pw - S) // self.stride + 1,
                 self.out_channels)
 
     @property
     def weight_shape(self):
-        """``[C/groups, R, K, S]``; ``[H*W*C, K]`` for ``fc``."""
+        """``[C/groups, R, K, S]``; ``[H*W*C, K]`` for ``fc``; None for a layer without
+        weights (pooling, ``add``)."""
         H, W, C = self.input_shape
+        if self.type not in BLOCK_LAYER_TYPES:
+            return None
         if self.type == "fc":
             return (H * W * C, self.out_channels)
         return (C // self.groups, self.kernel[0], self.out_channels, self.kernel[1])
@@ -193,8 +208,13 @@ def _geometry(r, kind, H, W, C):
         if H * W * C > MAX_CHANNELS:
             r.fail("input", f"an fc layer's H*W*C = {H * W * C} is out of range 1..{MAX_CHANNELS}")
         return (1, 1), 1, (0, 0), 1, r.value("out_channels", "an integer", None, 1, MAX_CHANNELS)
+    if kind == "add":
+        return (1, 1), 1, (0, 0), 1, C
     R, S = r.ints("kernel", 2, 1, MAX_KERNEL, what="[R, S]")
-    stride = r.value("stride", "an integer", 1, 1, MAX_STRIDE)
+    if kind in _POOLS and R != S:
+        r.fail("kernel", f"{[R, S]}: a pooling window must be square")
+    stride = r.value("stride", "an integer", R if kind in _POOLS else 1, 1,
+                     MAX_KERNEL if kind in _POOLS else MAX_STRIDE)
     if isinstance(r.table.get("padding"), list):
         padding = tuple(r.ints("padding", 2, 0, MAX_KERNEL - 1, what="an integer or [ph, pw]"))
     else:
@@ -204,6 +224,10 @@ def _geometry(r, kind, H, W, C):
     if H + 2 * padding[0] < R or W + 2 * padding[1] < S:
         r.fail("kernel", f"{[R, S]} is larger than the padded input "
                          f"{[H + 2 * padding[0], W + 2 * padding[1]]}")
+    if kind in _POOLS:
+        if padding[0] != padding[1]:
+            r.fail("padding", f"{list(padding)}: a pooling layer pads rows and columns alike")
+        return (R, S), stride, padding, 1, C
     if kind == "depthwise":
         K = r.value("out_channels", "an integer", C, 1, MAX_CHANNELS)
         if K % C:
@@ -239,11 +263,15 @@ def _pou(r, K, numerics):
     """``requant, bias, mult, shift`` of one layer."""
     explicit = [key for key in ("bias", "mult", "shift") if r.has(key)]
     requant = r.value("requant", "a string", None if explicit else "auto")
-    if requant is not None and requant != "auto":
-        r.fail("requant", f"must be 'auto' (or give bias, mult and shift), not {requant!r}")
+    if requant is not None and requant not in ("auto", "tensors"):
+        r.fail("requant", f"must be 'auto' or 'tensors' (or give bias, mult and shift), not "
+                          f"{requant!r}")
+    if requant == "tensors" and not r.has("tensors"):
+        r.fail("requant", "'tensors' takes bias, mult and shift from the 'tensors' file; give "
+                          "tensors = \"FILE.npz\"")
     if requant and explicit:
-        r.fail(explicit[0], "does not apply with requant = 'auto'; give bias, mult and shift "
-                            "without requant")
+        r.fail(explicit[0], f"does not apply with requant = {requant!r}; give bias, mult and "
+                            "shift without requant")
     if requant:
         return requant, None, None, None
     missing = [key for key in ("bias", "mult", "shift") if key not in explicit]
@@ -264,6 +292,8 @@ def _read_layer(r, kind, done, numerics):
     name = r.value("name", "a string")
     if name in done or name == "":
         r.fail("name", f"{name!r} is empty or names an earlier layer; names must be unique")
+    if kind == "add":
+        return _read_add(r, name, done)
     source = r.table["input"] if isinstance(r.table["input"], str) else None
     if source is not None:
         if source not in done:
@@ -275,14 +305,39 @@ def _read_layer(r, kind, done, numerics):
                          what="[H, W, C] (three integers) or the name of an earlier layer")
         if C > MAX_CHANNELS:
             r.fail("input", f"C = {C} is out of range 1..{MAX_CHANNELS}")
+    kernel, stride, padding, groups, K = _geometry(r, kind, H, W, C)
+    if kind in _POOLS:
+        if source is None:
+            r.fail("input", f"a {kind} layer reads an earlier layer's output: give its name, not "
+                            f"{r.table['input']!r}")
+        return LayerSpec(name, kind, (H, W, C), source, kernel, K, stride, padding, groups,
+                         None, None, None, False, None, None, None, None, 0)
     seed = r.value("seed", "an integer", 0, 0, (1 << 63) - 1)
     relu = r.value("relu", "a boolean", True)
-    kernel, stride, padding, groups, K = _geometry(r, kind, H, W, C)
     weight_density, activation_density, tensors = _densities(r, source)
     requant, bias, mult, shift = _pou(r, K, numerics)
     return LayerSpec(name, kind, (H, W, C), source, kernel, K, stride, padding, groups,
                      weight_density, activation_density, tensors, relu, requant, bias, mult,
                      shift, seed)
+
+
+def _read_add(r, name, done):
+    """The :class:`LayerSpec` of an ``add`` layer: ``input`` names two earlier layers whose
+    outputs have one shape."""
+    sources = r.table["input"]
+    if not (isinstance(sources, list) and len(sources) == 2
+            and all(isinstance(s, str) for s in sources)):
+        r.fail("input", f"an add layer reads two earlier layers, [\"a\", \"b\"], not {sources!r}")
+    for source in sources:
+        if source not in done:
+            r.fail("input", f"{source!r} names no earlier layer (earlier: "
+                            f"{', '.join(done) or 'none'})")
+    first, second = (done[s].output_shape for s in sources)
+    if first != second:
+        r.fail("input", f"{sources[0]!r} gives {list(first)} and {sources[1]!r} gives "
+                        f"{list(second)}; an add needs equal shapes")
+    return LayerSpec(name, "add", first, sources[0], (1, 1), first[2], 1, (0, 0), 1, None, None,
+                     None, False, None, None, None, None, 0, skip=sources[1])
 
 
 def read_workload_spec(path, numerics=DEFAULT_NUMERICS):

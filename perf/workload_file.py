@@ -16,12 +16,14 @@ What it refuses, with a one-line error naming the file, the layer and the key:
 
 * ``tensors`` (real tensors in an ``.npz``): the model works from densities.
 * ``weight_density = 0``: a layer without weights is not a layer the model can cost.
+* Pooling and ``add`` layers (the model's own networks have them; its reader of workload files
+  does not yet).
 
 A rectangular kernel (``R != S``) or unequal padding is modelled: the model's ``Layer`` has
 ``kernel``, ``padding`` for the rows and ``kernel_cols``, ``padding_cols`` for the columns.
 """
 
-from isosceles.golden.workload_spec import layer_error, read_workload_spec
+from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES, layer_error, read_workload_spec
 from isosceles.perf.workloads import Layer, Tensor, Workload, accumulation_density
 
 __all__ = ["RELU_KEEPS", "load_workload"]
@@ -34,6 +36,9 @@ def _layer(path, spec, tensor):
     def refuse(key, why):
         raise layer_error(path, repr(spec.name), key, why)
 
+    if spec.type not in BLOCK_LAYER_TYPES:
+        refuse("type", f"{spec.type!r} layers are not read by the performance model yet; it "
+                       f"reads {', '.join(BLOCK_LAYER_TYPES)} layers")
     if spec.tensors is not None:
         refuse("tensors", "is not read by the performance model, which works from densities; "
                           "give weight_density and activation_density instead")

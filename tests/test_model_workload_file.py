@@ -72,6 +72,9 @@ def test_a_workload_file_becomes_a_network(tmp_path):
      "densities"),
     (("weight_density = 0.4", "weight_density = 0"),
      "layer 'conv_a': weight_density: 0 is outside the performance model's range (0, 1]"),
+    (('requant = "auto"', 'requant = "auto"\n\n[[layer]]\nname = "p"\ntype = "maxpool"\n'
+                          'input = "conv_b"\nkernel = [2, 2]'),
+     "layer 'p': type: 'maxpool' layers are not read by the performance model yet"),
 ])
 def test_bad_workload_files_name_the_file_layer_and_key(tmp_path, change, message):
     path = _write(tmp_path, TWO_LAYERS.replace(*change, 1))

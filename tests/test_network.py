@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
-from isosceles.golden import dense_conv2d
+from isosceles.golden import conv2d, dense_conv2d
 from isosceles.golden.csf import csf_encode
-from isosceles.golden.network import Add, Conv, FullyConnected, GlobalAvgPool, Network, Pool
+from isosceles.golden.network import (
+    Add,
+    Conv,
+    FullyConnected,
+    GlobalAvgPool,
+    Network,
+    Pool,
+    conv_accumulations,
+)
 from isosceles.golden.numerics import requantize, saturate
 from isosceles.golden.pou import PouParams
 
@@ -70,3 +78,19 @@ def test_offchip_bytes_are_csf_sizes():
 def test_dangling_input_is_named():
     with pytest.raises(ValueError, match="layer 'add' reads 'nope'"):
         Network((Add("add", ("input", "nope")),))
+
+
+@pytest.mark.parametrize("magnitude", [3, 127])
+def test_conv_accumulations_are_the_isos_models_with_and_without_saturation(magnitude):
+    seed = 21
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    i = rng.integers(-magnitude, magnitude + 1, (5, 5, 8))
+    f = rng.integers(-magnitude, magnitude + 1, (8, 3, 4, 3))
+    acc = conv_accumulations(i, f, padding=1)
+    assert np.array_equal(acc, conv2d(i, f, padding=1))
+    # Products up to 127 * 127, 72 to an output, pass 16 bits: the stream model saturates them
+    # and the exact sum differs.
+    assert np.array_equal(acc, dense_conv2d(i, f, padding=1)) == (magnitude == 3)
+    with pytest.raises(ValueError, match="i"):
+        conv_accumulations(i * 100, f)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from isosceles.golden import conv2d, dense_conv2d
-from isosceles.golden.layers import fully_connected
+from isosceles.golden.layers import avg_pool, fully_connected, max_pool, residual_add
 from isosceles.golden.memory_image import LayerImage, MemoryImage, compulsory_bytes
 from isosceles.golden.numerics import Numerics
-from isosceles.golden.pou import pou_dense
+from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.workload_file import WorkloadError, auto_requant, load_workload
 
 WORKLOADS = Path(__file__).resolve().parents[1] / "workloads"
@@ -56,11 +56,12 @@ def edit(text, **changes):
     (dict(kernel=None), "layer 'a': missing key 'kernel' (a conv layer needs name, type, input, "
                         "kernel, out_channels)"),
     (dict(name=None), "layer #1: missing key 'name'"),
-    (dict(type=None), "layer 'a': missing key 'type' (one of conv, depthwise, fc)"),
+    (dict(type=None), "layer 'a': missing key 'type' (one of conv, depthwise, fc, maxpool, "
+                      "avgpool, add)"),
     (dict(weight_density=None), "layer 'a': missing key 'weight_density' (or 'tensors')"),
     (dict(activation_density=None), "layer 'a': missing key 'activation_density' (or 'tensors')"),
-    (dict(type='"cnv"'), "layer 'a': type: 'cnv' is not one of conv, depthwise, fc; did you "
-                         "mean 'conv'?"),
+    (dict(type='"cnv"'), "layer 'a': type: 'cnv' is not one of conv, depthwise, fc, maxpool, "
+                         "avgpool, add; did you mean 'conv'?"),
     (dict(stride="4"), "layer 'a': stride: 4 is out of range 1..3"),
     (dict(stride='"2"'), "layer 'a': stride: must be an integer, not '2' (str)"),
     (dict(stride="true"), "layer 'a': stride: must be an integer, not True (bool)"),
@@ -86,8 +87,10 @@ def edit(text, **changes):
     (dict(padding="0", input="[1, 6, 4]"),
      "layer 'a': kernel: [3, 3] is larger than the padded input [1, 6]"),
     (dict(groups="3"), "layer 'a': groups: 3 must divide C = 4 and K = out_channels = 6"),
-    (dict(requant='"max"'), "layer 'a': requant: must be 'auto' (or give bias, mult and shift), "
-                            "not 'max'"),
+    (dict(requant='"max"'), "layer 'a': requant: must be 'auto' or 'tensors' (or give bias, mult "
+                            "and shift), not 'max'"),
+    (dict(requant='"tensors"'), "layer 'a': requant: 'tensors' takes bias, mult and shift from "
+                                "the 'tensors' file; give tensors = \"FILE.npz\""),
     (dict(requant='"auto"', bias="[0, 0, 0, 0, 0, 0]"),
      "layer 'a': bias: does not apply with requant = 'auto'"),
     (dict(bias="[0, 0, 0, 0, 0, 0]", mult="[1, 1, 1, 1, 1, 1]"),
@@ -235,6 +238,113 @@ def test_auto_requant_maps_each_channels_peak_to_the_largest_activation():
     assert abs(1000 * pou.mult[0] / 2 ** pou.shift[0] - 127) < 0.01
     narrow = auto_requant(acc, relu=True, numerics=Numerics(mult_bits=4, shift_bits=3))
     assert max(narrow.mult) <= 15 and max(narrow.shift) <= 7
+
+
+# --- Pooling, add, POU parameters from the tensors file ---------------------------------------
+
+POOL_ADD = CONV + """
+[[layer]]
+name = "b"
+type = "conv"
+input = "a"
+kernel = [1, 1]
+out_channels = 6
+weight_density = 0.7
+relu = false
+seed = 4
+
+[[layer]]
+name = "sum"
+type = "add"
+input = ["a", "b"]
+
+[[layer]]
+name = "max"
+type = "maxpool"
+input = "sum"
+kernel = [2, 2]
+
+[[layer]]
+name = "avg"
+type = "avgpool"
+input = "sum"
+kernel = [3, 3]
+stride = 1
+padding = 1
+"""
+
+
+def test_pooling_and_add_layers_are_the_golden_layers(tmp_path):
+    w = load(tmp_path, POOL_ADD)
+    a, b, total, peak, mean = w.layers
+    assert np.array_equal(total.output, residual_add(a.output, b.output))
+    assert (total.source, total.skip, total.weights, total.pou) == ("a", "b", None, None)
+    assert np.array_equal(peak.output, max_pool(total.output, size=2, stride=2))
+    assert peak.output.shape == (2, 3, 6)
+    assert np.array_equal(mean.output, avg_pool(total.output, size=3, stride=1, padding=1))
+    x = a.input
+    run = w.network().run(x)
+    for layer in w.layers:
+        assert np.array_equal(run[layer.name], layer.output), layer.name
+    with pytest.raises(ValueError, match=re.escape("layer 'sum' (add) cannot run on the block "
+                                                    "yet; it runs conv, depthwise, fc layers")):
+        total.conv_arguments()
+
+
+@pytest.mark.parametrize("layer, message", [
+    ('name = "s"\ntype = "add"\ninput = "a"',
+     "layer 's': input: an add layer reads two earlier layers, [\"a\", \"b\"], not 'a'"),
+    ('name = "s"\ntype = "add"\ninput = ["a", "z"]',
+     "layer 's': input: 'z' names no earlier layer (earlier: a)"),
+    ('name = "p"\ntype = "maxpool"\ninput = "a"\nkernel = [2, 2]\n'
+     'name2 = 1', "layer 'p': unknown key 'name2'"),
+    ('name = "p"\ntype = "maxpool"\ninput = "a"\nkernel = [2, 2]\nweight_density = 1',
+     "layer 'p': weight_density: does not apply to a maxpool layer"),
+    ('name = "p"\ntype = "maxpool"\ninput = "a"\nkernel = [2, 3]',
+     "layer 'p': kernel: [2, 3]: a pooling window must be square"),
+    ('name = "p"\ntype = "avgpool"\ninput = "a"\nkernel = [3, 3]\npadding = [1, 0]',
+     "layer 'p': padding: [1, 0]: a pooling layer pads rows and columns alike"),
+    ('name = "p"\ntype = "avgpool"\ninput = "a"', "layer 'p': missing key 'kernel'"),
+    ('name = "p"\ntype = "maxpool"\ninput = [4, 4, 2]\nkernel = [2, 2]',
+     "layer 'p': input: a maxpool layer reads an earlier layer's output: give its name, not "
+     "[4, 4, 2]"),
+])
+def test_errors_of_pooling_and_add_layers(tmp_path, layer, message):
+    with pytest.raises(WorkloadError, match=re.escape(message)):
+        load(tmp_path, CONV + "\n[[layer]]\n" + layer + "\n")
+
+
+def test_an_add_of_two_shapes_is_refused(tmp_path):
+    text = CONV + '\n[[layer]]\nname = "max"\ntype = "maxpool"\ninput = "a"\nkernel = [2, 2]\n' \
+        '\n[[layer]]\nname = "bad"\ntype = "add"\ninput = ["a", "max"]\n'
+    with pytest.raises(WorkloadError, match=re.escape(
+            "layer 'bad': input: 'a' gives [5, 6, 6] and 'max' gives [2, 3, 6]; an add needs "
+            "equal shapes")):
+        load(tmp_path, text)
+
+
+def test_pou_parameters_from_the_tensors_file(tmp_path):
+    rng = np.random.default_rng(5)
+    i, f = rng.integers(-3, 4, (5, 6, 4)), rng.integers(-3, 4, (4, 3, 6, 3))
+    bias, mult, shift = np.arange(-3, 3), np.arange(1, 7), np.arange(6)
+    text = edit(CONV, tensors='"t.npz"', requant='"tensors"', weight_density=None,
+                activation_density=None, relu="false")
+    np.savez(tmp_path / "t.npz", input=i, weights=f, bias=bias, mult=mult, shift=shift)
+    layer = load(tmp_path, text).layer("a")
+    assert layer.pou == PouParams.make(bias, mult, shift, relu=False)
+    assert np.array_equal(layer.output, pou_dense(dense_conv2d(i, f, padding=1), layer.pou))
+    np.savez(tmp_path / "t.npz", input=i, weights=f, bias=bias, mult=mult)
+    with pytest.raises(WorkloadError, match=re.escape("tensors: t.npz has no array 'shift'")):
+        load(tmp_path, text)
+    np.savez(tmp_path / "t.npz", input=i, weights=f, bias=bias, mult=-mult, shift=shift)
+    with pytest.raises(WorkloadError, match=re.escape("tensors: t.npz: mult values must be in "
+                                                      "0..65535")):
+        load(tmp_path, text)
+    np.savez(tmp_path / "t.npz", input=i, weights=f, bias=bias[:5], mult=mult[:5],
+             shift=shift[:5])
+    with pytest.raises(WorkloadError, match=re.escape("tensors: t.npz: bias, mult and shift have "
+                                                      "5 values, the layer has K = 6")):
+        load(tmp_path, text)
 
 
 # --- Shipped files -----------------------------------------------------------------------------
