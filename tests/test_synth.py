@@ -25,6 +25,8 @@ def _fails(argv, capsys):
     (["--target", "ecp5", "--freq", "0"], "argument --freq: must be a number > 0, not '0'"),
     (["--target", "ecp5", "--freq", "x"], "argument --freq: must be a number > 0, not 'x'"),
     (["--target", "ecp5", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["--target", "ecp5", "--lut-mapper", "abc8"], "argument --lut-mapper: invalid choice: "
+                                                   "'abc8'"),
 ])
 def test_bad_arguments_name_the_argument(argv, message, capsys):
     assert message in _fails(argv, capsys)
@@ -81,6 +83,28 @@ def test_generic_synthesis_of_the_stream_buffer(tmp_path, capsys):
     flops = sum(count for cell, count in report["cells"].items() if "DFF" in cell)
     assert flops == 2 * (bits + 1)
     assert "isosceles_stream_buffer (generic): " in capsys.readouterr().out
+
+
+def test_lut_mapper_auto_maps_the_block_with_the_classic_abc(monkeypatch, tmp_path):
+    """ABC9 fails on the block in the YoWASP build, so "auto" does not try it there."""
+    import isosceles.gen.synth as synth_module
+
+    commands = []
+
+    def record(command, cwd, what):
+        commands.append(command[-1])
+        raise RuntimeError("stop")  # the Yosys script is all this test looks at
+
+    monkeypatch.setattr(synth_module, "_run", record)
+    monkeypatch.setattr(synth_module, "find_tool", lambda name: name)
+    for unit, lut_mapper, abc9_first in (("block", "auto", False), ("pou", "auto", True),
+                                         ("block", "abc9", True), ("pou", "abc", False)):
+        commands.clear()
+        with pytest.raises(RuntimeError):
+            synth(IsoscelesConfig(), "ecp5", unit, lut_mapper=lut_mapper)
+        assert ("abc -lut 4" not in commands[0]) == abc9_first, (unit, lut_mapper)
+    with pytest.raises(ValueError, match="--lut-mapper must be one of auto, abc9, abc"):
+        synth(IsoscelesConfig(), "ecp5", "pou", lut_mapper="abc8")
 
 
 def test_a_failing_tool_is_one_line_with_its_last_message(tmp_path):
