@@ -52,9 +52,11 @@ class FilterLoader(wiring.Component):
     A word the encoder would not have written (a weight word before any coordinate word, a
     coordinate word as a fiber's last word, reserved bits, ``r`` or ``s`` ``>= max_kernel``, ``k >=
     max_channels``, a zero value or one outside ``weight_bits``) stops the load with
-    ``status.error = FORMAT``; fibers that need more than ``words`` words stop it with
-    ``OVERFLOW``. Either way the rest of the request's words are taken and dropped, so the
-    memory client does not hang, and ``status.busy`` falls.
+    ``status.error = FORMAT``, and so does a table entry whose count is above the longest
+    fiber, ``max_kernel * max_channels * (max_kernel + 1)`` words (its fiber is not requested);
+    fibers that need more than ``words`` words stop it with ``OVERFLOW``. Either way the rest of
+    the request's words are taken and dropped, so the memory client does not hang, and
+    ``status.busy`` falls.
 
     A load: set ``config`` (held while busy), pulse ``start`` while not busy; ``status.busy``
     falls when done. The lane must not run meanwhile.
@@ -131,6 +133,8 @@ class FilterLoader(wiring.Component):
         fiber_start = Signal.like(next_word)
         fiber_words = Signal.like(self.pointer_write.data.words)
         r, k, coordinate = Signal(4), Signal(12), Signal()
+        # A fiber's words: a coordinate word and at most max_kernel weights per (r, k).
+        longest = self._max_kernel * self._max_channels * (self._max_kernel + 1)
 
         head = self.word.payload
         value = head[:16]
@@ -190,7 +194,9 @@ class FilterLoader(wiring.Component):
                     m.d.sync += [offset.eq(head), phase.eq(2), remaining.eq(1)]
             with m.Elif(phase == 2):
                 m.d.comb += self.word.ready.eq(~self.req.valid)
-                with m.If(taken):
+                with m.If(taken & (head > longest)):  # no request: its words could be 2**32
+                    m.d.sync += [error.eq(LoadError.FORMAT), remaining.eq(0)]
+                with m.Elif(taken):
                     m.d.sync += [fiber_start.eq(next_word), fiber_words.eq(0),
                                  coordinate.eq(0), remaining.eq(head)]
                     with m.If(head == 0):
