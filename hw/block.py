@@ -103,7 +103,8 @@ class IsosBlock(wiring.Component):
     falls, ``status.done`` is set and ``status.error`` says whether the output is there
     (:class:`BlockError`). A descriptor the build cannot run ends at once with its error code;
     a format or bus error ends the run once every request in flight has completed, so the block
-    never hangs on bad input. The counters restart at each start.
+    never hangs on bad input (``BUS`` wins over a format code: an error beat's data is garbage).
+    Descriptor registers refuse writes while busy (SLVERR). The counters restart at each start.
 
     Inside: an :class:`~isosceles.hw.core.IsosCore`; a
     :class:`~isosceles.hw.filter_loader.FilterLoader` and a
@@ -141,7 +142,8 @@ class IsosBlock(wiring.Component):
         L = config.lanes
         self.axi = AxiMaster(read_clients=L + 2, write_clients=L, addr_width=ADDR_WIDTH,
                              data_width=config.axi_data_width, max_burst=max_burst)
-        self.registers = AxiLiteRegisters(block_registers(), addr_width=REGISTER_ADDR_WIDTH)
+        self.registers = AxiLiteRegisters(block_registers(), addr_width=REGISTER_ADDR_WIDTH,
+                                          locked=[name.lower() for name in DESCRIPTOR_FIELDS])
         self._MustUse__silence = False
         self.config = config
         super().__init__({
@@ -343,14 +345,19 @@ class IsosBlock(wiring.Component):
         m.d.sync += launch.eq(0)
         units_busy = Cat(core.status.busy, *(f.status.busy for f in fetchers),
                          *(w.status.busy for w in writers)).any()
-        input_error = Cat(f.status.format_error for f in fetchers).any()
+        # A fetcher's format_error holds until its next row starts: read it once the band's
+        # fetchers are idle, only for those the band started (not a stale one of an earlier
+        # run), and keep lane 0's before a fully connected layer's next row clears it.
+        band_input_error = Cat(band.inputs[i] & f.status.format_error
+                               for i, f in enumerate(fetchers)).any()
+        input_error = Signal()  # of an earlier row of a fully connected layer
 
         def fail(code):
             m.d.sync += error.eq(Mux(error == 0, code, error))
 
         with m.If(phase == Phase.IDLE):
             with m.If(regs.control[0]):
-                m.d.sync += [busy.eq(1), finished.eq(0), error.eq(0)]
+                m.d.sync += [busy.eq(1), finished.eq(0), error.eq(0), input_error.eq(0)]
                 m.d.sync += phase.eq(Phase.CHECK)
         with m.Elif(phase == Phase.CHECK):
             with m.If(check != 0):
@@ -393,10 +400,11 @@ class IsosBlock(wiring.Component):
             # A fully connected layer: lane 0's fetcher reads the next input row once it is idle.
             with m.If(fc & in_band & ~fetchers[0].status.busy & ~refetch
                       & (fc_row + 1 < d["H"])):
-                m.d.sync += [fc_row.eq(fc_row + 1), refetch.eq(1)]
+                m.d.sync += [fc_row.eq(fc_row + 1), refetch.eq(1),
+                             input_error.eq(input_error | fetchers[0].status.format_error)]
             with m.If(~in_band):
                 m.d.comb += band_macs.eq(1)
-                with m.If(input_error):
+                with m.If(input_error | band_input_error):
                     fail(BlockError.INPUT_FORMAT)
                     m.d.sync += phase.eq(Phase.DRAIN)
                 with m.Elif(core.status.order_error):
@@ -414,14 +422,16 @@ class IsosBlock(wiring.Component):
             # rest of its words).
             with m.If((write_requests == 0) & ~units_busy & ~filters.status.busy
                       & ~pou.status.busy):
-                with m.If(axi.error.valid):
-                    fail(BlockError.BUS)
+                with m.If(axi.error.valid):  # over a format error: the data may be garbage
+                    m.d.sync += error.eq(BlockError.BUS)
                 m.d.sync += [busy.eq(0), finished.eq(1)]
                 m.d.sync += phase.eq(Phase.IDLE)
 
         with m.If(refetch):
             m.d.comb += fetchers[0].start.eq(1)
         m.d.comb += regs.status.eq(Cat(busy, finished, Const(0, 2), error))
+        # The running layer reads the descriptor registers: writes to them wait for idle.
+        m.d.comb += regs.lock.eq(busy | regs.control[0])
 
         # --- Counters, cleared at start. ------------------------------------------------------
         start = regs.control[0] & ~busy

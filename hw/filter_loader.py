@@ -52,9 +52,11 @@ class FilterLoader(wiring.Component):
     A word the encoder would not have written (a weight word before any coordinate word, a
     coordinate word as a fiber's last word, reserved bits, ``r`` or ``s`` ``>= max_kernel``, ``k >=
     max_channels``, a zero value or one outside ``weight_bits``) stops the load with
-    ``status.error = FORMAT``; fibers that need more than ``words`` words stop it with
-    ``OVERFLOW``. Either way the rest of the request's words are taken and dropped, so the
-    memory client does not hang, and ``status.busy`` falls.
+    ``status.error = FORMAT``, and so does a table entry whose count is above the longest
+    fiber, ``max_kernel * max_channels * (max_kernel + 1)`` words (its fiber is not requested);
+    fibers that need more than ``words`` words stop it with ``OVERFLOW``. Either way the rest of
+    the request's words are taken and dropped, so the memory client does not hang, and
+    ``status.busy`` falls.
 
     A load: set ``config`` (held while busy), pulse ``start`` while not busy; ``status.busy``
     falls when done. The lane must not run meanwhile.
@@ -128,6 +130,8 @@ class FilterLoader(wiring.Component):
         slot = Signal(range(max(2, macs)))  # a one-bit field that stays 0 for one weight a word
         next_word = Signal(range(depth + 1))
         r, k, coordinate = Signal(4), Signal(12), Signal()
+        # A fiber's words: a coordinate word and at most max_kernel weights per (r, k).
+        longest = self._max_kernel * self._max_channels * (self._max_kernel + 1)
 
         head = self.word.payload
         value = head[:16]
@@ -206,7 +210,9 @@ class FilterLoader(wiring.Component):
                     m.d.sync += [offset.eq(head), phase.eq(2), remaining.eq(1)]
             with m.Elif(phase == 2):
                 m.d.comb += self.word.ready.eq(~self.req.valid)
-                with m.If(taken):
+                with m.If(taken & (head > longest)):  # no request: its words could be 2**32
+                    m.d.sync += [error.eq(LoadError.FORMAT), remaining.eq(0)]
+                with m.Elif(taken):
                     m.d.sync += [coordinate.eq(0), remaining.eq(head), seen.eq(0)]
                     m.d.sync += [last[j].eq(next_word) for j in range(kernel)]
                     with m.If(head == 0):

@@ -17,7 +17,7 @@ __all__ = ["Register", "AxiLiteRegisters", "ACCESSES"]
 # rw: written by the host, read by the block; ro: driven by the block, read by the host;
 # pulse: writing 1 to a bit strobes that bit of the port for one cycle (reads return 0).
 ACCESSES = ("rw", "ro", "pulse")
-_RESERVED = {"s_axil", "clk", "rst"}
+_RESERVED = {"s_axil", "lock", "clk", "rst"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,10 @@ class AxiLiteRegisters(wiring.Component):
         The map (dicts are passed to :class:`Register`).
     addr_width : int
         Byte address bits of ``s_axil``, 3 to 32 (12 by default); the map must fit.
+    locked : sequence of str
+        Names of ``rw`` registers that refuse writes while the input port ``lock`` is high
+        (the port exists only if some are named): such a write answers SLVERR and changes
+        nothing.
     """
 
     lint_waivers = {
@@ -102,13 +106,18 @@ class AxiLiteRegisters(wiring.Component):
                         "alias wires",
     }
 
-    def __init__(self, registers, *, addr_width=12):
+    def __init__(self, registers, *, addr_width=12, locked=()):
         self._MustUse__silence = True  # only cleared below, once the parameters are valid
         check_int("addr_width", addr_width, 3, 32)
         registers = [entry if isinstance(entry, Register) else Register(**entry)
                      for entry in registers]
         if not registers:
             raise ValueError("registers must list at least one register")
+        writable = {register.name for register in registers if register.access == "rw"}
+        for name in locked:
+            if name not in writable:
+                raise ValueError(f"locked names {name!r}, which is not an rw register of the "
+                                 f"map; name only rw registers: {sorted(writable)}")
         owner = {}
         for register in registers:
             for word in range(register.words):
@@ -126,7 +135,10 @@ class AxiLiteRegisters(wiring.Component):
         self._MustUse__silence = False
         self._registers = registers
         self._addr_width = addr_width
+        self._locked = frozenset(locked)
         members = {"s_axil": In(AxiLiteSignature(addr_width=addr_width))}
+        if locked:
+            members["lock"] = In(1)
         for register in registers:
             if register.access == "ro":
                 members[register.name] = In(register.width)
@@ -172,6 +184,8 @@ class AxiLiteRegisters(wiring.Component):
         for register in self._registers:
             for word in range(register.words):
                 hit = aw_word == register.offset // 4 + word
+                if register.name in self._locked:
+                    hit &= ~self.lock
                 if register.access != "ro":
                     write_hits.append(hit)
                     with m.If(write & hit):

@@ -5,7 +5,7 @@ master as the processor that loads a layer's descriptor, starts the block and re
 import random
 
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam, AxiResp
 
 from isosceles.hw.block import COUNTERS, DESCRIPTOR_FIELDS, BlockError, block_registers
 
@@ -55,8 +55,14 @@ class BlockHost:
             for channel in (*ram_channels, *host_channels):
                 channel.set_pause_generator(_pauses(random.Random(rng.random()), stalls))
 
-    async def write_register(self, name, value):
-        await self.host.write_dword(_OFFSETS[name], value)
+    async def write_register(self, name, value, *, expect=AxiResp.OKAY):
+        """Write ``value`` to register ``name``; fails unless the block answers ``expect``
+        (any answer if None). Returns the answer."""
+        response = await self.host.write(_OFFSETS[name], int(value).to_bytes(4, "little"))
+        assert expect is None or response.resp == expect, (
+            f"write of {value:#x} to {name}: the block answered {response.resp!r}, not "
+            f"{AxiResp(expect)!r}")
+        return response.resp
 
     async def read_register(self, name, words=1):
         value = 0
@@ -67,9 +73,17 @@ class BlockHost:
     async def run(self, descriptor, *, timeout_cycles, poll_cycles=50):
         """Load ``descriptor`` (``LayerImage.descriptor()``), start the block and wait until it
         is done; a :class:`LayerRun`. Fails naming the block's state after ``timeout_cycles``."""
+        await self.start(descriptor)
+        return await self.finish(timeout_cycles=timeout_cycles, poll_cycles=poll_cycles)
+
+    async def start(self, descriptor):
+        """Load ``descriptor`` and start the block."""
         for name in DESCRIPTOR_FIELDS:
             await self.write_register(name.lower(), int(descriptor[name]) & 0xFFFF_FFFF)
         await self.write_register("control", 1)
+
+    async def finish(self, *, timeout_cycles, poll_cycles=50):
+        """Poll ``status`` until the run started last is done; a :class:`LayerRun`."""
         waited = 0
         while True:
             status = await self.read_register("status")

@@ -23,13 +23,23 @@ def first_difference(got, expected):
     return f"[p={p}, q={q}, k={k}]: block {got[p, q, k]}, golden {expected[p, q, k]}"
 
 
-async def run_placed(host, config, image, layer, expected, effectual):
+def run_timeout(image, layer):
+    """Cycles within which a run of ``layer`` must end: generous, proportional to its image."""
+    return 20_000 + 40 * (len(image.data) // 4) * layer.geometry.R
+
+
+async def run_placed(host, config, image, layer, expected, effectual, *, while_busy=None,
+                     stall_cycles=0):
     """Run a layer laid out in ``image``; check its output against ``expected`` [P, Q, K], its
-    byte counters and its MAC counter (``effectual``); the run's counters and golden figures."""
+    byte counters and its MAC counter (``effectual``); the run's counters and golden figures.
+    ``while_busy()``, if given, is awaited between the start and the first poll of ``status``;
+    ``stall_cycles`` is added to the timeout."""
     g = layer.geometry
     host.ram.write(image.base, bytes(image.data))
-    words = len(image.data) // 4
-    run = await host.run(layer.descriptor(), timeout_cycles=20_000 + 40 * words * g.R)
+    await host.start(layer.descriptor())
+    if while_busy is not None:
+        await while_busy()
+    run = await host.finish(timeout_cycles=run_timeout(image, layer) + stall_cycles)
     assert run["error"] == BlockError.NONE, f"layer {g}: the block ended with {run['error']!r}"
     image.data[:] = host.ram.read(image.base, len(image.data))
     got = layer.read_output(image)
@@ -45,18 +55,23 @@ async def run_placed(host, config, image, layer, expected, effectual):
                  "written": compulsory_written, "P": g.P}
 
 
-async def run_layer(host, config, tensors, *, base=0):
-    """Lay out the convolution ``tensors`` (as :func:`random_tensors` draws them) at ``base``,
-    run it and check it (:func:`run_placed`)."""
+def conv_layer(config, tensors, *, base=0):
+    """The convolution ``tensors`` (as :func:`random_tensors` draws them) laid out at ``base``:
+    ``(image, layer, expected output, effectual MACs)``, the arguments of :func:`run_placed`."""
     i, f, stride, padding, groups, pou = tensors
     numerics = config.numerics
     image = MemoryImage(base=base)
     layer = LayerImage.conv(image, i, f, pou, stride=stride, padding=padding, groups=groups,
                             numerics=numerics)
     s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
-    return await run_placed(host, config, image, layer,
-                            pou_dense(s.accumulations, pou, numerics=numerics),
-                            effectual_macs(i, f, stride, padding, groups))
+    return (image, layer, pou_dense(s.accumulations, pou, numerics=numerics),
+            effectual_macs(i, f, stride, padding, groups))
+
+
+async def run_layer(host, config, tensors, *, base=0):
+    """Lay out the convolution ``tensors`` at ``base``, run it and check it
+    (:func:`run_placed`)."""
+    return await run_placed(host, config, *conv_layer(config, tensors, base=base))
 
 
 def random_fc(rng, config):

@@ -148,8 +148,9 @@ async def golden_filters_under_stalls(dut):
 
 @cocotb.test()
 async def errors_end_the_load(dut):
-    """A corrupt weight word stops the load with FORMAT, fibers beyond the buffer with
-    OVERFLOW; both take every word they requested, and a good load afterwards clears them."""
+    """A corrupt weight word or a table entry longer than any fiber stops the load with FORMAT,
+    fibers beyond the buffer with OVERFLOW; each takes every word it requested, and a good
+    load afterwards clears them."""
     ctx = tb_context()
     await start_clock_and_reset(dut)
     memory = ReadMemory(dut, ctx, None, latency=3, idle=0.3, backpressure=0.3)
@@ -180,6 +181,20 @@ async def errors_end_the_load(dut):
         assert memory.words_sent - sent == memory.requested_bytes(first) // 4, what
         assert len(memory.requests) - first == 2 + 2 * channel + (channel == 0), (
             f"{what}: requests {memory.requests[first:]}")
+    # A table entry longer than any fiber (a corrupt or garbage count, up to 2**32 - 1 words)
+    # stops the load at once; its fiber is never requested.
+    longest = kernel * channels * (kernel + 1)
+    for channel, count in ((0, 0xFFFF_FFFF), (1, longest + 1)):
+        memory.image = MemoryImage()
+        area = write_filters(memory.image, "filters", dense[:2, :1, :2, :1])
+        memory.image.write(area.table + 8 * channel + 4, np.array([count], np.uint32))
+        sent, first = memory.words_sent, len(memory.requests)
+        await load(dut, ctx, memory, area=area, timeout=2000)
+        what = f"an entry of {count} words in channel {channel}"
+        assert ctx.unpack("status", int(dut.status.value))["error"] == LoadError.FORMAT, what
+        assert memory.requests[first:] == expected_requests(memory, area)[:1 + 2 * channel], (
+            f"{what}: requests {memory.requests[first:]}")
+        assert memory.words_sent - sent == memory.requested_bytes(first) // 4, what
     memory.image = MemoryImage()
     area = write_filters(memory.image, "filters", dense)
     await load(dut, ctx, memory, area=area, timeout=20000)

@@ -74,3 +74,10 @@ def test_bad_maps_are_named(registers, message):
 
 def test_register_is_a_value():
     assert Register("a", 0, "rw") == Register(name="a", offset=0, access="rw", width=32)
+
+
+def test_locked_names_rw_registers_only():
+    with pytest.raises(ValueError, match="locked names 'status', which is not an rw register"):
+        AxiLiteRegisters(MAP, addr_width=7, locked=["status"])
+    assert "lock" in AxiLiteRegisters(MAP, addr_width=7, locked=["mode"]).signature.members
+    assert "lock" not in AxiLiteRegisters(MAP, addr_width=7).signature.members

@@ -79,8 +79,8 @@ def test_patterns(soak):
 
 def test_benches_in_soak_order(soak):
     names = [path.stem for path in soak.bench_files(ROOT / "tb")]
-    assert names[0] == "test_pou_loader" and names[-3:] == ["test_core", "test_calibration",
-                                                             "test_block"]
+    assert names[0] == "test_pou_loader" and names[-4:] == ["test_core", "test_calibration",
+                                                             "test_block", "test_block_faults"]
     assert "test_formal" not in names
 
 
