@@ -62,7 +62,7 @@ def draw_layer(rng, config, *, first=None):
     if choice["kind"] == "fc":
         choice.update(R=1, S=1, stride=1, H=1, W=1)
     R, S, stride = choice["R"], choice["S"], choice["stride"]
-    ph, pw = int(rng.integers(0, R)), int(rng.integers(0, S))
+    ph, pw = choice.get("ph", int(rng.integers(0, R))), choice.get("pw", int(rng.integers(0, S)))
     groups = {"conv": 1, "fc": 1, "grouped": 2,
               "depthwise": int(rng.integers(2, 5))}[choice["kind"]]
     Cg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
@@ -205,9 +205,15 @@ def _waiting(dut, side, lanes, *, on_ready):
     return False
 
 
-FIRST = (  # every build, whatever the seed: R != S, stride 3, a one-row image, an empty input
+# Every build, whatever the seed, so that every coverage bin is reached in every run: R != S,
+# stride 3, a one-row image, an empty input, all-zero filters, a fully connected layer, a padded
+# depthwise layer of stride 2, an unpadded grouped one, and a dense K = 1, Q = 1 convolution.
+FIRST = (
     dict(R=3, S=1, stride=1), dict(R=1, S=3, stride=3), dict(H=1, R=1, stride=1),
-    dict(act_density=0.0),
+    dict(act_density=0.0), dict(weight_density=0.0), dict(kind="fc"),
+    dict(kind="depthwise", R=2, S=2, stride=2, ph=1, pw=1),
+    dict(kind="grouped", R=1, S=1, stride=1, ph=0, pw=0, Cg=2),
+    dict(kind="conv", R=1, S=1, stride=1, ph=0, pw=0, W=1, Kg=1, weight_density=1.0),
 )
 
 
@@ -267,6 +273,8 @@ async def golden_layers_under_stalls(dut):
         for line in coverage.lines():
             dut._log.info(line)
         coverage.save()
+    assert not coverage.missed, (f"coverage bins {coverage.missed} were not reached, although "
+                                 "FIRST puts a layer in each of them in every run")
 
 
 # The calibration's layers: full-size ones of every kind and stride, then free draws.
