@@ -279,6 +279,11 @@ class IsosBlock(wiring.Component):
             m.d.comb += check.eq(BlockError.SHAPE)
         with m.Elif(~aligned):
             m.d.comb += check.eq(BlockError.ALIGN)
+        # Registered, so that the checks' multipliers end at a flip-flop instead of running on
+        # into the loaders' start (the ulx3s build's critical path, 31.8 MHz). The descriptor is
+        # locked from the cycle `start` is seen, so the CHECK phase reads this run's checks.
+        checked = Signal(4)
+        m.d.sync += checked.eq(check)
 
         # --- Band state (golden/bands.py). ----------------------------------------------------
         per_band = Signal(range(L + 1))       # (L - R) // u + 1
@@ -360,8 +365,8 @@ class IsosBlock(wiring.Component):
                 m.d.sync += [busy.eq(1), finished.eq(0), error.eq(0), input_error.eq(0)]
                 m.d.sync += phase.eq(Phase.CHECK)
         with m.Elif(phase == Phase.CHECK):
-            with m.If(check != 0):
-                fail(check)
+            with m.If(checked != 0):
+                fail(checked)
                 m.d.sync += phase.eq(Phase.DRAIN)
             with m.Else():
                 m.d.comb += [filters.start.eq(1), pou.start.eq(1), flatten.start.eq(1)]
