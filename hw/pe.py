@@ -88,12 +88,13 @@ def filter_words_for(nbytes, *, numerics, macs_per_pe, max_kernel, max_channels)
 class FrontendLane(wiring.Component):
     """The input-stationary frontend of lane ``h``: lane stream I in, lane stream T1 out.
 
-    For each input nonzero ``(w, c, v)`` the lane walks the filter fiber of channel ``c``
-    (:class:`~isosceles.hw.filter_buffer.FilterBuffer`, fibers of ``macs_per_pe`` weights a
-    word) and its coarse-grain PE multiplies ``v`` by one word a cycle: up to ``macs_per_pe``
-    weights, across any ``r``, ``k`` and ``s``. A product is kept when ``(h, r)`` is valid and
-    ``q = (w + pw - s) / u`` is exact and in ``[0, Q)``; it is added, saturating to ``acc_bits``,
-    to partial sum ``(r, k, q)`` of the
+    For each input nonzero ``(w, c, v)`` the lane walks the words of the filter fiber of
+    channel ``c`` that hold the filter rows it feeds (from its lowest to its highest valid row,
+    bounded by the fiber's pointer; :class:`~isosceles.hw.filter_buffer.FilterBuffer`, fibers of
+    ``macs_per_pe`` weights a word) and its coarse-grain PE multiplies ``v`` by one word a
+    cycle: up to ``macs_per_pe`` weights, across any ``r``, ``k`` and ``s``. A product is kept
+    when ``(h, r)`` is valid and ``q = (w + pw - s) / u`` is exact and in ``[0, Q)``; it is
+    added, saturating to ``acc_bits``, to partial sum ``(r, k, q)`` of the
     :class:`~isosceles.hw.context_array.ContextArray`. Each partial sum receives at most one
     product per input, and inputs are processed in stream order, so every partial sum
     accumulates in the golden model's order and saturates identically. On the marker of input
