@@ -13,6 +13,7 @@ Each bound is a rate the RTL cannot beat, summed over the bands of the layer
 * ``dram``: the DRAM bytes the block moved (read and written) / ``dram_bytes_per_cycle``.
 """
 
+import functools
 import math
 
 from isosceles.golden.bands import bands
@@ -29,10 +30,14 @@ def stage_bounds(layer, config):
                      numerics=config.numerics)
     g = s.geometry
 
+    @functools.cache
+    def fiber_words(fed):
+        """Per input channel, the words of its fiber's weights in filter rows ``fed``."""
+        return [math.ceil(sum(1 for weight in fiber if weight["r"] in fed) / config.macs_per_pe)
+                for fiber in s.filter_fibers]
+
     def walk(band, lane, h):
-        fed = band.filter_rows(lane)
-        words = [math.ceil(sum(1 for weight in fiber if weight["r"] in fed) / config.macs_per_pe)
-                 for fiber in s.filter_fibers]
+        words = fiber_words(tuple(band.filter_rows(lane)))
         return sum(words[t["c"]] for t in s.inputs[h] if not t["marker"])
 
     bounds = {"walk": 0, "t1": 0, "merge": 0}
