@@ -195,15 +195,24 @@ def cache_entries(root=None):
     return sorted(path for path in root.iterdir() if _CACHE_ENTRY.match(path.name))
 
 
+def _size(path):
+    """Bytes of file ``path``, 0 if it is gone: another build may delete its temporary files
+    while the cache is being measured."""
+    try:
+        return path.lstat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def cache_bytes(paths):
     """Bytes of the files in ``paths`` (files or folders, walked without following links)."""
     total = 0
     for path in paths:
         if path.is_symlink() or not path.is_dir():
-            total += path.lstat().st_size
+            total += _size(path)
             continue
         for folder, _, files in os.walk(path):
-            total += sum((Path(folder) / name).lstat().st_size for name in files)
+            total += sum(_size(Path(folder) / name) for name in files)
     return total
 
 
