@@ -23,6 +23,7 @@ from isosceles.hw.filter_loader import FilterLoader, LoadError
 from isosceles.hw.flatten import RowFlattener
 from isosceles.hw.pou_loader import PouLoader
 from isosceles.hw.registers import AxiLiteRegisters, Register
+from isosceles.hw.stream_buffer import StreamBuffer
 from isosceles.hw.words import WORD_BYTES, WordPacker, WordUnpacker
 from isosceles.hw.writer import RowWriter
 
@@ -69,15 +70,20 @@ class BlockError(python_enum.IntEnum):
     ORDER = 9            # a unit saw tokens out of order (a hardware fault)
 
 
+CHECK_LATENCY = 2  # cycles from the descriptor to its checks' result (two register stages)
+
+
 class Phase(enum.Enum, shape=3):
-    """The sequencer's: a run goes IDLE, CHECK, LOAD, then BAND and RUN for each band, DRAIN."""
+    """The sequencer's: a run goes IDLE, CHECK, LOAD, then PREPARE, BAND and RUN for each band,
+    DRAIN."""
 
     IDLE = 0
-    CHECK = 1    # the descriptor's checks settle
+    CHECK = 1    # the descriptor's checks settle (CHECK_LATENCY cycles)
     LOAD = 2     # filters and POU table
-    BAND = 3     # one cycle: the band's fields are set and its units started
-    RUN = 4      # until the band's units are idle
-    DRAIN = 5    # until every write is acknowledged
+    PREPARE = 3  # one cycle: the band's rows, inputs and addresses settle into registers
+    BAND = 4     # one cycle: the band's fields are set and its units started
+    RUN = 5      # until the band's units are idle
+    DRAIN = 6    # until every write is acknowledged
 
 
 def block_registers():
@@ -240,14 +246,22 @@ class IsosBlock(wiring.Component):
         def within(name, low, high):
             return (d[name] >= low) & (d[name] <= high)
 
+        def staged(value, name):
+            """``value`` through a register: the checks' sums and products end at flip-flops,
+            and their comparisons start at them (CHECK_LATENCY)."""
+            register = Signal.like(value, name=name)
+            m.d.sync += register.eq(value)
+            return register
+
         def spans(out, size, pad, window):
             """``out = (size + 2 pad - window) // u + 1``, as ``(out-1) u <= size + 2 pad -
             window < out u``; the operands are 32-bit, so the sums are taken 36 bits wide."""
-            reach = Signal(signed(36))
-            m.d.comb += reach.eq(d[size] + 2 * d[pad] - d[window])
-            return (reach >= 0) & ((d[out] - 1) * u <= reach) & (reach < d[out] * u)
+            reach = staged((d[size] + 2 * d[pad] - d[window]).as_signed(), f"reach_{out}")
+            low = staged((d[out] - 1) * u, f"{out}_low")
+            high = staged(d[out] * u, f"{out}_high")
+            return (reach >= 0) & (low <= reach) & (reach < high)
 
-        stride_ok = ((d["output_row_stride"] >= Q * (K + 1))
+        stride_ok = ((d["output_row_stride"] >= staged(Q * (K + 1), "row_words"))
                      & (d["output_row_stride"] < (1 << 24)))
         conv_ok = (within("R", 1, kernel) & within("S", 1, kernel) & within("stride", 1,
                                                                              MAX_STRIDE)
@@ -260,9 +274,9 @@ class IsosBlock(wiring.Component):
                     & spans("P", "H", "pad_h", "R") & spans("Q", "W", "pad_w", "S") & stride_ok)
         # A fully connected layer: a 1x1 convolution of the H*W*C inputs as one row's channels.
         fc = Signal()
-        flat = (d["H"][:bits_for(config.max_channels + 1)]
-                * d["W"][:bits_for(config.max_columns + 1)]
-                * d["C"][:bits_for(config.max_channels + 1)])
+        flat = staged(d["H"][:bits_for(config.max_channels + 1)]
+                      * d["W"][:bits_for(config.max_columns + 1)]
+                      * d["C"][:bits_for(config.max_channels + 1)], "flat")
         fc_ok = (within("R", 1, 1) & within("S", 1, 1) & within("stride", 1, 1)
                  & (d["pad_h"] == 0) & (d["pad_w"] == 0) & within("P", 1, 1) & within("Q", 1, 1)
                  & within("H", 1, config.max_channels) & within("W", 1, config.max_columns)
@@ -279,11 +293,13 @@ class IsosBlock(wiring.Component):
             m.d.comb += check.eq(BlockError.SHAPE)
         with m.Elif(~aligned):
             m.d.comb += check.eq(BlockError.ALIGN)
-        # Registered, so that the checks' multipliers end at a flip-flop instead of running on
-        # into the loaders' start (the ulx3s build's critical path, 31.8 MHz). The descriptor is
-        # locked from the cycle `start` is seen, so the CHECK phase reads this run's checks.
+        # Registered, so that the checks end at a flip-flop instead of running on into the
+        # loaders' start (the ulx3s build's critical path, 31.8 MHz). The descriptor is locked
+        # from the cycle `start` is seen, so CHECK waits CHECK_LATENCY - 1 cycles and then
+        # reads this run's checks.
         checked = Signal(4)
         m.d.sync += checked.eq(check)
+        check_wait = Signal(range(CHECK_LATENCY))
 
         # --- Band state (golden/bands.py). ----------------------------------------------------
         per_band = Signal(range(L + 1))       # (L - R) // u + 1
@@ -297,37 +313,55 @@ class IsosBlock(wiring.Component):
         first_row = Signal(32)                # p0
         first_input = Signal(signed(34))      # p0 u - pad_h
         row_offset = Signal(32)               # p0 * output_row_stride, in words
+        # What the band's start needs is registered from the band state (and so settles in
+        # PREPARE), so that no path runs from the band state's arithmetic into the start of the
+        # units and the enables of their configuration registers.
+        rows_left = Signal(32)                # P - p0
+        rows_now = Signal(range(L + 1))
+        m.d.comb += rows_now.eq(Mux(rows_left < per_band, rows_left, per_band))
         rows = Signal(range(L + 1))
-        m.d.comb += rows.eq(Mux(d["P"] - first_row < per_band, d["P"] - first_row, per_band))
+        m.d.sync += rows.eq(rows_now)
+        last_band = Signal()
+        m.d.sync += last_band.eq(rows_left <= per_band)
+        band_step = Signal(32)                # per_band * output_row_stride, in words
+        m.d.sync += band_step.eq(per_band * d["output_row_stride"])
 
         band = core.band
         band_inputs = Signal(L)
         # A fully connected layer's input rows all go, one after another, to lane 0 through the
         # flattener; fc_row is the row lane 0's fetcher reads (0 for a convolution).
-        fc_row, refetch = Signal(32), Signal()
-        m.d.sync += refetch.eq(0)  # a one-cycle pulse, set in RUN
+        # refetch: a pulse through two stages, set in RUN, so that fetcher 0's registered
+        # configuration follows fc_row before the second stage starts it.
+        fc_row, refetch = Signal(32), Signal(2)
+        m.d.sync += refetch.eq(refetch << 1)
         flatten = RowFlattener(numerics=numerics, max_channels=config.max_channels,
                                max_columns=config.max_columns)
         m.submodules.flatten = flatten
-        m.d.comb += [flatten.enable.eq(fc), flatten.C.eq(d["C"]),
-                     flatten.final.eq(fc_row + 1 >= d["H"])]
+        m.d.comb += [flatten.enable.eq(fc), flatten.C.eq(d["C"])]
+        m.d.sync += flatten.final.eq(fc_row + 1 >= d["H"])  # settles before the row starts
         for i, fetcher in enumerate(fetchers):
             h = first_input + i + (fc_row if i == 0 else 0)
-            m.d.comb += band_inputs[i].eq(lane_feeds(rows, d["R"], u, i, kernel)
+            m.d.sync += band_inputs[i].eq(lane_feeds(rows_now, d["R"], u, i, kernel)
                                           & (h >= 0) & (h < d["H"]))
-            m.d.comb += [
+            m.d.sync += [
                 fetcher.config.entry_addr.eq(d["input_table"] + (h[:32] << 3)),
                 fetcher.config.words_addr.eq(d["input_words"]),
                 fetcher.config.W.eq(d["W"]),
             ]
+            # A register slice before each lane: the lane's ready comes from its fiber walk,
+            # which starts at the filter memory's output, and would otherwise run on through the
+            # fetcher and its word unpacker into the AXI master's read buffers.
+            link = StreamBuffer(layout=core.i[i].payload.shape())
+            m.submodules[f"input_link{i}"] = link
+            wiring.connect(m, link.o, core.i[i])
             if i == 0:
                 wiring.connect(m, fetcher.o, flatten.i)
-                wiring.connect(m, flatten.o, core.i[0])
+                wiring.connect(m, flatten.o, link.i)
             else:
-                wiring.connect(m, fetcher.o, core.i[i])
+                wiring.connect(m, fetcher.o, link.i)
         for j, writer in enumerate(writers):
             offset = row_offset + j * d["output_row_stride"]
-            m.d.comb += [
+            m.d.sync += [
                 writer.config.row_addr.eq(d["output_words"] + (offset << 2)),
                 writer.config.table_addr.eq(d["output_table"] + ((first_row + j) << 3)),
                 writer.config.word_offset.eq(offset),
@@ -362,15 +396,18 @@ class IsosBlock(wiring.Component):
 
         with m.If(phase == Phase.IDLE):
             with m.If(regs.control[0]):
-                m.d.sync += [busy.eq(1), finished.eq(0), error.eq(0), input_error.eq(0)]
+                m.d.sync += [busy.eq(1), finished.eq(0), error.eq(0), input_error.eq(0),
+                             check_wait.eq(CHECK_LATENCY - 1)]
                 m.d.sync += phase.eq(Phase.CHECK)
         with m.Elif(phase == Phase.CHECK):
-            with m.If(checked != 0):
+            with m.If(check_wait != 0):
+                m.d.sync += check_wait.eq(check_wait - 1)
+            with m.Elif(checked != 0):
                 fail(checked)
                 m.d.sync += phase.eq(Phase.DRAIN)
             with m.Else():
                 m.d.comb += [filters.start.eq(1), pou.start.eq(1), flatten.start.eq(1)]
-                m.d.sync += [first_row.eq(0), first_input.eq(-d["pad_h"]),
+                m.d.sync += [first_row.eq(0), first_input.eq(-d["pad_h"]), rows_left.eq(d["P"]),
                              row_offset.eq(0), loading.eq(1), fc_row.eq(0)]
                 m.d.sync += phase.eq(Phase.LOAD)
         with m.Elif(phase == Phase.LOAD):
@@ -387,7 +424,9 @@ class IsosBlock(wiring.Component):
                     fail(BlockError.POU_FORMAT)
                     m.d.sync += phase.eq(Phase.DRAIN)
                 with m.Else():
-                    m.d.sync += phase.eq(Phase.BAND)
+                    m.d.sync += phase.eq(Phase.PREPARE)
+        with m.Elif(phase == Phase.PREPARE):
+            m.d.sync += phase.eq(Phase.BAND)
         with m.Elif(phase == Phase.BAND):
             # The core starts a cycle later, once it sees the band's fields.
             m.d.sync += launch.eq(1)
@@ -403,9 +442,9 @@ class IsosBlock(wiring.Component):
             with m.If(~units_busy & in_band & ~launch):
                 m.d.sync += in_band.eq(0)
             # A fully connected layer: lane 0's fetcher reads the next input row once it is idle.
-            with m.If(fc & in_band & ~fetchers[0].status.busy & ~refetch
+            with m.If(fc & in_band & ~fetchers[0].status.busy & (refetch == 0)
                       & (fc_row + 1 < d["H"])):
-                m.d.sync += [fc_row.eq(fc_row + 1), refetch.eq(1),
+                m.d.sync += [fc_row.eq(fc_row + 1), refetch[0].eq(1),
                              input_error.eq(input_error | fetchers[0].status.format_error)]
             with m.If(~in_band):
                 m.d.comb += band_macs.eq(1)
@@ -415,13 +454,14 @@ class IsosBlock(wiring.Component):
                 with m.Elif(core.status.order_error):
                     fail(BlockError.ORDER)
                     m.d.sync += phase.eq(Phase.DRAIN)
-                with m.Elif(first_row + rows >= d["P"]):
+                with m.Elif(last_band):
                     m.d.sync += phase.eq(Phase.DRAIN)
                 with m.Else():
                     m.d.sync += [first_row.eq(first_row + per_band),
+                                 rows_left.eq(rows_left - per_band),
                                  first_input.eq(first_input + per_band * u),
-                                 row_offset.eq(row_offset + per_band * d["output_row_stride"])]
-                    m.d.sync += phase.eq(Phase.BAND)
+                                 row_offset.eq(row_offset + band_step)]
+                    m.d.sync += phase.eq(Phase.PREPARE)
         with m.Else():  # Phase.DRAIN
             # Every write acknowledged and every unit idle (a failed load still takes the
             # rest of its words).
@@ -432,7 +472,7 @@ class IsosBlock(wiring.Component):
                 m.d.sync += [busy.eq(0), finished.eq(1)]
                 m.d.sync += phase.eq(Phase.IDLE)
 
-        with m.If(refetch):
+        with m.If(refetch[1]):
             m.d.comb += fetchers[0].start.eq(1)
         m.d.comb += regs.status.eq(Cat(busy, finished, Const(0, 2), error))
         # The running layer reads the descriptor registers: writes to them wait for idle.

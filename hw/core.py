@@ -13,6 +13,7 @@ from isosceles.hw.fanout import SubstreamFanout
 from isosceles.hw.pe import FrontendLane, input_layout
 from isosceles.hw.pou import Pou, o_lane_layout
 from isosceles.hw.row_merger import RowMerger
+from isosceles.hw.stream_buffer import StreamBuffer
 
 __all__ = ["IsosCore", "MAX_STRIDE", "lane_feeds", "lane_filter_rows"]
 
@@ -184,13 +185,18 @@ class IsosCore(wiring.Component):
                                & (r < band.R))
                 if not sources:
                     continue
+                # A register slice before each merger input: the merger's ready comes from its
+                # comparator tree and would otherwise run on into the queues of the fan-outs.
+                link = StreamBuffer(layout=merger.i[r].payload.shape())
+                m.submodules[f"merger{j}_link{r}"] = link
+                wiring.connect(m, link.o, merger.i[r])
                 m.d.comb += [
-                    merger.i[r].valid.eq(select({u: s.valid for u, s in sources.items()})),
-                    merger.i[r].payload.eq(select({u: s.payload.as_value()
-                                                   for u, s in sources.items()})),
+                    link.i.valid.eq(select({u: s.valid for u, s in sources.items()})),
+                    link.i.payload.eq(select({u: s.payload.as_value()
+                                              for u, s in sources.items()})),
                 ]
                 for u in sources:
-                    takers.setdefault((j * u + r, r), []).append(stride_is(u) & merger.i[r].ready)
+                    takers.setdefault((j * u + r, r), []).append(stride_is(u) & link.i.ready)
             m.d.comb += merger.config.present.eq(Cat(present))
             wiring.connect(m, merger.o, pou.i)
             wiring.connect(m, pou.o, wiring.flipped(self.o[j]))

@@ -57,8 +57,8 @@ BAND_SETUP = 4
 # registers.
 RETIRE_LATENCY = 3
 # A retired T1 token to the row merger's output: the lane's FIFO, the fan-out's queue, the
-# merger's output register.
-MERGE_LATENCY = 3
+# register slice before the merger, the merger's output register.
+MERGE_LATENCY = 4
 # A merged token through the POU's four stages to its output register, then the final marker's
 # transfer and the core's busy flag (measured on an empty band: 20 cycles end to end).
 POU_LATENCY = 7
