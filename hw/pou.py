@@ -15,9 +15,9 @@ from isosceles.hw.priority import first_set
 __all__ = ["Pou", "o_lane_layout", "channel_params_layout",
            "pou_config_layout"]
 
-# Clock edges from a token's transfer on `i` to its result on `o`: parameter read, bias add,
-# multiply, rounding shift and saturation into the output register.
-LATENCY = 4
+# Clock edges from a token's transfer on `i` to its result on `o`: issue, parameter read, bias
+# add, multiply, shift, then rounding and saturation into the output register.
+LATENCY = 6
 
 
 def o_lane_layout(*, numerics, max_channels, max_columns):
@@ -72,9 +72,9 @@ class Pou(wiring.Component):
     column's marker, otherwise the head goes (and a data token of a fill channel replaces its
     fill). So a column costs one cycle per data token, per fill token and for its marker.
 
-    Pipeline (one token per cycle, stalled as a whole by ``o``): issue and parameter-table read;
-    ``x + bias``; multiply; rounding shift, saturation and ReLU into the ``o`` register. A token
-    transferred on ``i`` in cycle ``t`` is offered on ``o`` in cycle ``t + 4`` at the earliest
+    Pipeline (one token per cycle, stalled as a whole by ``o``): issue; parameter-table read;
+    ``x + bias``; multiply; shift; rounding, saturation and ReLU into the ``o`` register. A
+    token transferred on ``i`` in cycle ``t`` is offered on ``o`` in cycle ``t + 6`` at the earliest
     (``Pou.latency``).
 
     Loading: write the table through ``param_write`` (``{bias, mult, shift}`` of channel
@@ -82,7 +82,7 @@ class Pou(wiring.Component):
     probe is due or in flight, so a stream may be offered right after the last write.
     ``config`` is held while a layer streams. The table, the flags and the unprobed marks keep
     their contents through a reset, but a probe in the pipeline is lost: after a reset within
-    four cycles of a write, write that entry again.
+    six cycles of a write, write that entry again.
 
     Stream contract: ``o.valid`` does not wait on ``o.ready``; ``o.payload`` is a register,
     stable while ``o.valid & ~o.ready``; a transfer happens on a rising edge with
@@ -117,7 +117,7 @@ class Pou(wiring.Component):
     lint_waivers = {
         "UNUSEDSIGNAL": "Amaranth's Verilog keeps named wires that its logic bypasses: the "
                         "table's port members (table_write__en) and named nodes it reads "
-                        "through their temporaries (below_K, from_floor, rounded, saturated, "
+                        "through their temporaries (below_K, below_head, rounded, saturated, "
                         "channel); the POU has no unused signal",
     }
 
@@ -146,7 +146,6 @@ class Pou(wiring.Component):
         m = Module()
         numerics, max_channels = self._numerics, self._max_channels
         k_shape = unsigned(bits_for(max_channels))
-        floor_shape = unsigned(bits_for(max_channels + 1))
         sum_shape = signed(max(numerics.acc_bits, numerics.bias_bits) + 1)
         product_shape = signed(numerics.pou_product_bits)
         act_low, act_high = numerics.act_range
@@ -167,18 +166,18 @@ class Pou(wiring.Component):
         # Like the table, the flags keep their contents through a reset.
         fill_positive = Signal(max_channels, reset_less=True)
         fill_negative = Signal(max_channels, reset_less=True)
-        floor = Signal(floor_shape)  # channels below have been emitted or passed in this column
         # Whole-vector operations (thermometer codes from shifts) rather than one comparison
         # per channel: a fraction of the Verilog and of the simulator's build time.
         ones = Const((1 << max_channels) - 1, max_channels)
+        # The channels the current column has not emitted or passed, a thermometer code kept
+        # as such (not as the lowest such channel) so that the choice below needs no encoder.
+        unpassed = Signal(max_channels, init=(1 << max_channels) - 1)
         below_K = Signal(max_channels)
-        from_floor = Signal(max_channels)
         candidates = Signal(max_channels)
         m.d.comb += [
             below_K.eq(~(ones << self.config.K)),
-            from_floor.eq(ones << floor),
             candidates.eq((fill_positive | (fill_negative & ~self.config.relu.replicate(
-                max_channels))) & below_K & from_floor),
+                max_channels))) & below_K & unpassed),
         ]
         fill_found, fill_k = first_set(m, candidates, name="fill")
 
@@ -196,21 +195,26 @@ class Pou(wiring.Component):
         m.d.sync += unprobed.eq((unprobed & ~probed) | written)
 
         # --- Issue: a fill channel or the head token, once no probe is due or in flight. -----
+        # A fill goes first when one is below the head's channel: a test of the vector against
+        # the head's thermometer code, beside (not after) the encoder that finds the fill.
         probing = Signal()
+        below_head = Signal(max_channels)
         fill_first = Signal()
-        m.d.comb += fill_first.eq(fill_found & (head.marker | (fill_k < head.k)))
+        m.d.comb += [below_head.eq(Mux(head.marker, ones, ~(ones << head.k))),
+                     fill_first.eq((candidates & below_head).any())]
         issue = Signal()
         m.d.comb += issue.eq(advance & ~write.en & ~probe_found & ~probing)
         m.d.comb += self.i.ready.eq(issue & ~fill_first)
         issue_k = Signal(k_shape)
         m.d.comb += issue_k.eq(Mux(fill_first, fill_k, head.k))
-        m.d.comb += [table_read.addr.eq(Mux(probe_found, probe_k, issue_k)),
-                     table_read.en.eq(advance)]
         with m.If(issue & self.i.valid):
-            with m.If(~fill_first & head.marker):
-                m.d.sync += floor.eq(0)
+            with m.If(fill_first):
+                # The channels above the lowest candidate: c ^ (c - 1) is it and those below.
+                m.d.sync += unpassed.eq(~(candidates ^ (candidates - 1)))
+            with m.Elif(head.marker):
+                m.d.sync += unpassed.eq(ones)
             with m.Else():
-                m.d.sync += floor.eq(issue_k + 1)
+                m.d.sync += unpassed.eq(ones << (head.k + 1))
 
         # Stage registers: what each token carries down the pipeline.
         def stage(name):
@@ -222,26 +226,32 @@ class Pou(wiring.Component):
         def carry(into, source):
             return [into[field].eq(source[field]) for field in into]
 
-        read, added, multiplied = stage("read"), stage("added"), stage("multiplied")
-        read_x = Signal(signed(numerics.acc_bits))
+        issued, read = stage("issued"), stage("read")
+        added, multiplied, shifted = stage("added"), stage("multiplied"), stage("shifted")
+        issued_x = Signal(signed(numerics.acc_bits))
+        read_x = Signal.like(issued_x)
         added_sum = Signal(sum_shape)
         added_mult = Signal(self.params_layout["mult"].shape)
         added_shift = Signal(self.params_layout["shift"].shape)
         multiplied_product = Signal(product_shape)
         multiplied_shift = Signal.like(added_shift)
-        m.d.comb += probing.eq(read["probe"] | added["probe"] | multiplied["probe"])
+        m.d.comb += probing.eq(issued["probe"] | read["probe"] | added["probe"]
+                               | multiplied["probe"] | shifted["probe"])
 
+        # The table is read from the issue register: its address is not behind the choice.
+        m.d.comb += [table_read.addr.eq(issued["k"]), table_read.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [
-                read["valid"].eq(probe | (issue & self.i.valid)),
-                read["probe"].eq(probe),
-                read["marker"].eq(~probe & ~fill_first & head.marker),
-                read["last"].eq(head.last),
-                read["q"].eq(head.q),
-                read["k"].eq(Mux(probe, probe_k, issue_k)),
+                issued["valid"].eq(probe | (issue & self.i.valid)),
+                issued["probe"].eq(probe),
+                issued["marker"].eq(~probe & ~fill_first & head.marker),
+                issued["last"].eq(head.last),
+                issued["q"].eq(head.q),
+                issued["k"].eq(Mux(probe, probe_k, issue_k)),
                 # A fill channel and a probe requantise an exact zero.
-                read_x.eq(Mux(probe | fill_first, 0, head.value)),
+                issued_x.eq(Mux(probe | fill_first, 0, head.value)),
             ]
+            m.d.sync += carry(read, issued) + [read_x.eq(issued_x)]
             # Stage 2: x + bias, exact.
             m.d.sync += carry(added, read) + [
                 added_sum.eq(read_x + table_read.data.bias),
@@ -254,43 +264,52 @@ class Pou(wiring.Component):
                 multiplied_shift.eq(added_shift),
             ]
 
-        # Stage 4: (y + 2**(shift-1)) >> shift as ((2y >> shift) + 1) >> 1, which needs no
-        # variable rounding constant (and gives y when shift is 0); saturation; ReLU.
+        # (y + 2**(shift-1)) >> shift as ((2y >> shift) + 1) >> 1, which needs no variable
+        # rounding constant (and gives y when shift is 0). Stage 4: the shift.
         halves = Signal(signed(numerics.pou_product_bits + 1))
+        with m.If(advance):
+            m.d.sync += carry(shifted, multiplied) + [
+                halves.eq(Cat(Const(0, 1), multiplied_product).as_signed() >> multiplied_shift),
+            ]
+        # Stage 5: rounding, saturation, ReLU.
         rounded = Signal(signed(numerics.pou_product_bits + 1))
         saturated = Signal(signed(numerics.act_bits))
         result = Signal(signed(numerics.act_bits))
+        over, under = Signal(), Signal()
         m.d.comb += [
-            halves.eq(Cat(Const(0, 1), multiplied_product).as_signed() >> multiplied_shift),
             rounded.eq((halves + 1) >> 1),
-            saturated.eq(Mux(rounded > act_high, act_high,
-                             Mux(rounded < act_low, act_low, rounded))),
+            # rounded > high and rounded < low, read from halves: beside the rounding's carry
+            # chain, not after it.
+            over.eq(halves > 2 * act_high),
+            under.eq(halves < 2 * act_low - 1),
+            saturated.eq(Mux(over, act_high, Mux(under, act_low, rounded))),
             result.eq(Mux(self.config.relu & (saturated < 0), 0, saturated)),
         ]
         with m.If(advance):
-            emit = multiplied["valid"] & ~multiplied["probe"]
+            emit = shifted["valid"] & ~shifted["probe"]
             m.d.sync += [
-                self.o.valid.eq(emit & (multiplied["marker"] | (result != 0))),
-                self.o.payload.q.eq(multiplied["q"]),
-                self.o.payload.k.eq(multiplied["k"]),
-                self.o.payload.value.eq(Mux(multiplied["marker"], 0, result)),
-                self.o.payload.marker.eq(multiplied["marker"]),
-                self.o.payload.last.eq(multiplied["marker"] & multiplied["last"]),
+                self.o.valid.eq(emit & (shifted["marker"] | (result != 0))),
+                self.o.payload.q.eq(shifted["q"]),
+                self.o.payload.k.eq(shifted["k"]),
+                self.o.payload.value.eq(Mux(shifted["marker"], 0, result)),
+                self.o.payload.marker.eq(shifted["marker"]),
+                self.o.payload.last.eq(shifted["marker"] & shifted["last"]),
             ]
         # A probe records the sign of the saturated result, before ReLU, for its channel.
         recording = Signal()
         positive = Signal()
         negative = Signal()
-        m.d.comb += [recording.eq(advance & multiplied["valid"] & multiplied["probe"]),
+        m.d.comb += [recording.eq(advance & shifted["valid"] & shifted["probe"]),
                      positive.eq(saturated > 0), negative.eq(saturated < 0)]
         channel = Signal(max_channels)
-        m.d.comb += channel.eq(Const(1, max_channels) << multiplied["k"])
+        m.d.comb += channel.eq(Const(1, max_channels) << shifted["k"])
         with m.If(recording):
             m.d.sync += [
                 fill_positive.eq(Mux(positive, fill_positive | channel, fill_positive & ~channel)),
                 fill_negative.eq(Mux(negative, fill_negative | channel, fill_negative & ~channel)),
             ]
 
-        m.d.comb += self.status.busy.eq(probe_found | read["valid"] | added["valid"]
-                                        | multiplied["valid"] | self.o.valid)
+        m.d.comb += self.status.busy.eq(probe_found | issued["valid"] | read["valid"]
+                                        | added["valid"] | multiplied["valid"]
+                                        | shifted["valid"] | self.o.valid)
         return m

@@ -26,11 +26,14 @@ class RMerger(wiring.Component):
     """Merges ``radix`` coordinate-sorted T1 fibers into one T2 fiber, adding equal ``q``.
 
     A combinational comparator tree finds the smallest head column ``q``; the heads at ``q`` are
-    added exactly, saturated once to ``acc_bits`` and, when nonzero, registered on ``o``. Column
+    taken into a register (``held``), then in the next cycle added exactly, saturated once to
+    ``acc_bits`` and, when nonzero, registered on ``o``: the tree and the adder are in different
+    cycles. Column
     ``q`` is only merged once every present source has a head at or past ``q`` or a watermark
     past ``q`` (its data of ``q`` has all arrived), so no later token can join it. The unit's own
-    watermark for ``q`` follows once every source has passed ``q`` and ``o`` holds nothing of
-    ``q``. Padding rows (``config.present`` bit clear) count as always finished.
+    watermark for ``q`` follows once every source has passed ``q`` and neither ``held`` nor
+    ``o`` holds anything of ``q``. Padding rows (``config.present`` bit clear) count as always
+    finished.
 
     A row begins with a one-cycle ``start`` pulse (``config`` is then held for the row) and ends
     with the watermark whose ``last`` is set (column ``config.columns - 1``). Between rows, and
@@ -40,7 +43,7 @@ class RMerger(wiring.Component):
     Stream contract: ``o.valid`` and ``watermark.valid`` do not wait on their ``ready``; their
     payloads are registers, stable until the transfer. Inputs are read as heads while ``valid``
     (their payload is stable by the same contract) and taken when merged. One output per cycle;
-    one cycle of latency from heads to ``o``; no input buffering is needed to progress.
+    two cycles of latency from heads to ``o``; no input buffering is needed to progress.
 
     Parameters
     ----------
@@ -82,9 +85,12 @@ class RMerger(wiring.Component):
         done = [Signal(count_shape, name=f"done{r}") for r in range(radix)]
         out_done = Signal(count_shape)
         active = Signal()  # between start and the last watermark
+        # ended[r]: done[r] == columns, kept in a register beside done[r] rather than compared
+        # in front of the comparator tree.
+        ended = [Signal(name=f"ended{r}") for r in range(radix)]
         finished = [Signal(name=f"finished{r}") for r in range(radix)]
         for r in range(radix):
-            m.d.comb += finished[r].eq(present[r] & (done[r] == columns))
+            m.d.comb += finished[r].eq(present[r] & ended[r])
             m.d.comb += self.watermark_in[r].ready.eq(active & ~finished[r])
 
         heads = [Signal(name=f"head{r}") for r in range(radix)]
@@ -111,40 +117,59 @@ class RMerger(wiring.Component):
         def passed(r, q):
             return ~present[r] | (done[r] > q)
 
+        # A source without a head has passed q_min when it has passed some head's column:
+        # compared with every head beside the tree, not with the tree's result after it.
         ready_to_merge = Signal()
         m.d.comb += ready_to_merge.eq(any_head)
         for r in range(radix):
-            with m.If(~heads[r] & ~passed(r, q_min)):
+            passed_a_head = 0
+            for j in range(radix):
+                passed_a_head |= heads[j] & (done[r] > self.fiber[j].payload.q)
+            with m.If(~heads[r] & present[r] & ~passed_a_head):
                 m.d.comb += ready_to_merge.eq(0)
 
-        # Exact sum of the heads at q_min, then one saturation.
         at_min = [Signal(name=f"at_min{r}") for r in range(radix)]
         for r in range(radix):
             m.d.comb += at_min[r].eq(heads[r] & (self.fiber[r].payload.q == q_min))
-        total = sum(Mux(at_min[r], self.fiber[r].payload.value, 0) for r in range(radix))
-        high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
-        saturated = Mux(total > high, high, Mux(total < low, low, total))
 
+        # The heads at q_min wait one cycle in `held`, where they are added, before `o`. `held`
+        # moves on whenever `o` can take it, so one column still merges every cycle.
+        held = Signal(data.StructLayout({
+            "valid": 1, "q": len(q_min),
+            "values": data.ArrayLayout(signed(acc_bits), radix)}))
         output_free = self.o.ready | ~self.o.valid
-        merge = ready_to_merge & output_free
+        held_free = ~held.valid | output_free
+        merge = ready_to_merge & held_free
         for r in range(radix):
             m.d.comb += self.fiber[r].ready.eq(merge & at_min[r])
-        with m.If(merge):
+        # The payload of `held` is loaded whenever it is free: it is read only when valid.
+        with m.If(held_free):
+            m.d.sync += [held.valid.eq(merge), held.q.eq(q_min)]
+            for r in range(radix):
+                m.d.sync += held.values[r].eq(Mux(at_min[r], self.fiber[r].payload.value, 0))
+
+        # Exact sum of the heads at q_min, then one saturation.
+        total = sum(held.values[r] for r in range(radix))
+        high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
+        saturated = Mux(total > high, high, Mux(total < low, low, total))
+        with m.If(held.valid & output_free):
             m.d.sync += [
                 self.o.valid.eq(total != 0),
-                self.o.payload.q.eq(q_min),
+                self.o.payload.q.eq(held.q),
                 self.o.payload.value.eq(saturated),
             ]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        # Our watermark for column out_done, once every source passed it and o holds none of it.
+        # Our watermark for column out_done, once every source passed it and neither held nor
+        # o holds any of it.
         all_passed = Signal()
         m.d.comb += all_passed.eq(1)
         for r in range(radix):
             with m.If(~passed(r, out_done)):
                 m.d.comb += all_passed.eq(0)
-        o_clear = ~self.o.valid | (self.o.payload.q > out_done)
+        held_clear = ~held.valid | (held.q > out_done)
+        o_clear = held_clear & (~self.o.valid | (self.o.payload.q > out_done))
         can_mark = active & all_passed & o_clear & (out_done < columns)
         mark_free = self.watermark.ready | ~self.watermark.valid
         row_ends = Signal()
@@ -162,9 +187,10 @@ class RMerger(wiring.Component):
 
         for r in range(radix):
             with m.If(self.start):
-                m.d.sync += done[r].eq(0)
+                m.d.sync += [done[r].eq(0), ended[r].eq(columns == 0)]
             with m.Elif(self.watermark_in[r].valid & self.watermark_in[r].ready):
-                m.d.sync += done[r].eq(self.watermark_in[r].payload.q + 1)
+                m.d.sync += [done[r].eq(self.watermark_in[r].payload.q + 1),
+                             ended[r].eq(self.watermark_in[r].payload.q + 1 == columns)]
         with m.If(self.start):
             m.d.sync += [out_done.eq(0), active.eq(1)]
         with m.Elif(row_ends):

@@ -59,9 +59,10 @@ RETIRE_LATENCY = 3
 # A retired T1 token to the row merger's output: the lane's FIFO, the fan-out's queue, the
 # register slice before the merger, the merger's output register.
 MERGE_LATENCY = 4
-# A merged token through the POU's four stages to its output register, then the final marker's
-# transfer and the core's busy flag (measured on an empty band: 20 cycles end to end).
-POU_LATENCY = 7
+# A merged token through the POU's six stages to its output register, then the final marker's
+# transfer and the core's busy flag (an empty band: 20 cycles end to end measured with the
+# four-stage POU, 22 with the six-stage one, 23 with the merger's register slice).
+POU_LATENCY = 9
 
 
 def context_banks(macs_per_pe):

@@ -123,8 +123,8 @@ FillsPastKPou = mutant(Pou, "below_K.eq(~(ones << self.config.K))", "below_K.eq(
 
 
 def make_views():
-    return [PouView(_pou(), depth=12),
-            PouView(_pou(), depth=16, tag="deep", modes=("bmc",), slow=("bmc",))]
+    return [PouView(_pou(), depth=14),
+            PouView(_pou(), depth=18, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():
@@ -132,9 +132,9 @@ def broken_views():
     may fail first)."""
     return [
         # Rounding is shared by data and fills: either may be the first to show it.
-        (PouView(_pou(TruncatingPou), depth=12),
+        (PouView(_pou(TruncatingPou), depth=14),
          ("a data token leaves as requantize of its value, once",
           "a nonzero fill below K leaves before its column's marker")),
-        (PouView(_pou(FillsPastKPou), depth=12),
+        (PouView(_pou(FillsPastKPou), depth=14),
          "an absent channel leaves as its fill, once, only below K"),
     ]

@@ -95,7 +95,8 @@ class RMergerView(FormalView):
                     ends & (config.columns == 2) & everyone & out_seen)
         low = NARROW.acc_range[0]
         total = sum(unit.fiber[r].payload.value for r in range(radix))
-        props.cover("a sum saturates", props.past(both & (total < low)) & o.valid
+        # Merged heads are added in `held`, one cycle, then registered on `o`: two cycles.
+        props.cover("a sum saturates", props.past(props.past(both & (total < low))) & o.valid
                     & (o.payload.value == low))
         props.cover("a second row starts", ended & start)
 
@@ -107,7 +108,8 @@ def _rmerger(cls=RMerger):
 EarlyRMerger = mutant(RMerger, "return ~present[r] | (done[r] > q)",
                       "return ~present[r] | (done[r] >= q)", name="EarlyRMerger")
 HastyMarkRMerger = mutant(
-    RMerger, "o_clear = ~self.o.valid | (self.o.payload.q > out_done)", "o_clear = 1",
+    RMerger, "o_clear = held_clear & (~self.o.valid | (self.o.payload.q > out_done))",
+    "o_clear = 1",
     name="HastyMarkRMerger")
 
 
