@@ -61,7 +61,7 @@ RETIRE_LATENCY = 3
 MERGE_LATENCY = 4
 # A merged token through the POU's six stages to its output register, then the final marker's
 # transfer and the core's busy flag (an empty band: 20 cycles end to end measured with the
-# four-stage POU, 22 with the six-stage one, 23 with the merger's register slice).
+# four-stage POU, 22 with the six-stage one; the merger's register slice is in MERGE_LATENCY).
 POU_LATENCY = 9
 
 
