@@ -154,7 +154,9 @@ UncreditedRowWriter = mutant(RowWriter, "send = fifo.r_rdy & (credit != 0)", "se
 
 
 def make_views():
-    return [RowWriterView(_writer(), depth=13),
+    # The covers need 13 steps, whose bmc is past CI's budget: CI checks every property to 11.
+    return [RowWriterView(_writer(), depth=13, slow=("bmc",)),
+            RowWriterView(_writer(), depth=11, tag="short", modes=("bmc",)),
             RowWriterView(_writer(), depth=16, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
