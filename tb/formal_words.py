@@ -94,7 +94,7 @@ StickyPacker = mutant(WordPacker, "self.beat.payload.eq(filled),\n" + " " * 29 +
 
 def make_views():
     return [WordPackerView(_packer(), depth=12),
-            WordPackerView(_packer(), depth=16, tag="deep", modes=("bmc",), slow=("bmc",))]
+            WordPackerView(_packer(), depth=14, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():
