@@ -1,6 +1,6 @@
 """Every unit's formal checks (tb/formal_*.py) pass, and every broken variant fails on its property.
 
-The checks a view declares past CI's budget (about two minutes for all the others on two cores)
+The checks a view declares past CI's budget (about three minutes for all the others on two cores)
 are marked ``slow``; ``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs
 them.
 """

@@ -1,0 +1,103 @@
+"""Formal view of the word packer: each request's beats, and strobes on exactly its words."""
+
+from amaranth import Signal
+
+from isosceles.hw.words import WordPacker
+from isosceles.tb.formal import FormalView, any_const, any_seq, mutant
+
+__all__ = ["WordPackerView", "make_views", "broken_views"]
+
+DATA_WIDTH, ADDR_WIDTH, MAX_WORDS, OUTSTANDING = 64, 8, 3, 3
+LANES = DATA_WIDTH // 32
+
+
+class WordPackerView(FormalView):
+    """Two 32-bit lanes a beat, requests of up to three words, three in flight, 8-bit addresses.
+
+    Assumed: requests of 1 to 3 words. The view counts the words and beats of all requests
+    accepted and of all transfers. Checked: each request leaves on ``req_o`` as its address
+    rounded down to a beat and the beats that cover its words; for one request the solver
+    chooses, each of its beats strobes exactly the lanes of its words (so a write touches no
+    byte outside the request), and one of its words, chosen too, is in its lane of its beat.
+    """
+
+    def properties(self, m, props, unit):
+        req_i, req_o, word, beat = unit.req_i, unit.req_o, unit.word, unit.beat
+        counter = range(32)
+        accepted = req_i.valid & req_i.ready
+        lane = req_i.payload.addr[2]
+        words = req_i.payload.words
+        beats = (lane + words + LANES - 1) >> 1
+        props.assume((words >= 1) & (words <= MAX_WORDS), when=req_i.valid)
+
+        expected = Signal.like(req_o.payload)
+        with m.If(accepted):
+            m.d.sync += [expected.addr.eq(req_i.payload.addr & ~(LANES * 4 - 1)),
+                         expected.beats.eq(beats)]
+        props.check("a request leaves as the beats that cover it",
+                    req_o.payload.as_value() == expected.as_value(), when=req_o.valid)
+
+        words_asked, beats_asked = Signal(counter), Signal(counter)
+        words_in, beats_out = Signal(counter), Signal(counter)
+        with m.If(accepted):
+            m.d.sync += [words_asked.eq(words_asked + words), beats_asked.eq(beats_asked + beats)]
+        with m.If(word.valid & word.ready):
+            m.d.sync += words_in.eq(words_in + 1)
+        with m.If(beat.valid & beat.ready):
+            m.d.sync += beats_out.eq(beats_out + 1)
+        props.check("no word taken beyond the requests", words_in < words_asked,
+                    when=word.valid & word.ready)
+
+        # The tracked request: where its words and beats start in the streams.
+        tracking = Signal()
+        first_word, first_beat = Signal(counter), Signal(counter)
+        t_lane, t_words, t_beats = Signal(), Signal.like(words), Signal(range(4))
+        with m.If(accepted & any_seq(1) & ~tracking):
+            m.d.sync += [tracking.eq(1), first_word.eq(words_asked), first_beat.eq(beats_asked),
+                         t_lane.eq(lane), t_words.eq(words), t_beats.eq(beats)]
+        index = Signal(range(MAX_WORDS))
+        m.d.comb += index.eq(any_const(len(index)))
+        props.assume(index < t_words, when=tracking)
+        value, seen = Signal(32), Signal()
+        with m.If(tracking & word.valid & word.ready & (words_in == first_word + index)):
+            m.d.sync += [value.eq(word.payload), seen.eq(1)]
+
+        b = Signal(counter)
+        m.d.comb += b.eq(beats_out - first_beat)
+        in_request = tracking & (beats_out >= first_beat) & (b < t_beats)
+        for lane_index in range(LANES):
+            position = b * LANES + lane_index
+            props.check(f"lane {lane_index}: strobed exactly when a word of the request is there",
+                        beat.payload.strb.word_select(lane_index, 4)
+                        == (((position >= t_lane) & (position < t_lane + t_words))
+                            .replicate(4)), when=beat.valid & in_request)
+        target = t_lane + index
+        props.check("the tracked word is in its lane of its beat",
+                    beat.payload.data.word_select(target[0], 32) == value,
+                    when=beat.valid & in_request & seen & (b == target >> 1))
+
+        props.cover("a three-word request from lane 1 leaves its last beat",
+                    beat.valid & beat.ready & in_request & (t_words == 3) & t_lane
+                    & (b == 1))
+        props.cover("a beat waits with a request behind it",
+                    beat.valid & ~beat.ready & req_o.valid)
+
+
+def _packer(cls=WordPacker):
+    return cls(data_width=DATA_WIDTH, addr_width=ADDR_WIDTH, max_words=MAX_WORDS,
+               outstanding=OUTSTANDING)
+
+
+StickyPacker = mutant(WordPacker, "self.beat.payload.eq(filled),\n" + " " * 29 + "gathered.eq(0)]",
+                      "self.beat.payload.eq(filled)]", name="StickyPacker")
+
+
+def make_views():
+    return [WordPackerView(_packer(), depth=12),
+            WordPackerView(_packer(), depth=14, tag="deep", modes=("bmc",), slow=("bmc",))]
+
+
+def broken_views():
+    """(view of a broken variant, the property its check must fail, or a tuple of those it
+    may fail first)."""
+    return [(WordPackerView(_packer(StickyPacker), depth=10), "strobed exactly when")]
