@@ -106,6 +106,28 @@ class Properties:
         self.m.d.sync += register.eq(value)
         return register
 
+    def row(self, *, start, ends, config):
+        """A register high from ``start`` until ``ends`` (the transfer that closes the row);
+        assumed: no ``start`` within a row, ``config`` held through it."""
+        row = Signal(name="row")
+        with self.m.If(start):
+            self.m.d.sync += row.eq(1)
+        with self.m.Elif(ends):
+            self.m.d.sync += row.eq(0)
+        self.assume(~start, when=row)
+        self.assume(config.as_value() == self.past(config.as_value()), when=row)
+        return row
+
+    def latest(self, name, transfer, value, *, start):
+        """``(seen, last)``: whether ``transfer`` happened since ``start``, and ``value`` at
+        the last one."""
+        seen, last = Signal(name=f"{name}_seen"), Signal.like(value, name=f"{name}_last")
+        with self.m.If(start):
+            self.m.d.sync += seen.eq(0)
+        with self.m.Elif(transfer):
+            self.m.d.sync += [seen.eq(1), last.eq(value)]
+        return seen, last
+
     def stream_rules(self, port, *, name, assume):
         """``valid`` does not fall and ``payload`` does not change until the transfer: assumed
         of a stream the view drives, asserted of one the unit drives."""

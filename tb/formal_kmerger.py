@@ -1,5 +1,7 @@
 """Formal view of the K-merger: (q, k) order, markers after every watermark, no token lost."""
 
+from functools import partial
+
 from amaranth import Mux, Signal
 
 from isosceles.hw.kmerger import KMerger
@@ -35,24 +37,10 @@ class KMergerView(FormalView):
         m.d.comb += [start.eq(any_seq(1)), config.eq(any_seq(len(config.as_value())))]
         sent = o.valid & o.ready
         ends = sent & o.payload.marker & o.payload.last
-        row = Signal()  # from start to the transfer of the last marker
-        with m.If(start):
-            m.d.sync += row.eq(1)
-        with m.Elif(ends):
-            m.d.sync += row.eq(0)
-        props.assume(~start, when=row)
-        props.assume(config.as_value() == props.past(config.as_value()), when=row)
+        row = props.row(start=start, ends=ends, config=config)  # to the last marker's transfer
+        latest = partial(props.latest, start=start)
         props.assume((config.columns >= 1) & (config.columns <= 3) & (config.channels >= 1)
                      & (config.channels <= radix), when=start | row)
-
-        def latest(name, transfer, value):
-            """(any, value) of the last ``transfer`` of this row."""
-            seen, last = Signal(name=f"{name}_seen"), Signal.like(value, name=f"{name}_last")
-            with m.If(start):
-                m.d.sync += seen.eq(0)
-            with m.Elif(transfer):
-                m.d.sync += [seen.eq(1), last.eq(value)]
-            return seen, last
 
         # The tracked token: the solver picks one data transfer of the row.
         tracking, tracked = Signal(), Signal.like(o.payload)

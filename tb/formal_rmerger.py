@@ -1,5 +1,7 @@
 """Formal view of the R-merger: column order and watermarks, under any sources that keep theirs."""
 
+from functools import partial
+
 from amaranth import Mux, Signal
 
 from isosceles.golden.numerics import Numerics
@@ -30,24 +32,10 @@ class RMergerView(FormalView):
         radix = len(unit.fiber)
         config, start = unit.config, unit.start
         m.d.comb += [start.eq(any_seq(1)), config.eq(any_seq(len(config.as_value())))]
-        row = Signal()  # between start and the transfer of the last watermark
         out_mark = unit.watermark
         ends = out_mark.valid & out_mark.ready & out_mark.payload.last
-        with m.If(start):
-            m.d.sync += row.eq(1)
-        with m.Elif(ends):
-            m.d.sync += row.eq(0)
-        props.assume(~start, when=row)
-        props.assume(config.as_value() == props.past(config.as_value()), when=row)
-
-        def latest(name, transfer, q):
-            """(any, q) of the last ``transfer`` of this row."""
-            seen, last = Signal(name=f"{name}_seen"), Signal.like(q, name=f"{name}_q")
-            with m.If(start):
-                m.d.sync += seen.eq(0)
-            with m.Elif(transfer):
-                m.d.sync += [seen.eq(1), last.eq(q)]
-            return seen, last
+        row = props.row(start=start, ends=ends, config=config)  # to the last watermark
+        latest = partial(props.latest, start=start)
 
         finished = []
         for r in range(radix):

@@ -1,5 +1,7 @@
 """Formal view of the row merger: (q, k) order, in-band markers and exact sums of one key."""
 
+from functools import partial
+
 from amaranth import Cat, Mux, Signal, signed
 
 from isosceles.hw.row_merger import RowMerger
@@ -38,23 +40,9 @@ class RowMergerView(FormalView):
         m.d.comb += [start.eq(any_seq(1)), config.eq(any_seq(len(config.as_value())))]
         sent = o.valid & o.ready
         ends = sent & o.payload.marker & o.payload.last
-        row = Signal()  # from start to the transfer of the last marker
-        with m.If(start):
-            m.d.sync += row.eq(1)
-        with m.Elif(ends):
-            m.d.sync += row.eq(0)
-        props.assume(~start, when=row)
-        props.assume(config.as_value() == props.past(config.as_value()), when=row)
+        row = props.row(start=start, ends=ends, config=config)  # to the last marker's transfer
+        latest = partial(props.latest, start=start)
         props.assume((config.columns >= 1) & (config.columns <= 3), when=start | row)
-
-        def latest(name, transfer, value):
-            """(any, value) of the last ``transfer`` of this row."""
-            seen, last = Signal(name=f"{name}_seen"), Signal.like(value, name=f"{name}_last")
-            with m.If(start):
-                m.d.sync += seen.eq(0)
-            with m.Elif(transfer):
-                m.d.sync += [seen.eq(1), last.eq(value)]
-            return seen, last
 
         def count(name, transfer):
             """Transfers of this row."""
