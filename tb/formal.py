@@ -128,6 +128,16 @@ class Properties:
             self.m.d.sync += [seen.eq(1), last.eq(value)]
         return seen, last
 
+    def counter(self, name, shape, increment, *, clear):
+        """A register of ``shape`` that restarts at 0 on ``clear`` and otherwise adds
+        ``increment`` every cycle."""
+        counter = Signal(shape, name=name)
+        with self.m.If(clear):
+            self.m.d.sync += counter.eq(0)
+        with self.m.Else():
+            self.m.d.sync += counter.eq(counter + increment)
+        return counter
+
     def stream_rules(self, port, *, name, assume):
         """``valid`` does not fall and ``payload`` does not change until the transfer: assumed
         of a stream the view drives, asserted of one the unit drives."""

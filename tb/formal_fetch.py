@@ -1,6 +1,8 @@
 """Formal views of the row fetchers: requests only for the row given, no word past its count,
 and its columns' markers in order, for any words the memory returns."""
 
+from functools import partial
+
 from amaranth import Cat, Mux, Signal
 
 from isosceles.hw.fetch import RowFetcher, TableRowFetcher
@@ -43,13 +45,7 @@ class RowFetcherView(FormalView):
         with m.If(accepted):
             m.d.sync += self.kept.eq(config)
 
-        def row_counter(name, shape, increment):
-            counter = Signal(shape, name=name)
-            with m.If(accepted):
-                m.d.sync += counter.eq(0)
-            with m.Else():
-                m.d.sync += counter.eq(counter + increment)
-            return counter
+        row_counter = partial(props.counter, clear=accepted)
 
         asked = req.valid & req.ready
         took = word.valid & word.ready

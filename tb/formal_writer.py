@@ -1,6 +1,8 @@
 """Formal view of the row writer: no request outside the row's words and its table entry, and
 every word at its address."""
 
+from functools import partial
+
 from amaranth import Cat, Const, Mux, Signal, signed
 
 from isosceles.hw.writer import RowWriter
@@ -44,13 +46,7 @@ class RowWriterView(FormalView):
         with m.If(accepted):
             m.d.sync += kept.eq(config)
 
-        def row_counter(name, shape, increment):
-            counter = Signal(shape, name=name)
-            with m.If(accepted):
-                m.d.sync += counter.eq(0)
-            with m.Else():
-                m.d.sync += counter.eq(counter + increment)
-            return counter
+        row_counter = partial(props.counter, clear=accepted)
 
         max_words = MAX_COLUMNS * (MAX_CHANNELS + 1)
         took = i.valid & i.ready
