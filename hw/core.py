@@ -197,8 +197,17 @@ class IsosCore(wiring.Component):
                 ]
                 for u in sources:
                     takers.setdefault((j * u + r, r), []).append(stride_is(u) & link.i.ready)
-            m.d.comb += merger.config.present.eq(Cat(present))
-            wiring.connect(m, merger.o, pou.i)
+            # Registered: the band is set a cycle before the core starts, and the merger reads
+            # `present` from the cycle after its start; from the band's registers it would run
+            # through the merger's comparator tree into the ready of every source.
+            m.d.sync += merger.config.present.eq(Cat(present))
+            # A register slice between the merger and its POU: the POU's ready comes from its
+            # fill-channel choice and would otherwise run on through the merger's merge
+            # decision into its sources.
+            pou_link = StreamBuffer(layout=pou.i.payload.shape())
+            m.submodules[f"pou{j}_link"] = pou_link
+            wiring.connect(m, merger.o, pou_link.i)
+            wiring.connect(m, pou_link.o, pou.i)
             wiring.connect(m, pou.o, wiring.flipped(self.o[j]))
             with m.If(self.o[j].valid & self.o[j].ready & self.o[j].payload.last):
                 m.d.sync += finished[j].eq(1)

@@ -59,10 +59,11 @@ RETIRE_LATENCY = 3
 # A retired T1 token to the row merger's output: the lane's FIFO, the fan-out's queue, the
 # register slice before the merger, the merger's output register.
 MERGE_LATENCY = 4
-# A merged token through the POU's six stages to its output register, then the final marker's
-# transfer and the core's busy flag (an empty band: 20 cycles end to end measured with the
-# four-stage POU, 22 with the six-stage one; the merger's register slice is in MERGE_LATENCY).
-POU_LATENCY = 9
+# A merged token through the register slice before the POU and the POU's six stages to its
+# output register, then the final marker's transfer and the core's busy flag (an empty band:
+# 20 cycles end to end measured with the four-stage POU, 22 with the six-stage one; the slice
+# before the merger is in MERGE_LATENCY).
+POU_LATENCY = 10
 
 
 def context_banks(macs_per_pe):
