@@ -6,9 +6,10 @@ does), then walks the flattened netlist and ranks every path ending at a flip-fl
 input by an *estimate* of its delay, and prints the worst path into each module with the
 modules it crosses. The estimate is a rough model, not nextpnr's timing: a LUT4 0.45 ns, a
 PFUMX or L6MUX21 0.25 ns, a carry cell 0.45 ns in and 0.05 ns along the chain, a
-block RAM's output 3 ns after the clock, a multiplier 4 ns, and ``--route`` ns of routing before
-every cell but along a carry chain. Use it to find which paths are long and why; measure fmax
-with ``isosceles synth --target ecp5``.
+block RAM's output 3 ns after the clock, a multiplier 4 ns, and before every cell but along a
+carry chain ``--route`` ns of routing plus ``FANOUT_DELAY`` ns per doubling of the net's fanout
+(a stall that enables hundreds of flip-flops is slow to reach them all). Use it to find which
+paths are long and why; measure fmax with ``isosceles synth --target ecp5``.
 
     python scripts/logic_paths.py --config configs/ulx3s.toml                 # the block
     python scripts/logic_paths.py --config configs/ulx3s.toml --unit core --top 20
@@ -17,6 +18,7 @@ with ``isosceles synth --target ecp5``.
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +30,7 @@ from isosceles.gen.synth import ecp5_netlist
 LUT_DELAY = {"LUT4": 0.45, "PFUMX": 0.25, "L6MUX21": 0.25}
 CARRY_IN, CARRY_ALONG, CARRY_SUM = 0.45, 0.05, 0.3
 RAM_CLOCK_TO_OUT, DISTRIBUTED_READ, MULTIPLY, FF_CLOCK_TO_OUT = 3.0, 1.2, 4.0, 0.5
+FANOUT_DELAY = 0.3
 
 
 class PathGraph:
@@ -36,7 +39,16 @@ class PathGraph:
     def __init__(self, netlist, route):
         top = next(module for module in netlist["modules"].values()
                    if module.get("attributes", {}).get("top"))
-        self.cells, self.route = top["cells"], route
+        self.cells = top["cells"]
+        fanout = {}
+        for cell in self.cells.values():
+            directions = cell.get("port_directions", {})
+            for port, bits in cell["connections"].items():
+                if directions.get(port) == "input":
+                    for bit in bits:
+                        fanout[bit] = fanout.get(bit, 0) + 1
+        self.hop = {bit: route + FANOUT_DELAY * math.log2(count) for bit, count in fanout.items()}
+        self.route = route
         self.names = {}
         for name, net in sorted(top["netnames"].items(),
                                 key=lambda item: (item[1].get("hide_name", 0), len(item[0]))):
@@ -113,7 +125,7 @@ class PathGraph:
                 for source, delay, hop in self.arcs[node]:
                     # A combinational loop's back edge (none in a sound netlist) counts 0.
                     start = self.arrival.get(source, (0.0, None))[0]
-                    arrival = start + delay + (self.route if hop else 0.0)
+                    arrival = start + delay + (self.hop[source] if hop else 0.0)
                     if arrival > best[0]:
                         best = (arrival, source)
                 self.arrival[node] = best
@@ -136,7 +148,7 @@ def worst_per_module(graph):
     """``[(ns, module, cell, port, bit)]``: the latest endpoint of each module, worst first."""
     worst = {}
     for cell, port, bit in graph.ends:
-        arrival = graph.time(bit)[0] + graph.route
+        arrival = graph.time(bit)[0] + graph.hop.get(bit, graph.route)
         module = module_of(cell)
         if module not in worst or arrival > worst[module][0]:
             worst[module] = (arrival, module, cell, port, bit)
