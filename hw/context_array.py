@@ -114,13 +114,23 @@ class ContextArray(wiring.Component):
         live_of_first_r = Signal(channels)
         m.d.comb += live_of_first_r.eq(Cat(live).word_select(first_r, channels))
         _, first_k = first_set(m, list(live_of_first_r), name="live_k")
+        # The same entry one-hot, as the lowest set bit of the live vector in (r, k) order: the
+        # bank check and the clearing of the taken bit read this, a carry chain, rather than
+        # the two encoders in series, which only address the read.
+        live_all = Signal(kernel * channels)
+        first_hot = Signal(kernel * channels)
+        m.d.comb += [live_all.eq(Cat(live)), first_hot.eq(live_all & ~(live_all - 1))]
+        bank_hot = Signal(banks)  # the bank of the first live entry, one-hot
+        for b in range(banks):
+            m.d.comb += bank_hot[b].eq(Cat(first_hot[r * channels + k] for r in range(kernel)
+                                           for k in range(b, channels, banks)).any())
         retire_bank = self.bank_of(self.retire_k)
         updating = Cat(self.update[b].en for b in range(banks))
         m.d.comb += [
             self.retire_found.eq(found),
             self.retire_r.eq(first_r),
             self.retire_k.eq(first_k),
-            self.retire_ready.eq(~updating.bit_select(retire_bank, 1)),
+            self.retire_ready.eq(~(updating & bank_hot).any()),
         ]
         retire_row = self.row_of(self.retire_r, self.retire_k)
         taken_bank = Signal.like(retire_bank)
@@ -137,7 +147,7 @@ class ContextArray(wiring.Component):
             update = self.update[b]
             m.d.comb += [
                 read.addr.eq(Mux(update.en, update.row, retire_row)),
-                read.en.eq(update.en | (self.retire_take & (retire_bank == b))),
+                read.en.eq(update.en | (self.retire_take & bank_hot[b])),
             ]
             read_words.append(read.data.as_value())
 
@@ -167,7 +177,7 @@ class ContextArray(wiring.Component):
         m.d.comb += retired.eq(Mux(self.retire_take, Const(1, window) << self.retire_slot, 0))
         for r in range(kernel):
             for k in range(channels):
-                taken_here = (self.retire_r == r) & (self.retire_k == k)
+                taken_here = first_hot[r * channels + k]
                 with m.If(self.clear):
                     m.d.sync += occupied[r][k].eq(0)
                 with m.Else():
