@@ -8,9 +8,10 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.golden.bands import bands
-from isosceles.golden.isos import isos_streams
+from isosceles.golden.isos import filter_fibers, isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
+from isosceles.hw.pe import FrontendLane
 from isosceles.tb.cocotb_pe import write_filter_image
 from isosceles.tb.cocotb_pou import write_params
 from isosceles.tb.coverage import Coverage
@@ -77,8 +78,16 @@ def draw_layer(rng, config, *, first=None):
     act_low, act_high = numerics.act_range
     i = rng.integers(act_low, act_high + 1, (H, W, Cg * groups))
     i *= rng.random(i.shape) < choice["act_density"]
-    f = rng.integers(-128, 128, (Cg, R, Kg * groups, S))
-    f *= rng.random(f.shape) < choice["weight_density"]
+    # The filters must fit the build's filter buffer (the block's FilterLoader stops with
+    # OVERFLOW otherwise): fewer output channels until they do, unless Kg was chosen.
+    capacity = FrontendLane.from_config(config, max_rows=config.lanes).filter_buffer.words
+    while True:
+        f = rng.integers(-128, 128, (Cg, R, Kg * groups, S))
+        f *= rng.random(f.shape) < choice["weight_density"]
+        needed = sum(-(-len(fiber) // config.macs_per_pe) for fiber in filter_fibers(f, groups))
+        if needed <= capacity or Kg == 1 or "Kg" in choice:
+            break
+        Kg //= 2
     K = Kg * groups
     pou = PouParams.make(
         bias=rng.integers(-2000, 2000, K) * (rng.random(K) < 0.7),
