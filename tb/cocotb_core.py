@@ -11,7 +11,7 @@ from isosceles.golden.bands import bands
 from isosceles.golden.isos import filter_fibers, isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
-from isosceles.hw.pe import FrontendLane
+from isosceles.hw.pe import filter_words_for
 from isosceles.tb.cocotb_pe import write_filter_image
 from isosceles.tb.cocotb_pou import write_params
 from isosceles.tb.coverage import Coverage
@@ -80,7 +80,9 @@ def draw_layer(rng, config, *, first=None):
     i *= rng.random(i.shape) < choice["act_density"]
     # The filters must fit the build's filter buffer (the block's FilterLoader stops with
     # OVERFLOW otherwise): fewer output channels until they do, unless Kg was chosen.
-    capacity = FrontendLane.from_config(config, max_rows=config.lanes).filter_buffer.words
+    capacity = filter_words_for(config.filter_buffer_bytes, numerics=numerics,
+                                macs_per_pe=config.macs_per_pe, max_kernel=kernel,
+                                max_channels=config.max_channels)
     while True:
         f = rng.integers(-128, 128, (Cg, R, Kg * groups, S))
         f *= rng.random(f.shape) < choice["weight_density"]
