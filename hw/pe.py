@@ -5,7 +5,7 @@ from operator import or_
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -27,6 +27,8 @@ _DEFAULTS = IsoscelesConfig()
 # Output tokens buffered between retirement and `o`: two keep one token a cycle flowing with a
 # read in flight; more only absorb backpressure.
 _OUTPUT_DEPTH = 4
+# Words read ahead of the decode: one being read, one entering the word queue, one decoded.
+_WORD_CREDITS = 3
 _COUNTER_BITS = 32
 
 
@@ -103,7 +105,8 @@ class FrontendLane(wiring.Component):
     marker; the ``last`` input marker flushes up to ``Q - 1`` and the final T1 marker has
     ``last = 1``.
 
-    Pipeline: token register with pointer lookup and fiber walk (one word a cycle), decode (per
+    Pipeline: lookup (the input's fiber pointer is read), token (the fiber walk, one word a
+    cycle, read ahead of the decode into a word queue of ``_WORD_CREDITS`` words), decode (per
     weight validity, column, bank; product), context update (read, then add and write back). The
     weights of one word update distinct entries; those whose bank is claimed by another
     ``(r, k)`` in the same cycle wait a cycle (a *bank conflict*). Retirement runs alongside
@@ -364,39 +367,54 @@ class FrontendLane(wiring.Component):
                 m.d.sync += [reaches[s].eq(ok & (q < cfg.Q)),
                              slot_of_s.word_select(s, slot_bits).eq(q[:slot_bits])]
 
-        # --- Token register: pointer lookup, then the fiber walk, one word a cycle. ----------
-        token = Signal(self.i.payload.shape())
-        token_valid = Signal()
-        walking = Signal()
-        walk_addr = Signal.like(fb.filter_read.addr)
+        # --- Lookup: the input token waits a cycle for its fiber's pointer. -----------------
+        # The walk below starts from registers only, so neither the pointer memory nor the
+        # filter memory lies on the path to `i.ready`.
+        look = Signal(self.i.payload.shape())
+        look_valid = Signal()
         pointer = fb.pointer_read.data
-        span_start = pointer.first[lowest_row]
-        span_end = pointer.last[highest_row]
-        span_words = Mux(feeds_any & (span_end > span_start), span_end - span_start, 0)
-        walk_rest = Signal.like(span_end)
-        addr = Mux(walking, walk_addr, span_start)
-        rest = Mux(walking, walk_rest, span_words)  # words of the span still to fetch
-
-        decode_free = Signal()
-        issue = token_valid & decode_free & (token.marker | (rest != 0))
-        finish = token_valid & Mux(token.marker, decode_free,
-                                   (rest == 0) | (decode_free & (rest == 1)))
+        token_free = Signal()
         accept = self.i.valid & self.i.ready
         m.d.comb += [
-            self.i.ready.eq(running & ~input_done & (~token_valid | finish)),
+            self.i.ready.eq(running & ~input_done & (~look_valid | token_free)),
             fb.pointer_read.addr.eq(self.i.payload.c),
             fb.pointer_read.en.eq(accept),
-            fb.filter_read.addr.eq(addr),
-            fb.filter_read.en.eq(issue & ~token.marker),
         ]
         with m.If(accept):
-            m.d.sync += [token_valid.eq(1), token.eq(self.i.payload)]
-        with m.Elif(finish):
-            m.d.sync += token_valid.eq(0)
-        with m.If(issue & ~token.marker & (rest > 1)):
-            m.d.sync += [walking.eq(1), walk_addr.eq(addr + 1), walk_rest.eq(rest - 1)]
-        with m.Elif(finish):
-            m.d.sync += walking.eq(0)
+            m.d.sync += [look_valid.eq(1), look.eq(self.i.payload)]
+        with m.Elif(token_free):
+            m.d.sync += look_valid.eq(0)
+
+        # --- Token: the fiber walk, one word a cycle while the word queue has room. -----------
+        # Words travel to the decode through a queue whose room is counted with credits taken
+        # at the read and returned when the decode finishes the word, so the decode's outcome
+        # (bank conflicts, window stalls) reaches the next read a cycle late, through a
+        # register, and the filter memory's output reaches only the queue.
+        token = Signal(self.i.payload.shape())
+        token_valid = Signal()
+        walk_addr = Signal.like(fb.filter_read.addr)
+        walk_end = Signal(unsigned(bits_for(self._filter_words)))
+        walk_any = Signal()
+        queued = Signal(range(_WORD_CREDITS + 1))
+        room = queued != _WORD_CREDITS
+        more = walk_any & (walk_addr < walk_end)
+        final_word = walk_addr + 1 >= walk_end
+        issue = token_valid & room & (token.marker | more)
+        finish = token_valid & Mux(token.marker, room, ~more | (room & final_word))
+        m.d.comb += [
+            token_free.eq(~token_valid | finish),
+            fb.filter_read.addr.eq(walk_addr),
+            fb.filter_read.en.eq(issue & ~token.marker),
+        ]
+        with m.If(look_valid & token_free):
+            m.d.sync += [token_valid.eq(1), token.eq(look), walk_any.eq(feeds_any),
+                         walk_addr.eq(pointer.first[lowest_row]),
+                         walk_end.eq(pointer.last[highest_row])]
+        with m.Else():
+            with m.If(finish):
+                m.d.sync += token_valid.eq(0)
+            with m.If(issue & ~token.marker):
+                m.d.sync += walk_addr.eq(walk_addr + 1)
 
         # Sticky order check: the column of a token is the count of markers before it.
         in_column = Signal(unsigned(bits_for(self._max_columns + 1)))
@@ -409,21 +427,32 @@ class FrontendLane(wiring.Component):
                 with m.If(self.i.payload.last):
                     m.d.sync += input_done.eq(1)
 
-        # --- Decode: validity, slot, bank and product of each weight of the word. -------------
-        beat_valid = Signal()
-        beat_marker = Signal()
-        beat_last = Signal()
-        beat_value = Signal(signed(self._numerics.act_bits))
-        pending = Signal(M)
+        # --- Word queue: each word read (or marker) with its input's value, in walk order. ----
+        beat_layout = data.StructLayout({
+            "word": fb.word_layout, "value": signed(self._numerics.act_bits),
+            "marker": 1, "last": 1})
+        words = m.submodules.words = SyncFIFO(width=beat_layout.size, depth=_WORD_CREDITS)
+        arriving = Signal()
+        arriving_beat = Signal(beat_layout)
+        m.d.sync += arriving.eq(issue)
         with m.If(issue):
-            m.d.sync += [beat_valid.eq(1), beat_marker.eq(token.marker),
-                         beat_last.eq(token.last), beat_value.eq(token.value),
-                         pending.eq(-1)]
+            m.d.sync += [arriving_beat.value.eq(token.value), arriving_beat.marker.eq(token.marker),
+                         arriving_beat.last.eq(token.last)]
+        entering = Signal(beat_layout)
+        m.d.comb += [entering.eq(arriving_beat), entering.word.eq(fb.filter_read.data),
+                     words.w_data.eq(entering), words.w_en.eq(arriving)]
+
+        # --- Decode: validity, slot, bank and product of each weight of the word. -------------
+        beat = Signal(beat_layout)
+        m.d.comb += beat.eq(words.r_data)
+        beat_valid = words.r_rdy
+        beat_marker, beat_last, beat_value = beat.marker, beat.last, beat.value
+        pending = Signal(M, init=-1)
 
         retire_next = Signal(unsigned(bits_for(self._max_columns + 1)))
         data_beat = beat_valid & ~beat_marker
         window_stall = data_beat & (column >= retire_next + window)
-        word = fb.filter_read.data
+        word = beat.word
         hits, banks_of, rows_of, slots, products = [], [], [], [], []
         for j in range(M):
             weight = word[j]
@@ -459,12 +488,12 @@ class FrontendLane(wiring.Component):
             issued.append(issued_j)
         deferred = Cat(hits[j] & ~issued[j] for j in range(M))
         beat_done = beat_valid & (beat_marker | (~window_stall & (deferred == 0)))
-        m.d.comb += decode_free.eq(~beat_valid | beat_done)
-        with m.If(~issue & beat_done):
-            m.d.sync += beat_valid.eq(0)
-        with m.Elif(beat_valid & ~beat_done & ~window_stall):
+        m.d.comb += words.r_en.eq(beat_done)
+        with m.If(beat_done):
+            m.d.sync += pending.eq(-1)
+        with m.Elif(beat_valid & ~window_stall):
             m.d.sync += pending.eq(deferred)
-
+        m.d.sync += queued.eq(queued + issue - beat_done)
         # The first column comes from pw / stride when the row setup ends; each marker steps it.
         with m.If(setting_up & (divide_steps == 0)):
             m.d.comb += [load_column.eq(1), next_column.eq(pad_quotient),
@@ -536,7 +565,8 @@ class FrontendLane(wiring.Component):
             m.d.sync += retire_next.eq(retire_next + 1)
         # The row ends once every column is retired and the whole input row has been taken (the
         # last output column can retire before the input's last columns arrive).
-        with m.If(running & (retire_next == cfg.Q) & input_done & ~token_valid & ~beat_valid):
+        with m.If(running & (retire_next == cfg.Q) & input_done & ~look_valid & ~token_valid
+                 & (queued == 0)):
             m.d.sync += running.eq(0)
         m.d.comb += [self.o.valid.eq(out.r_rdy), self.o.payload.eq(out.r_data),
                      out.r_en.eq(self.o.ready)]

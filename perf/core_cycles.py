@@ -50,12 +50,13 @@ from isosceles.golden.numerics import requantize
 __all__ = ["BandCycles", "context_banks", "context_window", "fiber_spans", "fill_channels",
            "layer_band_cycles", "predict_conv_cycles", "span_words"]
 
-# Cycles from the band's start to the first input a lane takes: the start pulse, the row-start
-# division (one quotient bit a cycle) and the cycle that loads the first column (measured: 4).
-BAND_SETUP = 4
-# An input marker to the retirement of the columns it completes: decode, update, write-back
-# registers.
-RETIRE_LATENCY = 3
+# Cycles from the band's start to the first input a lane walks: the start pulse, the row-start
+# division (one quotient bit a cycle), the cycle that loads the first column and the input's
+# pointer lookup.
+BAND_SETUP = 5
+# An input marker to the retirement of the columns it completes: the word queue, decode, update
+# and write-back registers.
+RETIRE_LATENCY = 4
 # A retired T1 token to the row merger's output: the lane's FIFO, the fan-out's queue, the
 # register slice before the merger, the merger's output register.
 MERGE_LATENCY = 4
