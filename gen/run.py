@@ -30,11 +30,14 @@ from isosceles.gen.report import (
     write_report,
 )
 from isosceles.golden.checks import check_conv_arguments
+from isosceles.golden.isos import filter_fibers
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
 from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES
 from isosceles.hw.block import IsosBlock
 from isosceles.hw.core import MAX_STRIDE
+from isosceles.hw.filter_buffer import storage_words
+from isosceles.hw.pe import filter_words_for
 
 __all__ = ["register", "run_workload", "check_fits", "RunMismatch"]
 
@@ -72,6 +75,15 @@ def check_fits(workload, config):
                 fix = f"raise {knob} in the configuration" if knob else "the block's largest"
                 raise ValueError(f"{workload.path}: layer {layer.name!r} has {field} = {value}, "
                                  f"above {limit} ({fix})")
+        needed = storage_words(filter_fibers(f, groups), config.macs_per_pe)
+        capacity = filter_words_for(config.filter_buffer_bytes, numerics=config.numerics,
+                                    macs_per_pe=config.macs_per_pe, max_kernel=config.max_kernel,
+                                    max_channels=config.max_channels)
+        if needed > capacity:
+            raise ValueError(f"{workload.path}: layer {layer.name!r}'s filters need {needed} "
+                             f"filter buffer words of {config.macs_per_pe} weights, above the "
+                             f"{capacity} that filter_buffer_bytes = {config.filter_buffer_bytes} "
+                             "holds (raise filter_buffer_bytes in the configuration)")
 
 
 def _check_layer(layer, run):

@@ -12,8 +12,8 @@ from isosceles.gen.config import bits_for
 from isosceles.golden.checks import check_int
 from isosceles.golden.numerics import DEFAULT_NUMERICS, check_numerics
 
-__all__ = ["FilterBuffer", "FilterImage", "pack_filter_fibers", "weight_layout",
-           "pointer_layout", "fiber_span"]
+__all__ = ["FilterBuffer", "FilterImage", "pack_filter_fibers", "storage_words",
+           "weight_layout", "pointer_layout", "fiber_span"]
 
 
 def weight_layout(*, numerics, max_kernel, max_channels):
@@ -92,6 +92,12 @@ def _bank_aware_words(fiber, macs_per_pe, banks):
         word.append(weight)
         claim[bank] = owner
     return words
+
+
+def storage_words(fibers, macs_per_pe):
+    """Words the fibers take packed in storage order (:func:`pack_filter_fibers` without
+    ``banks``), as the block's filter loader writes them."""
+    return sum(-(-len(fiber) // macs_per_pe) for fiber in fibers)
 
 
 def pack_filter_fibers(fibers, *, macs_per_pe, max_kernel, words, banks=None):

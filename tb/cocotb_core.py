@@ -11,6 +11,7 @@ from isosceles.golden.bands import bands
 from isosceles.golden.isos import filter_fibers, isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
+from isosceles.hw.filter_buffer import storage_words
 from isosceles.hw.pe import filter_words_for
 from isosceles.tb.cocotb_pe import write_filter_image
 from isosceles.tb.cocotb_pou import write_params
@@ -86,7 +87,7 @@ def draw_layer(rng, config, *, first=None):
     while True:
         f = rng.integers(-128, 128, (Cg, R, Kg * groups, S))
         f *= rng.random(f.shape) < choice["weight_density"]
-        needed = sum(-(-len(fiber) // config.macs_per_pe) for fiber in filter_fibers(f, groups))
+        needed = storage_words(filter_fibers(f, groups), config.macs_per_pe)
         if needed <= capacity or Kg == 1 or "Kg" in choice:
             break
         Kg //= 2

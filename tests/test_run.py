@@ -38,6 +38,18 @@ def test_a_layer_the_core_cannot_run_is_refused_before_any_build(shape, message,
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_filters_larger_than_the_filter_buffer_are_refused_before_any_build(tmp_path, capsys):
+    path = tmp_path / "w.toml"
+    path.write_text(LAYER.replace("[6, 6, 4]", "[6, 6, 32]").replace("0.5\nactivation", "1.0\n"
+                                                                       "activation")
+                    .format(R=3, S=3, K=32))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'wide''s filters need 1152 filter buffer words of 8 weights, above the" in err
+    assert "(raise filter_buffer_bytes in the configuration)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def _golden_run(layer):
     """What the block's bench reports for a layer it ran right."""
     i, f, stride, padding, groups = layer.conv_arguments()
