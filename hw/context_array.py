@@ -33,15 +33,21 @@ class ContextArray(wiring.Component):
     An occupancy bit per entry (flip-flops) marks entries holding a partial sum of a live column.
     A clear entry reads as zero whatever its memory holds, so retiring an entry only clears its
     bit and never writes the memory. For the column being retired (``retire_slot``) a priority
-    encoder gives the first live entry in ``(r, k)`` order (``retire_found``, ``retire_r``,
+    encoder selects the first live entry in ``(r, k)`` order (``retire_found``, ``retire_r``,
     ``retire_k``), so a column costs one cycle per live entry, not ``R*K``. ``retire_take`` reads
-    that entry through its bank's read port, which updates have first claim on
+    the selected entry through its bank's read port, which updates have first claim on
     (``retire_ready`` is low while the bank is being updated); its value is on
     ``retire_value`` in the next cycle. ``clear`` empties the array.
 
+    The selection is made a cycle ahead, into registers: in each cycle it is the first live entry
+    of the previous cycle's slot, after the entry taken then, or, if ``retire_advance`` was high
+    then, the first of the slot after it. So a take in every cycle and a move to the next column
+    lose no cycle, but an entry an update sets is selectable from the third cycle after the
+    update is presented (its write-back, then the selection).
+
     The user keeps the columns updated and the column retired apart: an entry must not be
-    updated while its column is being retired, and at most ``window`` consecutive columns are
-    live.
+    updated while its column is being retired, a column is retired from the third cycle after
+    its last update is presented, and at most ``window`` consecutive columns are live.
 
     Parameters
     ----------
@@ -76,6 +82,7 @@ class ContextArray(wiring.Component):
             "update": In(data.ArrayLayout(self.update_layout, banks)),
             "retire_slot": In(unsigned(slot_bits)),
             "retire_take": In(1),
+            "retire_advance": In(1),
             "retire_found": Out(1),
             "retire_ready": Out(1),
             "retire_r": Out(unsigned(bits_for(max_kernel))),
@@ -99,43 +106,71 @@ class ContextArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         banks, window, acc_bits = self._banks, self._window, self._numerics.acc_bits
+        slot_bits = exact_log2(window)
         channels, kernel = self._max_channels, self._max_kernel
         low, high = Numerics.signed_range(acc_bits)
 
         occupied = [[Signal(window, name=f"occupied_r{r}_k{k}") for k in range(channels)]
                     for r in range(kernel)]
 
-        # Retirement: the first live entry of the retiring column, in (r, k) order.
-        # Named signals throughout: Amaranth emits an unnamed expression again at every use.
-        live = [Signal(channels, name=f"live_r{r}") for r in range(kernel)]
-        m.d.comb += [live[r].eq(Cat(occupied[r][k].bit_select(self.retire_slot, 1)
-                                    for k in range(channels))) for r in range(kernel)]
-        found, first_r = first_set(m, [row.any() for row in live], name="live_r")
-        live_of_first_r = Signal(channels)
-        m.d.comb += live_of_first_r.eq(Cat(live).word_select(first_r, channels))
-        _, first_k = first_set(m, list(live_of_first_r), name="live_k")
-        # The same entry one-hot, as the lowest set bit of the live vector in (r, k) order: the
-        # bank check and the clearing of the taken bit read this, a carry chain, rather than
-        # the two encoders in series, which only address the read.
-        live_all = Signal(kernel * channels)
-        first_hot = Signal(kernel * channels)
-        m.d.comb += [live_all.eq(Cat(live)), first_hot.eq(live_all & ~(live_all - 1))]
-        bank_hot = Signal(banks)  # the bank of the first live entry, one-hot
-        for b in range(banks):
-            m.d.comb += bank_hot[b].eq(Cat(first_hot[r * channels + k] for r in range(kernel)
-                                           for k in range(b, channels, banks)).any())
-        retire_bank = self.bank_of(self.retire_k)
+        # Retirement, one cycle ahead: the entry a take reads is selected in the cycle before,
+        # so that the take addresses its bank from registers rather than through an encoder
+        # over every entry. Two selections are made each cycle: the retiring column's first
+        # live entry after the one being taken, and the next column's first, for a lane that
+        # moves on to it. Named signals throughout: Amaranth emits an unnamed expression again
+        # at every use.
+        def first_live(slot, name, excluded=None):
+            """``(found, r, k, one-hot)`` of the first live entry of ``slot`` in (r, k) order."""
+            live = Signal(kernel * channels, name=f"{name}_live")
+            m.d.comb += live.eq(Cat(occupied[r][k].bit_select(slot, 1)
+                                    for r in range(kernel) for k in range(channels)))
+            if excluded is not None:
+                kept = Signal.like(live, name=f"{name}_kept")
+                m.d.comb += kept.eq(live & ~excluded)
+                live = kept
+            rows = [live[r * channels:(r + 1) * channels] for r in range(kernel)]
+            found, first_r = first_set(m, [row.any() for row in rows], name=f"{name}_r")
+            of_first_r = Signal(channels, name=f"{name}_of_first_r")
+            m.d.comb += of_first_r.eq(live.word_select(first_r, channels))
+            _, first_k = first_set(m, list(of_first_r), name=f"{name}_k")
+            # The same entry one-hot, as the lowest set bit: a carry chain, not the encoders.
+            hot = Signal.like(live, name=f"{name}_hot")
+            m.d.comb += hot.eq(live & ~(live - 1))
+            return found, first_r, first_k, hot
+
+        selected_found = Signal()
+        selected_r, selected_k = Signal.like(self.retire_r), Signal.like(self.retire_k)
+        selected_hot = Signal(kernel * channels)
+        selected_bank = Signal(banks)  # one-hot
+        selected_row = Signal(unsigned(bits_for(self.depth)))
+        taking = Signal.like(selected_hot)
+        m.d.comb += taking.eq(Mux(self.retire_take, selected_hot, 0))
+        staying = first_live(self.retire_slot, "retire_same", excluded=taking)
+        moving = first_live((self.retire_slot + 1)[:slot_bits], "retire_next")
+        found, first_r, first_k, chosen = (Mux(self.retire_advance, move, stay)
+                                           for move, stay in zip(moving, staying, strict=True))
+        hot = Signal.like(selected_hot)
+        m.d.comb += hot.eq(chosen)
+        m.d.sync += [
+            selected_found.eq(found & ~self.clear),
+            selected_r.eq(first_r),
+            selected_k.eq(first_k),
+            selected_hot.eq(hot),
+            selected_row.eq(self.row_of(first_r, first_k)),
+            selected_bank.eq(Cat(Cat(hot[r * channels + k] for r in range(kernel)
+                                     for k in range(b, channels, banks)).any()
+                                 for b in range(banks))),
+        ]
         updating = Cat(self.update[b].en for b in range(banks))
         m.d.comb += [
-            self.retire_found.eq(found),
-            self.retire_r.eq(first_r),
-            self.retire_k.eq(first_k),
-            self.retire_ready.eq(~(updating & bank_hot).any()),
+            self.retire_found.eq(selected_found),
+            self.retire_r.eq(selected_r),
+            self.retire_k.eq(selected_k),
+            self.retire_ready.eq(~(updating & selected_bank).any()),
         ]
-        retire_row = self.row_of(self.retire_r, self.retire_k)
-        taken_bank = Signal.like(retire_bank)
+        taken_bank = Signal.like(self.bank_of(self.retire_k))
         taken_slot = Signal.like(self.retire_slot)
-        m.d.sync += [taken_bank.eq(retire_bank), taken_slot.eq(self.retire_slot)]
+        m.d.sync += [taken_bank.eq(self.bank_of(selected_k)), taken_slot.eq(self.retire_slot)]
 
         read_words = []
         set_bits = {}  # (r, k) -> occupancy bits set by this cycle's write-back
@@ -146,8 +181,8 @@ class ContextArray(wiring.Component):
             read = memory.read_port(transparent_for=(write,))
             update = self.update[b]
             m.d.comb += [
-                read.addr.eq(Mux(update.en, update.row, retire_row)),
-                read.en.eq(update.en | (self.retire_take & bank_hot[b])),
+                read.addr.eq(Mux(update.en, update.row, selected_row)),
+                read.en.eq(update.en | (self.retire_take & selected_bank[b])),
             ]
             read_words.append(read.data.as_value())
 
@@ -177,7 +212,7 @@ class ContextArray(wiring.Component):
         m.d.comb += retired.eq(Mux(self.retire_take, Const(1, window) << self.retire_slot, 0))
         for r in range(kernel):
             for k in range(channels):
-                taken_here = first_hot[r * channels + k]
+                taken_here = selected_hot[r * channels + k]
                 with m.If(self.clear):
                     m.d.sync += occupied[r][k].eq(0)
                 with m.Else():

@@ -551,7 +551,7 @@ class FrontendLane(wiring.Component):
         emit = in_flight & (ctx.retire_value != 0)
         final = retire_next == cfg.Q - 1
         m.d.comb += [ctx.retire_slot.eq(retire_next[:slot_bits]), ctx.retire_take.eq(take),
-                     ctx.clear.eq(self.start)]
+                     ctx.retire_advance.eq(mark), ctx.clear.eq(self.start)]
         m.d.sync += [in_flight.eq(take), flight_r.eq(ctx.retire_r), flight_k.eq(ctx.retire_k)]
 
         leaving = Signal(self.o.payload.shape())
