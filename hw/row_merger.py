@@ -1,5 +1,8 @@
 """The row merger: one output row's backend, a (q, k) merge of its R T1 substreams."""
 
+from functools import reduce
+from operator import or_
+
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -23,14 +26,15 @@ class RowMerger(wiring.Component):
 
     Source ``r`` is the substream of filter row ``r`` of input row ``p*u + r - ph``: a lane
     stream in ``(q, k)`` order with one marker per column (a frontend lane retires in
-    ``(q, r, k)`` order). A comparator tree over the heads keyed by ``(q, marker, k)`` finds the
-    smallest; every head equal to it is taken. Data heads are added exactly, saturated once to
-    ``acc_bits`` and registered on ``o`` when nonzero; marker heads are all taken at once, when
-    every present source has reached the marker of ``q``, and become the marker of ``q``. The
-    key order makes completion in-band: a source holds back every column it has not finished, so
-    no watermark and no per-source buffering beyond its head is needed. This one merge replaces
+    ``(q, r, k)`` order). Every pair of heads is compared on ``(q, marker, k)``; the heads that
+    no other head is below hold the smallest key and are all taken. Data heads are added
+    exactly, saturated once to ``acc_bits`` and registered on ``o`` when nonzero; marker heads
+    are all taken at once, when every present source has reached the marker of ``q``, and
+    become the marker of ``q``. The key order makes completion in-band: a source holds back
+    every column it has not finished, so no watermark and no per-source buffering beyond its
+    head is needed. This one merge replaces
     the paper's ``K`` R-mergers and K-merger (the same output: ``golden.isos.merge_substreams``
-    equals ``kmerger_out``) at the cost of one comparator tree of radix ``R``.
+    equals ``kmerger_out``) at the cost of ``R * (R - 1)`` key comparators.
 
     A row begins with a one-cycle ``start`` pulse (``config`` held for the row) and ends with
     the marker of column ``config.columns - 1`` (``last`` set). A source whose ``present`` bit
@@ -43,7 +47,7 @@ class RowMerger(wiring.Component):
     stable until the transfer. ``i[r].ready`` depends on the other sources' ``valid`` and
     payload, never on ``i[r].valid`` itself. One key merged per cycle; two cycles of latency
     (the heads of a key are taken in one cycle and added in the next, a register between the
-    comparator tree and the adder).
+    comparators and the adder).
 
     Parameters
     ----------
@@ -98,25 +102,24 @@ class RowMerger(wiring.Component):
         def key(payload):
             return Cat(Mux(payload.marker, 0, payload.k), payload.marker, payload.q)
 
-        # Comparator tree over (has head, key); each node is a named signal so that its
-        # expression is not duplicated into the compare and the select of the next level.
-        level = [(heads[r], key(self.i[r].payload)) for r in range(radix)]
-        while len(level) > 1:
-            paired = []
-            for (va, ka), (vb, kb) in zip(level[0::2], level[1::2], strict=False):
-                valid, smaller = Signal(), Signal.like(ka)
-                m.d.comb += [valid.eq(va | vb),
-                             smaller.eq(Mux(vb & (~va | (kb < ka)), kb, ka))]
-                paired.append((valid, smaller))
-            if len(level) % 2:
-                paired.append(level[-1])
-            level = paired
-        any_head, key_min = level[0]
-        is_marker = key_min[-len(self.i[0].payload.q) - 1]
-
+        # Every pair of heads compared at once, rather than a tree of comparisons: a head holds
+        # the smallest key when no other head's is below it, so `ready` is one comparison deep.
+        keys = [key(self.i[r].payload) for r in range(radix)]
+        below = {}  # (r, s): head r's key is below head s's
+        for r in range(radix):
+            for s in range(radix):
+                if s != r:
+                    below[r, s] = Signal(name=f"below{r}_{s}")
+                    m.d.comb += below[r, s].eq(keys[r] < keys[s])
         at_min = Signal(radix)
         for r in range(radix):
-            m.d.comb += at_min[r].eq(heads[r] & (key(self.i[r].payload) == key_min))
+            m.d.comb += at_min[r].eq(heads[r] & Cat(~heads[s] | ~below[s, r]
+                                                    for s in range(radix) if s != r).all())
+        any_head = heads.any()
+        # The heads at the minimum share its key, so their keys OR to it.
+        key_min = Signal(len(keys[0]))
+        m.d.comb += key_min.eq(reduce(or_, (Mux(at_min[r], keys[r], 0) for r in range(radix))))
+        is_marker = key_min[-len(self.i[0].payload.q) - 1]
 
         # A merged key waits one cycle in `held`, where its heads are added, before `o`: the
         # comparator tree and the adder are in different cycles. `held` moves on whenever `o`
