@@ -178,9 +178,14 @@ class IsosBlock(wiring.Component):
                              max_columns=config.max_columns, addr_width=ADDR_WIDTH)
                    for _ in range(L)]
         m.submodules.filters, m.submodules.pou = filters, pou
-        for port in ("filter_write", "pointer_write"):
-            wiring.connect(m, getattr(core, port), getattr(filters, port))
-        wiring.connect(m, core.param_write, pou.param_write)
+        # Registered: a loader's write reaches every lane's filter buffer (or every POU's
+        # table), so from the loader it would run on from the memory side's word decode into
+        # all of them. The core reads neither until cycles after the loaders finish.
+        for core_port, loader_port in ((core.filter_write, filters.filter_write),
+                                       (core.pointer_write, filters.pointer_write),
+                                       (core.param_write, pou.param_write)):
+            m.d.sync += [getattr(core_port, member).eq(getattr(loader_port, member))
+                         for member in ("addr", "data", "en")]
 
         # Memory clients: read client 0 the filter loader, 1 the POU loader, 2 + i fetcher i;
         # write client j writer j. Each client's requested words are counted.

@@ -144,9 +144,13 @@ class IsosCore(wiring.Component):
             return reduce(or_, (Mux(stride_is(u), value, 0) for u, value in by_stride.items()))
 
         lane_rows = [Signal(kernel, name=f"lane{i}_rows") for i in range(L)]
+        fanout_rows = [Signal(kernel, name=f"fanout{i}_rows") for i in range(L)]
         for i in range(L):
             m.d.comb += lane_rows[i].eq(Mux(band.inputs[i], lane_filter_rows(
                 band.rows, band.R, band.stride, i, kernel), 0))
+            # Registered: a fan-out sees its first token cycles after the start, and from the
+            # band's registers the rows' choice by stride would run on into its queue's ready.
+            m.d.sync += fanout_rows[i].eq(lane_rows[i])
 
         active = Signal()  # between start and the band's last marker
         finished = Signal(L)  # backend lane j has sent its row's final marker
@@ -162,7 +166,7 @@ class IsosCore(wiring.Component):
                 lane.config.S.eq(band.S), lane.config.stride.eq(band.stride),
                 lane.config.ph.eq(0), lane.config.pw.eq(band.pw),
                 lane.start.eq(self.start & (lane_rows[i] != 0)),
-                fanout.rows.eq(lane_rows[i]),
+                fanout.rows.eq(fanout_rows[i]),
             ]
             wiring.connect(m, wiring.flipped(self.i[i]), lane.i)
             wiring.connect(m, lane.o, fanout.i)
