@@ -65,7 +65,6 @@ class SubstreamFanoutView(FormalView):
         chosen = Signal(range(MAX_KERNEL))
         n = Signal(range(8))
         m.d.comb += [chosen.eq(any_const(len(chosen))), n.eq(any_const(len(n)))]
-        props.assume(chosen < MAX_KERNEL)
         value, recorded = Signal(layout), Signal()
         with m.If(Array(to)[chosen] & (Array(sent)[chosen] == n)):
             m.d.sync += [value.eq(expected), recorded.eq(1)]
