@@ -226,7 +226,8 @@ class FormalView(Elaboratable):
     modes : tuple of str
         The runs the view is for (a deeper copy of a view needs no second cover run).
     slow : tuple of str
-        Those of ``modes`` that take longer than CI's budget allows.
+        Those of ``modes`` that take longer than CI's budget allows (for a broken variant's
+        view, ``"bmc"`` marks its must-fail run).
     """
 
     depth = 10

@@ -111,7 +111,7 @@ def broken_views():
         (BurstSplitterView(_splitter(EagerSplitter), depth=8),
          ("a burst starts at its request's next beat", "at most two requests in flight")),
         (AxiMasterView(_master(BroadcastAxiMaster), depth=7), "no beat but one routed to it"),
-        (AxiMasterView(_master(BeatOrderAxiMaster), depth=7),
+        (AxiMasterView(_master(BeatOrderAxiMaster), depth=7, slow=("bmc",)),
          ("the beat at index n of a client's read_data", "no beat but one routed to it",
           "R waits on no client")),
         (AxiMasterView(_master(EarlyLastAxiMaster), depth=5), "wlast exactly on its last beat"),

@@ -241,6 +241,6 @@ def broken_views():
          "every request is the load's next"),
         (FilterLoaderView(_loader(TrustingFilterLoader), depth=8),
          ("every request is the load's next", "error at a load's end")),
-        (FilterLoaderView(_loader(OverfullFilterLoader), depth=12),
+        (FilterLoaderView(_loader(OverfullFilterLoader), depth=12, slow=("bmc",)),
          ("a word is written exactly when", "error at a load's end")),
     ]

@@ -1,8 +1,8 @@
 """Every unit's formal checks (tb/formal_*.py) pass, and every broken variant fails on its property.
 
 The checks a view declares past CI's budget (about three minutes for all the others on two cores)
-are marked ``slow``; ``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs
-them.
+are marked ``slow``, as are the broken variants whose view declares its ``bmc`` slow;
+``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs them.
 """
 
 import itertools
@@ -34,7 +34,8 @@ def _runs():
 def _broken():
     for unit, (_, broken) in VIEWS.items():
         for index, (view, _) in enumerate(broken):
-            yield pytest.param(unit, index, id=view.name)
+            marks = [pytest.mark.slow] if "bmc" in view.slow else []
+            yield pytest.param(unit, index, id=view.name, marks=marks)
 
 
 @pytest.mark.parametrize("unit, index, mode", list(_runs()))
