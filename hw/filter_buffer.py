@@ -30,7 +30,7 @@ def pointer_layout(*, words, max_kernel):
     """Where the fiber of one input channel sits, per filter row ``j``: ``first[j]``, the first
     word holding a weight of a row ``>= j``, and ``last[j]``, one past the last word holding a
     weight of a row ``<= j`` (word addresses, up to ``words``)."""
-    bound = data.ArrayLayout(unsigned(bits_for(words)), max_kernel)
+    bound = data.ArrayLayout(unsigned(bits_for(words + 1)), max_kernel)  # 0 .. words
     return data.StructLayout({"first": bound, "last": bound})
 
 

@@ -63,16 +63,32 @@ class WritePortMonitor:
             await RisingEdge(self._clk)
 
 
+def _filling_shape(ctx):
+    """``(C, 1, K, S)`` of a dense filter whose fibers fill the buffer to its last word (so a
+    pointer's ``last`` is ``words``), or None if the build has none."""
+    kernel, channels = ctx.params["max_kernel"], ctx.params["max_channels"]
+    macs, words = ctx.params["macs_per_pe"], ctx.params["words"]
+    for C, K, S in itertools.product(range(1, channels + 1), range(1, channels + 1),
+                                     range(1, kernel + 1)):
+        if C * -(-K * S // macs) == words:
+            return C, 1, K, S
+    return None
+
+
 def random_filters(ctx, count):
     """Filters ``[C/groups, R, K, S]`` that fit the build, with their groups: whatever the seed,
-    a 1x1 K = 1 filter, an all-zero one, a dense one at the largest R, S and C, then random
-    shapes, groups and densities; those whose image would not fit the buffer are skipped."""
+    a dense one that fills the buffer exactly (if the build has one), a 1x1 K = 1 filter, an
+    all-zero one, a dense one at the largest R, S and C, then random shapes, groups and
+    densities; those whose image would not fit the buffer are skipped."""
     rng = np.random.default_rng(ctx.seed)
     kernel, channels = ctx.params["max_kernel"], ctx.params["max_channels"]
     high = (1 << (ctx.params["weight_bits"] - 1)) - 1
     first = [(np.full((channels, 1, 1, 1), -high - 1), 1),
              (np.zeros((2, kernel, 2, kernel), np.int64), 1),
              (rng.integers(1, high + 1, (channels, kernel, 1, kernel)), 1)]
+    filling = _filling_shape(ctx)
+    if filling:
+        first.insert(0, (rng.integers(1, high + 1, filling), 1))
     made = 0
     while made < len(first) + count:
         if made < len(first):
@@ -91,6 +107,7 @@ def random_filters(ctx, count):
                                        max_kernel=ctx.params["max_kernel"],
                                        words=ctx.params["words"], banks=None)
         except ValueError:
+            made += made < len(first)  # a fixed filter this build cannot hold: the next one
             continue
         made += 1
         yield f.astype(np.int64), groups, image

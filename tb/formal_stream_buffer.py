@@ -55,7 +55,8 @@ def broken_views():
     may fail first)."""
     return [
         (StreamBufferView(SkidOverwritingBuffer(layout=unsigned(2))),
-         "buffer: the tracked token leaves in order and unchanged"),
+         ("buffer: the tracked token leaves in order and unchanged",
+          "buffer: at most two tokens inside")),
         (StreamBufferView(RestlessBuffer(layout=unsigned(2))),
          "o: valid and payload held until the transfer"),
     ]

@@ -25,6 +25,13 @@ def test_filter_loader_golden():
                testcase="golden_filters_under_stalls")
 
 
+def test_filter_loader_fills_a_power_of_two_buffer():
+    """Fibers that end at the last word of a buffer of 16 words: a pointer's ``last`` is then
+    16, which its field must hold (it wrapped to 0 when sized for 0 .. 15)."""
+    run_cocotb(filter_loader, params=dict(CONFIG, words=16), test_module=MODULE,
+               testcase="golden_filters_under_stalls", extra={"filters": 4})
+
+
 def test_filter_loader_errors():
     run_cocotb(filter_loader, params=CONFIG, test_module=MODULE, testcase="errors_end_the_load")
 

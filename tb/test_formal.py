@@ -1,8 +1,8 @@
 """Every unit's formal checks (tb/formal_*.py) pass, and every broken variant fails on its property.
 
 The checks a view declares past CI's budget (about three minutes for all the others on two cores)
-are marked ``slow``; ``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs
-them.
+are marked ``slow``, as are the broken variants whose view declares its ``bmc`` slow;
+``python -m pytest -m slow tb/test_formal.py`` or ``scripts/formal.py`` runs them.
 """
 
 import itertools
@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Const, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from isosceles.golden.numerics import requantize
@@ -34,7 +34,8 @@ def _runs():
 def _broken():
     for unit, (_, broken) in VIEWS.items():
         for index, (view, _) in enumerate(broken):
-            yield pytest.param(unit, index, id=view.name)
+            marks = [pytest.mark.slow] if "bmc" in view.slow else []
+            yield pytest.param(unit, index, id=view.name, marks=marks)
 
 
 @pytest.mark.parametrize("unit, index, mode", list(_runs()))
@@ -94,3 +95,26 @@ def test_mutation_site_must_exist():
 def test_bad_mode_is_named():
     with pytest.raises(ValueError, match="mode must be one of"):
         check(StreamBufferView(StreamBuffer(layout=unsigned(2))), "prove")
+
+
+class _FalseByDefaultView(StreamBufferView):
+    """Asserts and assumes with the default ``when``: the check must fail, the assumption
+    bind (no trace, so no cover reached)."""
+
+    def __init__(self, check_value, assume_value):
+        super().__init__(StreamBuffer(layout=unsigned(2)), depth=3, tag="default-when")
+        self.check_value, self.assume_value = check_value, assume_value
+
+    def properties(self, m, props, unit):
+        props.assume(self.assume_value)
+        props.check("a check without when", self.check_value)
+        props.cover("any cycle", unit.o.ready | ~unit.o.ready)
+
+
+def test_default_when_is_not_vacuous():
+    """A check and an assumption declared without ``when`` hold in every cycle (a Python
+    ``~1`` would make ``~when | test`` always true)."""
+    with pytest.raises(FormalFailure, match="a check without when"):
+        check(_FalseByDefaultView(Const(0), Const(1)), "bmc")
+    with pytest.raises(FormalFailure, match="any cycle"):
+        check(_FalseByDefaultView(Const(1), Const(0)), "cover")
