@@ -393,7 +393,7 @@ class FrontendLane(wiring.Component):
         token = Signal(self.i.payload.shape())
         token_valid = Signal()
         walk_addr = Signal.like(fb.filter_read.addr)
-        walk_end = Signal(unsigned(bits_for(self._filter_words)))
+        walk_end = Signal(fb.pointer_layout.members["last"].elem_shape)  # 0 .. words
         walk_any = Signal()
         queued = Signal(range(_WORD_CREDITS + 1))
         room = queued != _WORD_CREDITS
