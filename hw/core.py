@@ -104,9 +104,12 @@ class IsosCore(wiring.Component):
         self.fanouts = [SubstreamFanout(numerics=numerics, max_kernel=config.max_kernel,
                                         max_channels=config.max_channels,
                                         max_columns=config.max_columns) for _ in range(L)]
-        self.mergers = [RowMerger(radix=config.max_kernel, max_channels=config.max_channels,
+        # Backend lane j has a source r only where a frontend lane j*u + r exists, which is
+        # for r < L - j whatever the stride: the last lanes' mergers have fewer sources.
+        self.mergers = [RowMerger(radix=min(config.max_kernel, L - j),
+                                  max_channels=config.max_channels,
                                   max_columns=config.max_columns, numerics=numerics)
-                        for _ in range(L)]
+                        for j in range(L)]
         self.pous = [Pou(numerics=numerics, max_channels=config.max_channels,
                          max_columns=config.max_columns) for _ in range(L)]
         lane, pou = self.lanes[0], self.pous[0]
@@ -182,13 +185,11 @@ class IsosCore(wiring.Component):
                          pou.config.K.eq(band.K), pou.config.relu.eq(band.relu)]
             # Source r is substream r of frontend lane j*u + r (no lane past the last).
             present = []
-            for r in range(kernel):
+            for r in range(len(merger.i)):
                 sources = {u: self.fanouts[j * u + r].o[r] for u in range(1, MAX_STRIDE + 1)
                            if j * u + r < L}
                 present.append(Cat(stride_is(u) & band.inputs[j * u + r] for u in sources).any()
                                & (r < band.R))
-                if not sources:
-                    continue
                 # A register slice before each merger input: the merger's ready comes from its
                 # comparator tree and would otherwise run on into the queues of the fan-outs.
                 link = StreamBuffer(layout=merger.i[r].payload.shape())

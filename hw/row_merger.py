@@ -113,8 +113,8 @@ class RowMerger(wiring.Component):
                     m.d.comb += below[r, s].eq(keys[r] < keys[s])
         at_min = Signal(radix)
         for r in range(radix):
-            m.d.comb += at_min[r].eq(heads[r] & Cat(~heads[s] | ~below[s, r]
-                                                    for s in range(radix) if s != r).all())
+            beaten = [heads[s] & below[s, r] for s in range(radix) if s != r]
+            m.d.comb += at_min[r].eq(heads[r] & ~Cat(beaten).any() if beaten else heads[r])
         any_head = heads.any()
         # The heads at the minimum share its key, so their keys OR to it.
         key_min = Signal(len(keys[0]))
