@@ -1,5 +1,8 @@
 """The multi-context queue: one FIFO per layer context, partitioned at runtime in one memory."""
 
+import operator
+from functools import reduce
+
 from amaranth import Array, Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -7,7 +10,6 @@ from amaranth.lib.wiring import In, Out
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
 from isosceles.golden.checks import check_int
-from isosceles.hw.priority import first_set
 
 __all__ = ["MultiContextQueue", "push_layout", "region_layout"]
 
@@ -197,20 +199,21 @@ class MultiContextQueue(wiring.Component):
         for c in range(contexts):
             m.d.comb += push_to[c].eq(push & (ctx == c))
 
-        # The read issued last cycle (its data is on read.data now) and the last context served.
-        read_pending = Signal()
-        read_ctx = Signal(range(max(2, contexts)))
-        last_served = Signal.like(read_ctx)
+        # The read path (pop, through room and the arbiter, into the read address) is the
+        # queue's critical path, so everything it starts from is a register: the context whose
+        # read is in flight one-hot (`landing`, its data is on read.data now), `stored[c] != 0`
+        # (`has_stored`) and "after the last context served" (`after`) as flags.
+        landing = per_context("landing", 1)
+        has_stored = per_context("has_stored", 1)
+        after = per_context("after", 1, lambda c: c > 0)
 
-        pop, landing, room = per_context("pop", 1), per_context("landing", 1), per_context(
-            "room", 1)
+        pop, room = per_context("pop", 1), per_context("room", 1)
         skid_valid = per_context("skid_valid", 1)  # the second entry of the output stage
         held = [Signal(2, name=f"held{c}") for c in range(contexts)]
         for c in range(contexts):
             o = self.o[c]
             m.d.comb += [
                 pop[c].eq(o.valid & o.ready),
-                landing[c].eq(read_pending & (read_ctx == c)),
                 held[c].eq(o.valid + skid_valid[c] + landing[c]),
                 room[c].eq(held[c] <= 1 + pop[c]),
             ]
@@ -219,9 +222,9 @@ class MultiContextQueue(wiring.Component):
                                       for name in ("bypass", "to_memory", "request"))
         for c in range(contexts):
             m.d.comb += [
-                bypass[c].eq(push_to[c] & (stored[c] == 0) & ~landing[c] & room[c]),
+                bypass[c].eq(push_to[c] & ~has_stored[c] & ~landing[c] & room[c]),
                 to_memory[c].eq(push_to[c] & ~bypass[c]),
-                request[c].eq((stored[c] != 0) & room[c]),
+                request[c].eq(has_stored[c] & room[c]),
             ]
         m.d.comb += [
             write.addr.eq(select(tail, ctx)),
@@ -230,26 +233,27 @@ class MultiContextQueue(wiring.Component):
         ]
 
         # Round-robin read arbiter: the first requester after the last one served, else the
-        # first requester.
-        after_last = Signal(contexts)
-        for c in range(1, contexts):
-            m.d.comb += after_last[c].eq(request[c] & (last_served < c))
-        found_after, index_after = first_set(m, list(after_last), name="after_last")
-        found_any, index_any = first_set(m, request, name="request")
-        grant = Signal.like(read_ctx)
+        # first requester; one-hot, and the address an AND-OR of the heads.
+        issue = per_context("issue", 1)
+        after_request = [request[c] & after[c] for c in range(contexts)]
+        any_after = Signal()
         reading = Signal()
+        m.d.comb += [any_after.eq(Cat(after_request).any()), reading.eq(Cat(request).any())]
+        for c in range(contexts):
+            m.d.comb += issue[c].eq(Mux(any_after,
+                                        after_request[c] & ~Cat(after_request[:c]).any(),
+                                        request[c] & ~Cat(request[:c]).any()))
+        address = Signal(address_shape)
         m.d.comb += [
-            grant.eq(Mux(found_after, index_after, index_any)),
-            reading.eq(found_any),
-            read.addr.eq(select(head, grant)),
+            address.eq(reduce(operator.or_, [Mux(issue[c], head[c], 0)
+                                              for c in range(contexts)])),
+            read.addr.eq(address),
             read.en.eq(reading),
         ]
-        m.d.sync += [read_pending.eq(reading), read_ctx.eq(grant)]
-        with m.If(reading):
-            m.d.sync += last_served.eq(grant)
-        issue = per_context("issue", 1)
         for c in range(contexts):
-            m.d.comb += issue[c].eq(reading & (grant == c))
+            m.d.sync += landing[c].eq(issue[c])
+            with m.If(reading):
+                m.d.sync += after[c].eq(Cat(issue[:c]).any())
 
         # Output stages: o[c] is the head, skid the second entry.
         for c in range(contexts):
@@ -279,6 +283,8 @@ class MultiContextQueue(wiring.Component):
             m.d.sync += [
                 occupancy[c].eq(occupancy[c] + push_to[c] - pop[c]),
                 stored[c].eq(stored[c] + to_memory[c] - issue[c]),
+                # A context is issued a read only while it has a token stored.
+                has_stored[c].eq(to_memory[c] | Mux(issue[c], stored[c] > 1, has_stored[c])),
             ]
             with m.If(to_memory[c]):
                 m.d.sync += tail[c].eq(advance(tail[c], c))

@@ -77,7 +77,7 @@ FullAcceptingQueue = mutant(
     MultiContextQueue, "full[c].eq(occupancy[c] == capacity[c])",
     "full[c].eq(occupancy[c] > capacity[c])", name="FullAcceptingQueue")
 OvertakingQueue = mutant(
-    MultiContextQueue, "bypass[c].eq(push_to[c] & (stored[c] == 0) & ~landing[c] & room[c])",
+    MultiContextQueue, "bypass[c].eq(push_to[c] & ~has_stored[c] & ~landing[c] & room[c])",
     "bypass[c].eq(push_to[c] & ~landing[c] & room[c])", name="OvertakingQueue")
 
 
