@@ -102,7 +102,7 @@ class MultiContextQueue(wiring.Component):
     lint_waivers = {
         "UNUSEDSIGNAL": "Amaranth's Verilog keeps named alias wires that its logic bypasses: "
                         "members of memory ports (read__en), ArrayLayout elements (config[0], "
-                        "occupancy[0]), truncated copies of named nodes (grant, held0) and "
+                        "occupancy[0]), truncated copies of named nodes (held0) and "
                         "constant temporaries ($82); the queue has no unused signal",
     }
 
@@ -188,10 +188,13 @@ class MultiContextQueue(wiring.Component):
 
         # Push side. Context numbers past the last context read as full.
         ctx = self.i.payload.ctx
+        # `occupancy[c] == capacity[c]` and `occupancy[c] == 0`, kept as registers: the push
+        # and the configuration decide from them.
+        at_capacity, drained = per_context("at_capacity", 1), per_context("drained", 1, lambda c: 1)
         full = Signal(1 << len(ctx))
         m.d.comb += full.eq(-1)
         for c in range(contexts):
-            m.d.comb += full[c].eq(occupancy[c] == capacity[c])
+            m.d.comb += full[c].eq(at_capacity[c])
         m.d.comb += self.i.ready.eq(~full.bit_select(ctx, 1) & ~self.configure)
         push = Signal()
         m.d.comb += push.eq(self.i.valid & self.i.ready)
@@ -255,34 +258,47 @@ class MultiContextQueue(wiring.Component):
             with m.If(reading):
                 m.d.sync += after[c].eq(Cat(issue[:c]).any())
 
-        # Output stages: o[c] is the head, skid the second entry.
+        # Output stages: o[c] is the head, skid the second entry. The block RAM's data comes
+        # late in the cycle (no output register), so it meets everything else in one last
+        # choice: `earlier` (kept, so that synthesis does not fold that choice into it) holds
+        # what o[c] takes when not the read's data.
         for c in range(contexts):
             o = self.o[c]
             skid = Signal(self._layout, name=f"skid{c}")
             arriving = Signal(name=f"arriving{c}")
-            arrival = Signal(self._layout, name=f"arrival{c}")
+            from_skid, from_memory = Signal(name=f"from_skid{c}"), Signal(name=f"from_memory{c}")
+            earlier = Signal(self._layout, name=f"earlier{c}", attrs={"keep": 1})
             m.d.comb += [
                 arriving.eq(bypass[c] | landing[c]),
-                arrival.eq(Mux(landing[c], read.data, self.i.payload.data)),
+                from_skid.eq(pop[c] & skid_valid[c]),
+                from_memory.eq(landing[c] & ~from_skid),
+                earlier.eq(Mux(from_skid, skid, self.i.payload.data)),
             ]
+            with m.If(pop[c] | (arriving & ~o.valid)):
+                m.d.sync += o.payload.eq(Mux(from_memory, read.data, earlier))
+            with m.If(arriving & Mux(pop[c], skid_valid[c], o.valid)):
+                m.d.sync += skid.eq(Mux(landing[c], read.data, self.i.payload.data))
             with m.If(pop[c]):
                 with m.If(skid_valid[c]):
-                    m.d.sync += o.payload.eq(skid)
-                    with m.If(arriving):
-                        m.d.sync += skid.eq(arrival)
-                    with m.Else():
+                    with m.If(~arriving):
                         m.d.sync += skid_valid[c].eq(0)
                 with m.Else():
-                    m.d.sync += [o.valid.eq(arriving), o.payload.eq(arrival)]
+                    m.d.sync += o.valid.eq(arriving)
             with m.Elif(arriving):
                 with m.If(o.valid):
-                    m.d.sync += [skid.eq(arrival), skid_valid[c].eq(1)]
+                    m.d.sync += skid_valid[c].eq(1)
                 with m.Else():
-                    m.d.sync += [o.payload.eq(arrival), o.valid.eq(1)]
+                    m.d.sync += o.valid.eq(1)
 
+            with m.If(push_to[c] & ~pop[c]):
+                m.d.sync += [at_capacity[c].eq(occupancy[c] + 1 == capacity[c]),
+                             drained[c].eq(0)]
+            with m.Elif(pop[c] & ~push_to[c]):
+                m.d.sync += [at_capacity[c].eq(0), drained[c].eq(occupancy[c] == 1)]
             m.d.sync += [
                 occupancy[c].eq(occupancy[c] + push_to[c] - pop[c]),
-                stored[c].eq(stored[c] + to_memory[c] - issue[c]),
+                stored[c].eq(Mux(to_memory[c] == issue[c], stored[c],
+                                 Mux(to_memory[c], stored[c] + 1, stored[c] - 1))),
                 # A context is issued a read only while it has a token stored.
                 has_stored[c].eq(to_memory[c] | Mux(issue[c], stored[c] > 1, has_stored[c])),
             ]
@@ -299,7 +315,7 @@ class MultiContextQueue(wiring.Component):
             region = self.config[c]
             m.d.comb += region_end[c].eq(region.base + region.capacity)
             checks.append(region_end[c] <= depth)
-            checks.append(occupancy[c] == 0)
+            checks.append(drained[c])
         for a in range(contexts):
             for b in range(a + 1, contexts):
                 ra, rb = self.config[a], self.config[b]
@@ -317,6 +333,6 @@ class MultiContextQueue(wiring.Component):
                     m.d.sync += [
                         base[c].eq(region.base), capacity[c].eq(region.capacity),
                         end[c].eq(region_end[c]), head[c].eq(region.base),
-                        tail[c].eq(region.base),
+                        tail[c].eq(region.base), at_capacity[c].eq(region.capacity == 0),
                     ]
         return m
