@@ -101,12 +101,12 @@ class PipelinedHeap(wiring.Component):
     between them. The sift's compare needs the two children of the node; they are fetched a
     cycle ahead: the stage above reads the four grandchildren of its node (one pair of which
     are the children the operation will meet) and registers them, taking the entry the stage
-    two levels down is writing in that cycle in place of the stale read. The stage then has
-    its node's entry (passed down by the stage above) and its children, with
-    their occupied flags, in registers, and a
-    cycle's logic is one compare-and-select of three entries whatever the number of levels or
-    the width of a level. Bhagwan and Lin pay for this the same way: one operation every
-    other cycle.
+    two levels down is writing in that cycle in place of the stale read, and the same for
+    their occupied flags. The stage then has its node's entry and flag (passed down by the
+    stage above) and its children's in registers, and a cycle's logic is one
+    compare-and-select of three entries whatever the number of levels or the width of a level
+    (no choice of a flag by the node in series with it). Bhagwan and Lin pay for this the
+    same way: one operation every other cycle.
 
     Order and ties: entries are ordered by ``key``, then by ``payload`` (both unsigned);
     entries equal in both are interchangeable. Python's ``heapq`` on ``(key, payload)`` tuples
@@ -259,9 +259,12 @@ class PipelinedHeap(wiring.Component):
                 fetched_occupied = Signal(name=f"fetched{level}_{side}_occupied")
                 reads, flags = [], []
                 for j in (side, side + 2):
-                    if j >= store[level].nodes:
+                    if j >= store[level].nodes:  # a short last level: no such node, empty
+                        reads.append(Const(0, layout.size))
+                        flags.append(Const(0))
                         continue
-                    index = Signal(range(max(2, store[level].nodes)), name=f"fetch{level}_{j}")
+                    # Wide enough for a node past a short last level, which must read empty.
+                    index = Signal(level, name=f"fetch{level}_{j}")
                     m.d.comb += index.eq(parent * 4 + j)
                     occupied, entry = store[level].read(index, f"fetch{level}_{j}_entry")
                     stale = write[level]["enable"] & (stage_node[level] == index)
@@ -273,13 +276,8 @@ class PipelinedHeap(wiring.Component):
                                  flag.eq(Mux(stale, write[level]["occupied"], occupied))]
                     reads.append(read)
                     flags.append(flag)
-                # (A short last level may hold fewer than four: a missing node reads empty.)
-                reads, flags = reads or [Const(0, layout.size)], flags or [Const(0)]
-                m.d.sync += [
-                    fetched.eq(reads[0] if len(reads) == 1 else Mux(go_right, reads[1], reads[0])),
-                    fetched_occupied.eq(flags[0] if len(flags) == 1 else
-                                        Mux(go_right, flags[1], flags[0])),
-                ]
+                m.d.sync += [fetched.eq(Mux(go_right, reads[1], reads[0])),
+                             fetched_occupied.eq(Mux(go_right, flags[1], flags[0]))]
                 pair.append((fetched_occupied, fetched))
             return pair
 
