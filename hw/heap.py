@@ -62,13 +62,6 @@ class _Level:
             self._m.d.comb += occupied.eq(self.occupied.bit_select(node, 1) & in_range)
         return occupied, entry
 
-    def occupied_at(self, node, name):
-        """The occupied flag of ``node`` (a register: current in the cycle it is read)."""
-        occupied = Signal(name=name)
-        in_range = node < self.nodes if self.nodes < (1 << self.level) else Const(1)
-        self._m.d.comb += occupied.eq(self.occupied.bit_select(node, 1) & in_range)
-        return occupied
-
     def write(self, enable, node, occupied, entry):
         # A shifted mask rather than a bit-select, which would decode every index the node's
         # width can hold (the last level may have fewer nodes).
@@ -108,11 +101,12 @@ class PipelinedHeap(wiring.Component):
     between them. The sift's compare needs the two children of the node; they are fetched a
     cycle ahead: the stage above reads the four grandchildren of its node (one pair of which
     are the children the operation will meet) and registers them, taking the entry the stage
-    two levels down is writing in that cycle in place of the stale read. The stage then has
-    its node's entry (passed down by the stage above) and its children in registers, and a
-    cycle's logic is one compare-and-select of three entries whatever the number of levels or
-    the width of a level. Bhagwan and Lin pay for this the same way: one operation every
-    other cycle.
+    two levels down is writing in that cycle in place of the stale read, and the same for
+    their occupied flags. The stage then has its node's entry and flag (passed down by the
+    stage above) and its children's in registers, and a cycle's logic is one
+    compare-and-select of three entries whatever the number of levels or the width of a level
+    (no choice of a flag by the node in series with it). Bhagwan and Lin pay for this the
+    same way: one operation every other cycle.
 
     Order and ties: entries are ordered by ``key``, then by ``payload`` (both unsigned);
     entries equal in both are interchangeable. Python's ``heapq`` on ``(key, payload)`` tuples
@@ -229,6 +223,8 @@ class PipelinedHeap(wiring.Component):
         stage_node = [Const(0, 1)] + [Signal(level, name=f"node{level}")
                                       for level in range(1, levels)]
         stage_own = [None] + [Signal(layout, name=f"own{level}") for level in range(1, levels)]
+        stage_own_occupied = [None] + [Signal(name=f"own{level}_occupied")
+                                       for level in range(1, levels)]
 
         accept = Signal()
         o_free = self.o.ready | ~self.o.valid
@@ -255,29 +251,34 @@ class PipelinedHeap(wiring.Component):
         def prefetch(parent, level, go_right):
             """The children that the operation at node ``parent`` of ``level - 2`` meets at
             ``level - 1`` next cycle: its four grandchildren are read now and the pair below
-            the child it goes to (``go_right``) is registered. A node the stage at ``level``
-            is writing now is registered as written."""
+            the child it goes to (``go_right``) is registered, with their occupied flags. A
+            node the stage at ``level`` is writing now is registered as written."""
             pair = []
             for side in range(2):
                 fetched = Signal(layout, name=f"fetched{level}_{side}", attrs={"keep": 1})
-                reads = []
+                fetched_occupied = Signal(name=f"fetched{level}_{side}_occupied")
+                reads, flags = [], []
                 for j in (side, side + 2):
-                    if j >= store[level].nodes:
+                    if j >= store[level].nodes:  # a short last level: no such node, empty
+                        reads.append(Const(0, layout.size))
+                        flags.append(Const(0))
                         continue
-                    index = Signal(range(max(2, store[level].nodes)), name=f"fetch{level}_{j}")
+                    # Wide enough for a node past a short last level, which must read empty.
+                    index = Signal(level, name=f"fetch{level}_{j}")
                     m.d.comb += index.eq(parent * 4 + j)
-                    _, entry = store[level].read(index, f"fetch{level}_{j}_entry")
+                    occupied, entry = store[level].read(index, f"fetch{level}_{j}_entry")
                     stale = write[level]["enable"] & (stage_node[level] == index)
                     # Kept apart: Yosys would otherwise merge the two reads behind `go_right`
                     # into one port addressed through it, putting the read after the compare.
                     read = Signal(layout, name=f"fetch{level}_{j}_read", attrs={"keep": 1})
-                    m.d.comb += read.eq(Mux(stale, write[level]["entry"], entry))
+                    flag = Signal(name=f"fetch{level}_{j}_occupied")
+                    m.d.comb += [read.eq(Mux(stale, write[level]["entry"], entry)),
+                                 flag.eq(Mux(stale, write[level]["occupied"], occupied))]
                     reads.append(read)
-                # (A short last level may hold fewer than four: a missing node reads empty.)
-                reads = reads or [Const(0, layout.size)]
-                m.d.sync += fetched.eq(reads[0] if len(reads) == 1 else
-                                       Mux(go_right, reads[1], reads[0]))
-                pair.append(fetched)
+                    flags.append(flag)
+                m.d.sync += [fetched.eq(Mux(go_right, reads[1], reads[0])),
+                             fetched_occupied.eq(Mux(go_right, flags[1], flags[0]))]
+                pair.append((fetched_occupied, fetched))
             return pair
 
         # Stage 0's children are fetched in the cycle its operation is accepted.
@@ -290,9 +291,8 @@ class PipelinedHeap(wiring.Component):
                 own_occupied, own = store[0].read(node, "own0")
                 m.d.comb += self.min.eq(own)  # the root
             elif level < levels - 1:
-                # The node's entry, as the stage above read it (nothing has written it since).
-                own_occupied = store[level].occupied_at(node, f"own{level}_occupied")
-                own = stage_own[level]
+                # The node, as the stage above read it (nothing has written it since).
+                own_occupied, own = stage_own_occupied[level], stage_own[level]
             if level == levels - 1:
                 # The last level: an insertion always finds its node empty (the counters above
                 # guarantee it) and a sift has no children, so the carried entry (or the hole)
@@ -305,13 +305,15 @@ class PipelinedHeap(wiring.Component):
             left_index, right_index = (Signal(level + 1, name=f"{side}{level}")
                                        for side in ("left", "right"))
             m.d.comb += [left_index.eq(node * 2), right_index.eq(node * 2 + 1)]
-            # The children, fetched a cycle ahead by the stage above.
+            # The children and their occupied flags, fetched a cycle ahead by the stage above
+            # (nothing has written them since).
             children = []
-            for side, index in enumerate((left_index, right_index)):
+            for side in range(2):
                 name = ("left", "right")[side]
-                occupied = store[level + 1].occupied_at(index, f"{name}{level}_entry_occupied")
+                occupied = Signal(name=f"{name}{level}_entry_occupied")
                 child = Signal(layout, name=f"{name}{level}_entry")
-                m.d.comb += child.eq(fetched[level][side])
+                m.d.comb += [occupied.eq(fetched[level][side][0]),
+                             child.eq(fetched[level][side][1])]
                 children.append((occupied, child))
             (left_occupied, left), (right_occupied, right) = children
             free, (free_left, free_right) = self._free_counters(m, level, node)
@@ -387,6 +389,7 @@ class PipelinedHeap(wiring.Component):
                 stage_op[level + 1].entry.eq(Mux(inserting & keep_carried, own, carried)),
                 stage_node[level + 1].eq(Mux(go_right, right_index, left_index)),
                 stage_own[level + 1].eq(Mux(go_right, right, left)),
+                stage_own_occupied[level + 1].eq(Mux(go_right, right_occupied, left_occupied)),
             ]
 
         with m.If(accept & (request.op != HeapOp.INSERT)):

@@ -1,5 +1,8 @@
 """The multi-context queue: one FIFO per layer context, partitioned at runtime in one memory."""
 
+import operator
+from functools import reduce
+
 from amaranth import Array, Cat, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -7,7 +10,6 @@ from amaranth.lib.wiring import In, Out
 
 from isosceles.gen.config import IsoscelesConfig, bits_for
 from isosceles.golden.checks import check_int
-from isosceles.hw.priority import first_set
 
 __all__ = ["MultiContextQueue", "push_layout", "region_layout"]
 
@@ -100,7 +102,7 @@ class MultiContextQueue(wiring.Component):
     lint_waivers = {
         "UNUSEDSIGNAL": "Amaranth's Verilog keeps named alias wires that its logic bypasses: "
                         "members of memory ports (read__en), ArrayLayout elements (config[0], "
-                        "occupancy[0]), truncated copies of named nodes (grant, held0) and "
+                        "occupancy[0]), truncated copies of named nodes (held0) and "
                         "constant temporaries ($82); the queue has no unused signal",
     }
 
@@ -186,10 +188,13 @@ class MultiContextQueue(wiring.Component):
 
         # Push side. Context numbers past the last context read as full.
         ctx = self.i.payload.ctx
+        # `occupancy[c] == capacity[c]` and `occupancy[c] == 0`, kept as registers: the push
+        # and the configuration decide from them.
+        at_capacity, drained = per_context("at_capacity", 1), per_context("drained", 1, lambda c: 1)
         full = Signal(1 << len(ctx))
         m.d.comb += full.eq(-1)
         for c in range(contexts):
-            m.d.comb += full[c].eq(occupancy[c] == capacity[c])
+            m.d.comb += full[c].eq(at_capacity[c])
         m.d.comb += self.i.ready.eq(~full.bit_select(ctx, 1) & ~self.configure)
         push = Signal()
         m.d.comb += push.eq(self.i.valid & self.i.ready)
@@ -197,20 +202,21 @@ class MultiContextQueue(wiring.Component):
         for c in range(contexts):
             m.d.comb += push_to[c].eq(push & (ctx == c))
 
-        # The read issued last cycle (its data is on read.data now) and the last context served.
-        read_pending = Signal()
-        read_ctx = Signal(range(max(2, contexts)))
-        last_served = Signal.like(read_ctx)
+        # The read path (pop, through room and the arbiter, into the read address) is the
+        # queue's critical path, so everything it starts from is a register: the context whose
+        # read is in flight one-hot (`landing`, its data is on read.data now), `stored[c] != 0`
+        # (`has_stored`) and "after the last context served" (`after`) as flags.
+        landing = per_context("landing", 1)
+        has_stored = per_context("has_stored", 1)
+        after = per_context("after", 1, lambda c: c > 0)
 
-        pop, landing, room = per_context("pop", 1), per_context("landing", 1), per_context(
-            "room", 1)
+        pop, room = per_context("pop", 1), per_context("room", 1)
         skid_valid = per_context("skid_valid", 1)  # the second entry of the output stage
         held = [Signal(2, name=f"held{c}") for c in range(contexts)]
         for c in range(contexts):
             o = self.o[c]
             m.d.comb += [
                 pop[c].eq(o.valid & o.ready),
-                landing[c].eq(read_pending & (read_ctx == c)),
                 held[c].eq(o.valid + skid_valid[c] + landing[c]),
                 room[c].eq(held[c] <= 1 + pop[c]),
             ]
@@ -219,9 +225,9 @@ class MultiContextQueue(wiring.Component):
                                       for name in ("bypass", "to_memory", "request"))
         for c in range(contexts):
             m.d.comb += [
-                bypass[c].eq(push_to[c] & (stored[c] == 0) & ~landing[c] & room[c]),
+                bypass[c].eq(push_to[c] & ~has_stored[c] & ~landing[c] & room[c]),
                 to_memory[c].eq(push_to[c] & ~bypass[c]),
-                request[c].eq((stored[c] != 0) & room[c]),
+                request[c].eq(has_stored[c] & room[c]),
             ]
         m.d.comb += [
             write.addr.eq(select(tail, ctx)),
@@ -230,55 +236,71 @@ class MultiContextQueue(wiring.Component):
         ]
 
         # Round-robin read arbiter: the first requester after the last one served, else the
-        # first requester.
-        after_last = Signal(contexts)
-        for c in range(1, contexts):
-            m.d.comb += after_last[c].eq(request[c] & (last_served < c))
-        found_after, index_after = first_set(m, list(after_last), name="after_last")
-        found_any, index_any = first_set(m, request, name="request")
-        grant = Signal.like(read_ctx)
+        # first requester; one-hot, and the address an AND-OR of the heads.
+        issue = per_context("issue", 1)
+        after_request = [request[c] & after[c] for c in range(contexts)]
+        any_after = Signal()
         reading = Signal()
+        m.d.comb += [any_after.eq(Cat(after_request).any()), reading.eq(Cat(request).any())]
+        for c in range(contexts):
+            m.d.comb += issue[c].eq(Mux(any_after,
+                                        after_request[c] & ~Cat(after_request[:c]).any(),
+                                        request[c] & ~Cat(request[:c]).any()))
+        address = Signal(address_shape)
         m.d.comb += [
-            grant.eq(Mux(found_after, index_after, index_any)),
-            reading.eq(found_any),
-            read.addr.eq(select(head, grant)),
+            address.eq(reduce(operator.or_, [Mux(issue[c], head[c], 0)
+                                              for c in range(contexts)])),
+            read.addr.eq(address),
             read.en.eq(reading),
         ]
-        m.d.sync += [read_pending.eq(reading), read_ctx.eq(grant)]
-        with m.If(reading):
-            m.d.sync += last_served.eq(grant)
-        issue = per_context("issue", 1)
         for c in range(contexts):
-            m.d.comb += issue[c].eq(reading & (grant == c))
+            m.d.sync += landing[c].eq(issue[c])
+            with m.If(reading):
+                m.d.sync += after[c].eq(Cat(issue[:c]).any())
 
-        # Output stages: o[c] is the head, skid the second entry.
+        # Output stages: o[c] is the head, skid the second entry. The block RAM's data comes
+        # late in the cycle (no output register), so it meets everything else in one last
+        # choice: `earlier` (kept, so that synthesis does not fold that choice into it) holds
+        # what o[c] takes when not the read's data.
         for c in range(contexts):
             o = self.o[c]
             skid = Signal(self._layout, name=f"skid{c}")
             arriving = Signal(name=f"arriving{c}")
-            arrival = Signal(self._layout, name=f"arrival{c}")
+            from_skid, from_memory = Signal(name=f"from_skid{c}"), Signal(name=f"from_memory{c}")
+            earlier = Signal(self._layout, name=f"earlier{c}", attrs={"keep": 1})
             m.d.comb += [
                 arriving.eq(bypass[c] | landing[c]),
-                arrival.eq(Mux(landing[c], read.data, self.i.payload.data)),
+                from_skid.eq(pop[c] & skid_valid[c]),
+                from_memory.eq(landing[c] & ~from_skid),
+                earlier.eq(Mux(from_skid, skid, self.i.payload.data)),
             ]
+            with m.If(pop[c] | (arriving & ~o.valid)):
+                m.d.sync += o.payload.eq(Mux(from_memory, read.data, earlier))
+            with m.If(arriving & Mux(pop[c], skid_valid[c], o.valid)):
+                m.d.sync += skid.eq(Mux(landing[c], read.data, self.i.payload.data))
             with m.If(pop[c]):
                 with m.If(skid_valid[c]):
-                    m.d.sync += o.payload.eq(skid)
-                    with m.If(arriving):
-                        m.d.sync += skid.eq(arrival)
-                    with m.Else():
+                    with m.If(~arriving):
                         m.d.sync += skid_valid[c].eq(0)
                 with m.Else():
-                    m.d.sync += [o.valid.eq(arriving), o.payload.eq(arrival)]
+                    m.d.sync += o.valid.eq(arriving)
             with m.Elif(arriving):
                 with m.If(o.valid):
-                    m.d.sync += [skid.eq(arrival), skid_valid[c].eq(1)]
+                    m.d.sync += skid_valid[c].eq(1)
                 with m.Else():
-                    m.d.sync += [o.payload.eq(arrival), o.valid.eq(1)]
+                    m.d.sync += o.valid.eq(1)
 
+            with m.If(push_to[c] & ~pop[c]):
+                m.d.sync += [at_capacity[c].eq(occupancy[c] + 1 == capacity[c]),
+                             drained[c].eq(0)]
+            with m.Elif(pop[c] & ~push_to[c]):
+                m.d.sync += [at_capacity[c].eq(0), drained[c].eq(occupancy[c] == 1)]
             m.d.sync += [
                 occupancy[c].eq(occupancy[c] + push_to[c] - pop[c]),
-                stored[c].eq(stored[c] + to_memory[c] - issue[c]),
+                stored[c].eq(Mux(to_memory[c] == issue[c], stored[c],
+                                 Mux(to_memory[c], stored[c] + 1, stored[c] - 1))),
+                # A context is issued a read only while it has a token stored.
+                has_stored[c].eq(to_memory[c] | Mux(issue[c], stored[c] > 1, has_stored[c])),
             ]
             with m.If(to_memory[c]):
                 m.d.sync += tail[c].eq(advance(tail[c], c))
@@ -293,7 +315,7 @@ class MultiContextQueue(wiring.Component):
             region = self.config[c]
             m.d.comb += region_end[c].eq(region.base + region.capacity)
             checks.append(region_end[c] <= depth)
-            checks.append(occupancy[c] == 0)
+            checks.append(drained[c])
         for a in range(contexts):
             for b in range(a + 1, contexts):
                 ra, rb = self.config[a], self.config[b]
@@ -311,6 +333,6 @@ class MultiContextQueue(wiring.Component):
                     m.d.sync += [
                         base[c].eq(region.base), capacity[c].eq(region.capacity),
                         end[c].eq(region_end[c]), head[c].eq(region.base),
-                        tail[c].eq(region.base),
+                        tail[c].eq(region.base), at_capacity[c].eq(region.capacity == 0),
                     ]
         return m

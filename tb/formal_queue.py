@@ -74,10 +74,10 @@ def _queue(cls=MultiContextQueue, contexts=2, depth=6):
 
 
 FullAcceptingQueue = mutant(
-    MultiContextQueue, "full[c].eq(occupancy[c] == capacity[c])",
-    "full[c].eq(occupancy[c] > capacity[c])", name="FullAcceptingQueue")
+    MultiContextQueue, "at_capacity[c].eq(occupancy[c] + 1 == capacity[c])",
+    "at_capacity[c].eq(occupancy[c] == capacity[c])", name="FullAcceptingQueue")
 OvertakingQueue = mutant(
-    MultiContextQueue, "bypass[c].eq(push_to[c] & (stored[c] == 0) & ~landing[c] & room[c])",
+    MultiContextQueue, "bypass[c].eq(push_to[c] & ~has_stored[c] & ~landing[c] & room[c])",
     "bypass[c].eq(push_to[c] & ~landing[c] & room[c])", name="OvertakingQueue")
 
 

@@ -1,8 +1,8 @@
 """The pipelined heap and the K-merger on Verilator, against heapq and the golden model.
 
-Six builds: the heap alone (13 entries) and the K-merger at radix 2, 3, 16, 64 and 256, each
-K-merger build running rows of several K at runtime (the full radix, 1, random), one row of a
-single column and one of empty fibers.
+Seven builds: the heap alone (13 and 16 entries) and the K-merger at radix 2, 3, 16, 64 and
+256, each K-merger build running rows of several K at runtime (the full radix, 1, random), one
+row of a single column and one of empty fibers.
 """
 
 import pytest
@@ -18,10 +18,13 @@ MODULE = "isosceles.tb.cocotb_kmerger"
 # 13 entries: a last level of 6 of 8 nodes, so some nodes have one child or none. (The
 # K-merger builds below hold heaps of 2, 3, 16, 64 and 256 entries.)
 HEAP = dict(capacity=13, key_bits=3, payload_bits=2)
+# 16 entries: a last level of one node, so the prefetch meets grandchildren that do not exist.
+HEAP_SHORT = dict(capacity=16, key_bits=3, payload_bits=2)
 
 
-def test_heap_vs_heapq():
-    run_cocotb(PipelinedHeap, params=HEAP, test_module=HEAP_MODULE,
+@pytest.mark.parametrize("params", [HEAP, HEAP_SHORT], ids=["13", "16"])
+def test_heap_vs_heapq(params):
+    run_cocotb(PipelinedHeap, params=params, test_module=HEAP_MODULE,
                testcase="priority_queue_vs_heapq")
 
 
