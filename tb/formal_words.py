@@ -1,6 +1,8 @@
 """Formal views of the word adapters: each request's beats; the packer's strobes on exactly
 its words, the unpacker's words taken from their lanes of their beats."""
 
+from types import SimpleNamespace
+
 from amaranth import Signal
 
 from isosceles.hw.words import WordPacker, WordUnpacker
@@ -10,6 +12,44 @@ __all__ = ["WordPackerView", "WordUnpackerView", "make_views", "broken_views"]
 
 DATA_WIDTH, ADDR_WIDTH, MAX_WORDS, OUTSTANDING = 64, 8, 3, 3
 LANES = DATA_WIDTH // 32
+
+
+def _requests(m, props, unit):
+    """The request side both adapters share: requests of 1 to ``MAX_WORDS`` words assumed, each
+    leaving on ``req_o`` as the beats that cover it; the words and beats of all requests
+    accepted counted; one request the solver chooses tracked (where its words and beats start
+    in the streams), with one of its words, chosen too, by ``index``."""
+    req_i, req_o = unit.req_i, unit.req_o
+    counter = range(32)
+    accepted = req_i.valid & req_i.ready
+    lane = req_i.payload.addr[2]
+    words = req_i.payload.words
+    beats = (lane + words + LANES - 1) >> 1
+    props.assume((words >= 1) & (words <= MAX_WORDS), when=req_i.valid)
+
+    expected = Signal.like(req_o.payload)
+    with m.If(accepted):
+        m.d.sync += [expected.addr.eq(req_i.payload.addr & ~(LANES * 4 - 1)),
+                     expected.beats.eq(beats)]
+    props.check("a request leaves as the beats that cover it",
+                req_o.payload.as_value() == expected.as_value(), when=req_o.valid)
+
+    words_asked, beats_asked = Signal(counter), Signal(counter)
+    with m.If(accepted):
+        m.d.sync += [words_asked.eq(words_asked + words), beats_asked.eq(beats_asked + beats)]
+
+    tracking = Signal()
+    first_word, first_beat = Signal(counter), Signal(counter)
+    t_lane, t_words, t_beats = Signal(), Signal.like(words), Signal(range(4))
+    with m.If(accepted & any_seq(1) & ~tracking):
+        m.d.sync += [tracking.eq(1), first_word.eq(words_asked), first_beat.eq(beats_asked),
+                     t_lane.eq(lane), t_words.eq(words), t_beats.eq(beats)]
+    index = Signal(range(MAX_WORDS))
+    m.d.comb += index.eq(any_const(len(index)))
+    props.assume(index < t_words, when=tracking)
+    return SimpleNamespace(words_asked=words_asked, tracking=tracking, first_word=first_word,
+                           first_beat=first_beat, lane=t_lane, words=t_words, beats=t_beats,
+                           index=index)
 
 
 class WordPackerView(FormalView):
@@ -23,62 +63,37 @@ class WordPackerView(FormalView):
     """
 
     def properties(self, m, props, unit):
-        req_i, req_o, word, beat = unit.req_i, unit.req_o, unit.word, unit.beat
+        req_o, word, beat = unit.req_o, unit.word, unit.beat
+        t = _requests(m, props, unit)
         counter = range(32)
-        accepted = req_i.valid & req_i.ready
-        lane = req_i.payload.addr[2]
-        words = req_i.payload.words
-        beats = (lane + words + LANES - 1) >> 1
-        props.assume((words >= 1) & (words <= MAX_WORDS), when=req_i.valid)
-
-        expected = Signal.like(req_o.payload)
-        with m.If(accepted):
-            m.d.sync += [expected.addr.eq(req_i.payload.addr & ~(LANES * 4 - 1)),
-                         expected.beats.eq(beats)]
-        props.check("a request leaves as the beats that cover it",
-                    req_o.payload.as_value() == expected.as_value(), when=req_o.valid)
-
-        words_asked, beats_asked = Signal(counter), Signal(counter)
         words_in, beats_out = Signal(counter), Signal(counter)
-        with m.If(accepted):
-            m.d.sync += [words_asked.eq(words_asked + words), beats_asked.eq(beats_asked + beats)]
         with m.If(word.valid & word.ready):
             m.d.sync += words_in.eq(words_in + 1)
         with m.If(beat.valid & beat.ready):
             m.d.sync += beats_out.eq(beats_out + 1)
-        props.check("no word taken beyond the requests", words_in < words_asked,
+        props.check("no word taken beyond the requests", words_in < t.words_asked,
                     when=word.valid & word.ready)
 
-        # The tracked request: where its words and beats start in the streams.
-        tracking = Signal()
-        first_word, first_beat = Signal(counter), Signal(counter)
-        t_lane, t_words, t_beats = Signal(), Signal.like(words), Signal(range(4))
-        with m.If(accepted & any_seq(1) & ~tracking):
-            m.d.sync += [tracking.eq(1), first_word.eq(words_asked), first_beat.eq(beats_asked),
-                         t_lane.eq(lane), t_words.eq(words), t_beats.eq(beats)]
-        index = Signal(range(MAX_WORDS))
-        m.d.comb += index.eq(any_const(len(index)))
-        props.assume(index < t_words, when=tracking)
         value, seen = Signal(32), Signal()
-        with m.If(tracking & word.valid & word.ready & (words_in == first_word + index)):
+        with m.If(t.tracking & word.valid & word.ready & (words_in == t.first_word + t.index)):
             m.d.sync += [value.eq(word.payload), seen.eq(1)]
 
         b = Signal(counter)
-        m.d.comb += b.eq(beats_out - first_beat)
-        in_request = tracking & (beats_out >= first_beat) & (b < t_beats)
+        m.d.comb += b.eq(beats_out - t.first_beat)
+        in_request = t.tracking & (beats_out >= t.first_beat) & (b < t.beats)
         for lane_index in range(LANES):
             position = b * LANES + lane_index
             props.check(f"lane {lane_index}: strobed exactly when a word of the request is there",
                         beat.payload.strb.word_select(lane_index, 4)
-                        == (((position >= t_lane) & (position < t_lane + t_words))
+                        == (((position >= t.lane) & (position < t.lane + t.words))
                             .replicate(4)), when=beat.valid & in_request)
-        target = t_lane + index
+        target = t.lane + t.index
         props.check("the tracked word is in its lane of its beat",
                     beat.payload.data.word_select(target[0], 32) == value,
                     when=beat.valid & in_request & seen & (b == target >> 1))
 
         props.cover("a three-word request from lane 1 leaves its last beat",
-                    beat.valid & beat.ready & in_request & (t_words == 3) & t_lane
+                    beat.valid & beat.ready & in_request & (t.words == 3) & t.lane
                     & (b == 1))
         props.cover("a beat waits with a request behind it",
                     beat.valid & ~beat.ready & req_o.valid)
@@ -99,25 +114,10 @@ class WordUnpackerView(FormalView):
     """
 
     def properties(self, m, props, unit):
-        req_i, req_o, word, beat = unit.req_i, unit.req_o, unit.word, unit.beat
+        req_o, word, beat = unit.req_o, unit.word, unit.beat
+        t = _requests(m, props, unit)
         counter = range(32)
-        accepted = req_i.valid & req_i.ready
-        lane = req_i.payload.addr[2]
-        words = req_i.payload.words
-        beats = (lane + words + LANES - 1) >> 1
-        props.assume((words >= 1) & (words <= MAX_WORDS), when=req_i.valid)
-
-        expected = Signal.like(req_o.payload)
-        with m.If(accepted):
-            m.d.sync += [expected.addr.eq(req_i.payload.addr & ~(LANES * 4 - 1)),
-                         expected.beats.eq(beats)]
-        props.check("a request leaves as the beats that cover it",
-                    req_o.payload.as_value() == expected.as_value(), when=req_o.valid)
-
-        words_asked, beats_asked = Signal(counter), Signal(counter)
         words_out, beats_in, beats_issued = Signal(counter), Signal(counter), Signal(counter)
-        with m.If(accepted):
-            m.d.sync += [words_asked.eq(words_asked + words), beats_asked.eq(beats_asked + beats)]
         with m.If(word.valid & word.ready):
             m.d.sync += words_out.eq(words_out + 1)
         with m.If(beat.valid & beat.ready):
@@ -125,34 +125,26 @@ class WordUnpackerView(FormalView):
         with m.If(req_o.valid & req_o.ready):
             m.d.sync += beats_issued.eq(beats_issued + req_o.payload.beats)
         props.assume(beats_in < beats_issued, when=beat.valid)
-        props.check("no word leaves beyond the requests", words_out < words_asked,
+        props.check("no word leaves beyond the requests", words_out < t.words_asked,
                     when=word.valid)
 
-        # The tracked request: where its words and beats start in the streams.
-        tracking = Signal()
-        first_word, first_beat = Signal(counter), Signal(counter)
-        t_lane, t_words, t_beats = Signal(), Signal.like(words), Signal(range(4))
-        with m.If(accepted & any_seq(1) & ~tracking):
-            m.d.sync += [tracking.eq(1), first_word.eq(words_asked), first_beat.eq(beats_asked),
-                         t_lane.eq(lane), t_words.eq(words), t_beats.eq(beats)]
-        index = Signal(range(MAX_WORDS))
-        m.d.comb += index.eq(any_const(len(index)))
-        props.assume(index < t_words, when=tracking)
-        target = t_lane + index
+        target = t.lane + t.index
         value, seen = Signal(32), Signal()
-        with m.If(tracking & beat.valid & beat.ready & (beats_in == first_beat + (target >> 1))):
+        with m.If(t.tracking & beat.valid & beat.ready
+                  & (beats_in == t.first_beat + (target >> 1))):
             m.d.sync += [value.eq(beat.payload.word_select(target[0], 32)), seen.eq(1)]
 
         w = Signal(counter)
-        m.d.comb += w.eq(words_out - first_word)
-        mine = tracking & word.valid & (words_out >= first_word) & (w < t_words)
+        m.d.comb += w.eq(words_out - t.first_word)
+        mine = t.tracking & word.valid & (words_out >= t.first_word) & (w < t.words)
         props.check("the tracked word leaves at its place, from its lane of its beat",
-                    seen & (word.payload == value), when=mine & (w == index))
+                    seen & (word.payload == value), when=mine & (w == t.index))
         props.check("a request's last word leaves with exactly its beats taken",
-                    beats_in == first_beat + t_beats, when=mine & word.ready & (w == t_words - 1))
+                    beats_in == t.first_beat + t.beats,
+                    when=mine & word.ready & (w == t.words - 1))
 
         props.cover("a three-word request from lane 1 leaves its last word",
-                    mine & word.ready & (t_words == 3) & t_lane & (w == 2))
+                    mine & word.ready & (t.words == 3) & t.lane & (w == 2))
         props.cover("a word waits with the next beat offered",
                     word.valid & ~word.ready & beat.valid)
 
