@@ -494,6 +494,7 @@ class FrontendLane(wiring.Component):
         with m.Elif(beat_valid & ~window_stall):
             m.d.sync += pending.eq(deferred)
         m.d.sync += queued.eq(queued + issue - beat_done)
+
         # The first column comes from pw / stride when the row setup ends; each marker steps it.
         with m.If(setting_up & (divide_steps == 0)):
             m.d.comb += [load_column.eq(1), next_column.eq(pad_quotient),
