@@ -25,7 +25,7 @@ __all__ = ["stage_bounds", "layer_bounds"]
 def stage_bounds(layer, config):
     """The ``walk``, ``t1`` and ``merge`` bounds of workload layer ``layer`` (a
     :class:`~isosceles.golden.workload_file` layer) on the core of ``config``."""
-    i, f, stride, padding, groups = layer.conv_arguments()
+    i, f, stride, padding, groups = layer.conv_arguments(config.numerics)
     s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
                      numerics=config.numerics)
     g = s.geometry

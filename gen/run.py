@@ -60,8 +60,11 @@ def check_fits(workload, config):
         if layer.type not in BLOCK_LAYER_TYPES:
             raise ValueError(f"{workload.path}: layer {layer.name!r} ({layer.type}) cannot run "
                              f"on the block yet; it runs {', '.join(BLOCK_LAYER_TYPES)} layers "
-                             "(pooling and residual add are not in the RTL)")
-        i, f, stride, padding, groups = layer.conv_arguments()
+                             "(max pooling and residual add are not in the RTL yet)")
+        try:
+            i, f, stride, padding, groups = layer.conv_arguments(config.numerics)
+        except ValueError as error:  # an average pool whose division the POU cannot do
+            raise ValueError(f"{workload.path}: layer {layer.name!r}: {error}") from None
         g = check_conv_arguments(i.shape, f.shape, stride, padding, groups)
         for field, value, limit, knob in (
                 ("filter height R", g.R, config.max_kernel, "max_kernel"),
@@ -86,7 +89,7 @@ def check_fits(workload, config):
                              "holds (raise filter_buffer_bytes in the configuration)")
 
 
-def _check_layer(layer, run):
+def _check_layer(layer, run, numerics):
     """Per-layer figures; RunMismatch naming the error code, the first differing coordinate
     or the byte counter that differs from the golden model."""
     if run["error"] != "NONE":
@@ -101,7 +104,7 @@ def _check_layer(layer, run):
         if run[counter] != golden:
             raise RunMismatch(f"layer {layer.name!r}: the block counted {run[counter]} "
                               f"{counter}, the golden model {golden}")
-    i, f, stride, padding, groups = layer.conv_arguments()
+    i, f, stride, padding, groups = layer.conv_arguments(numerics)
     macs = effectual_macs(i, f, stride, padding, groups)
     if run["macs"] != macs:
         raise RunMismatch(f"layer {layer.name!r}: the block counted {run['macs']} MACs, the "
@@ -141,7 +144,7 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
     peak = config.lanes * config.macs_per_pe  # one PE per lane in the RTL today
     layers = []
     for layer, run in zip(workload.layers, measured, strict=True):
-        figures = _check_layer(layer, run)
+        figures = _check_layer(layer, run, config.numerics)
         bounds = layer_bounds(layer, config, effectual_macs=figures["effectual_macs"],
                               dram_bytes=figures["dram_read_bytes"] + figures["dram_write_bytes"])
         layers.append({"name": layer.name, "cycles": run["cycles"], **figures,

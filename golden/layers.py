@@ -4,7 +4,8 @@
   saturating to ``acc_bits`` in input-channel order, like a PE.
 * Max pooling: the maximum over each window; padding positions are excluded.
 * Average pooling: the window sum divided by the window area (padding counts as zeros), rounded
-  half toward +infinity: ``floor((2 * sum + n) / (2 * n))``.
+  half toward +infinity: ``floor((2 * sum + n) / (2 * n))``. The block runs it as a depthwise
+  convolution of unit weights whose POU divides by the area (:func:`avg_pool_as_conv`).
 * Global average pooling: average pooling whose window is the whole input.
 * Residual add: a merge of two (w, c)-sorted sparse lane streams, adding equal coordinates and
   saturating to ``act_bits``; zeros dropped.
@@ -16,11 +17,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from isosceles.golden.checks import check_tensor
-from isosceles.golden.numerics import DEFAULT_NUMERICS, saturate
+from isosceles.golden.numerics import DEFAULT_NUMERICS, requantize, saturate
+from isosceles.golden.pou import PouParams
 
 __all__ = [
-    "fully_connected", "max_pool", "avg_pool", "global_avg_pool", "residual_add",
-    "residual_add_streams",
+    "fully_connected", "max_pool", "avg_pool", "avg_pool_as_conv", "global_avg_pool",
+    "residual_add", "residual_add_streams",
 ]
 
 
@@ -62,6 +64,41 @@ def avg_pool(i, *, size, stride=None, padding=0, numerics=DEFAULT_NUMERICS):
     total = _windows(i, size, size if stride is None else stride, padding, 0).sum(axis=(3, 4))
     area = size * size
     return (2 * total + area) // (2 * area)
+
+
+def avg_pool_as_conv(channels, *, size, numerics=DEFAULT_NUMERICS):
+    """The unit filters and POU parameters with which a depthwise convolution (``groups =
+    channels``, the pool's stride and padding) computes :func:`avg_pool` exactly.
+
+    Returns ``(filters, pou)``: ``filters`` [1, size, channels, size] of ones; ``pou`` the
+    :class:`~isosceles.golden.pou.PouParams` (no ReLU) whose ``requantize`` equals ``floor((2 *
+    sum + n) / (2 * n))`` for every window sum an ``act_bits`` input can give, ``n = size**2``:
+    the first ``shift`` with a ``mult`` near ``2**shift / n`` that is exact on all of them.
+    ValueError when the sums would saturate ``acc_bits`` or no parameters are exact.
+    """
+    area = size * size
+    low, high = numerics.act_range
+    sums = np.arange(area * low, area * high + 1, dtype=np.int64)
+    if sums[0] < numerics.acc_range[0] or sums[-1] > numerics.acc_range[1]:
+        raise ValueError(f"a {size}x{size} average pool's sums reach {sums[-1]}, beyond "
+                         f"acc_bits = {numerics.acc_bits}; use a smaller window or wider "
+                         "accumulators")
+    wanted = (2 * sums + area) // (2 * area)
+    for shift in range(numerics.shift_range[1] + 1):
+        near = (1 << shift) / area
+        for mult in sorted({int(np.floor(near)), int(np.ceil(near))}):
+            if not 1 <= mult <= numerics.mult_range[1]:
+                continue
+            if np.array_equal(requantize(sums, 0, mult, shift, relu=False, numerics=numerics),
+                              wanted):
+                ones = np.ones((1, size, channels, size), dtype=np.int64)
+                pou = PouParams.make(np.zeros(channels, dtype=np.int64),
+                                     np.full(channels, mult), np.full(channels, shift),
+                                     relu=False, numerics=numerics)
+                return ones, pou
+    raise ValueError(f"no POU multiplier of mult_bits = {numerics.mult_bits} and shift of "
+                     f"shift_bits = {numerics.shift_bits} divides by a {size}x{size} window's "
+                     f"area exactly; widen them or use another window")
 
 
 def global_avg_pool(i, *, numerics=DEFAULT_NUMERICS):

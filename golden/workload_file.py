@@ -50,7 +50,13 @@ from pathlib import Path
 
 import numpy as np
 
-from isosceles.golden.layers import avg_pool, fully_connected, max_pool, residual_add
+from isosceles.golden.layers import (
+    avg_pool,
+    avg_pool_as_conv,
+    fully_connected,
+    max_pool,
+    residual_add,
+)
 from isosceles.golden.memory_image import LayerImage
 from isosceles.golden.network import (
     Add,
@@ -64,6 +70,7 @@ from isosceles.golden.numerics import DEFAULT_NUMERICS
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.workload_spec import (
     BLOCK_LAYER_TYPES,
+    WEIGHTED_LAYER_TYPES,
     WorkloadError,
     layer_error,
     read_workload_spec,
@@ -116,26 +123,44 @@ class WorkloadLayer:
     kernel: tuple = (1, 1)
     skip: str = None
 
-    def conv_arguments(self):
+    def conv_arguments(self, numerics=DEFAULT_NUMERICS):
         """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
-        fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels."""
+        fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels; an
+        average pool a depthwise convolution of unit weights
+        (:func:`~isosceles.golden.layers.avg_pool_as_conv`)."""
         if self.type not in BLOCK_LAYER_TYPES:
             raise ValueError(f"layer {self.name!r} ({self.type}) cannot run on the block yet; "
                              f"it runs {', '.join(BLOCK_LAYER_TYPES)} layers")
         if self.type == "fc":
             return (self.input.reshape(1, 1, -1), self.weights[:, None, :, None], 1, (0, 0), 1)
+        if self.type == "avgpool":
+            return self._pool_as_conv(numerics)[:5]
         return self.input, self.weights, self.stride, self.padding, self.groups
+
+    def block_pou(self, numerics=DEFAULT_NUMERICS):
+        """The POU parameters the block runs this layer with."""
+        return self._pool_as_conv(numerics)[5] if self.type == "avgpool" else self.pou
+
+    def _pool_as_conv(self, numerics):
+        (H, W, C), size = self.input.shape, self.kernel[0]
+        ones, pou = avg_pool_as_conv(C, size=size, numerics=numerics)
+        stride = self.stride
+        if self.output.shape[:2] == (1, 1):
+            # One window: any stride that still gives one output will do, and the smallest is
+            # the one the block most likely runs.
+            stride = max(H + 2 * self.padding[0], W + 2 * self.padding[1]) - size + 1
+        return self.input, ones, stride, self.padding, C, pou
 
     def layout(self, image, *, input_area=None, row_stride_words=None, numerics=DEFAULT_NUMERICS):
         """This layer laid out in ``image`` (a :class:`~isosceles.golden.memory_image.LayerImage`);
         ``input_area`` is the output area of the ``source`` layer, when it has one."""
-        self.conv_arguments()  # refuses the layer types the block cannot run
+        i, f, stride, padding, groups = self.conv_arguments(numerics)  # refuses what it cannot run
         if self.type == "fc":
             return LayerImage.fc(image, self.input, self.weights, self.pou, numerics=numerics,
                                  input_area=input_area, row_stride_words=row_stride_words,
                                  name=self.name)
-        return LayerImage.conv(image, self.input, self.weights, self.pou, stride=self.stride,
-                               padding=self.padding, groups=self.groups, numerics=numerics,
+        return LayerImage.conv(image, i, f, self.block_pou(numerics), stride=stride,
+                               padding=padding, groups=groups, numerics=numerics,
                                input_area=input_area, row_stride_words=row_stride_words,
                                name=self.name)
 
@@ -281,7 +306,7 @@ def _unweighted(spec, done, numerics):
 
 def _layer(path, spec, done, numerics):
     """The concrete :class:`WorkloadLayer` of one :class:`LayerSpec`."""
-    if spec.type not in BLOCK_LAYER_TYPES:
+    if spec.type not in WEIGHTED_LAYER_TYPES:
         return _unweighted(spec, done, numerics)
     pou = None
     if spec.tensors is not None:

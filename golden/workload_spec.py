@@ -14,12 +14,15 @@ from pathlib import Path
 from isosceles.golden.numerics import DEFAULT_NUMERICS
 
 __all__ = ["WorkloadError", "LayerSpec", "WorkloadSpec", "read_workload_spec", "layer_error",
-           "LAYER_TYPES", "BLOCK_LAYER_TYPES", "MAX_KERNEL", "MAX_STRIDE", "MAX_COLUMNS",
-           "MAX_CHANNELS"]
+           "LAYER_TYPES", "WEIGHTED_LAYER_TYPES", "BLOCK_LAYER_TYPES", "POOL_TYPES",
+           "MAX_KERNEL", "MAX_STRIDE", "MAX_COLUMNS", "MAX_CHANNELS"]
 
 LAYER_TYPES = ("conv", "depthwise", "fc", "maxpool", "avgpool", "add")
-BLOCK_LAYER_TYPES = ("conv", "depthwise", "fc")  # the layer types the IS-OS block runs
-_POOLS = ("maxpool", "avgpool")
+WEIGHTED_LAYER_TYPES = ("conv", "depthwise", "fc")  # the layer types with weights and a POU
+# The layer types the IS-OS block runs: an average pool as a depthwise convolution of unit
+# weights (golden/layers.py, avg_pool_as_conv).
+BLOCK_LAYER_TYPES = (*WEIGHTED_LAYER_TYPES, "avgpool")
+POOL_TYPES = ("maxpool", "avgpool")
 MAX_KERNEL = 7   # the golden model's largest R, S
 MAX_STRIDE = 3   # the block's largest stride
 # The memory image's field limits (golden/memory_image.py; a test keeps them equal), repeated
@@ -30,12 +33,12 @@ MAX_CHANNELS = 1 << 12
 # key -> layer types it applies to
 _KEYS = {
     "name": LAYER_TYPES, "type": LAYER_TYPES, "input": LAYER_TYPES,
-    "kernel": ("conv", "depthwise", *_POOLS), "out_channels": BLOCK_LAYER_TYPES,
-    "stride": ("conv", "depthwise", *_POOLS), "padding": ("conv", "depthwise", *_POOLS),
-    "groups": ("conv",), "weight_density": BLOCK_LAYER_TYPES,
-    "activation_density": BLOCK_LAYER_TYPES, "tensors": BLOCK_LAYER_TYPES,
-    "relu": BLOCK_LAYER_TYPES, "requant": BLOCK_LAYER_TYPES, "bias": BLOCK_LAYER_TYPES,
-    "mult": BLOCK_LAYER_TYPES, "shift": BLOCK_LAYER_TYPES, "seed": BLOCK_LAYER_TYPES,
+    "kernel": ("conv", "depthwise", *POOL_TYPES), "out_channels": WEIGHTED_LAYER_TYPES,
+    "stride": ("conv", "depthwise", *POOL_TYPES), "padding": ("conv", "depthwise", *POOL_TYPES),
+    "groups": ("conv",), "weight_density": WEIGHTED_LAYER_TYPES,
+    "activation_density": WEIGHTED_LAYER_TYPES, "tensors": WEIGHTED_LAYER_TYPES,
+    "relu": WEIGHTED_LAYER_TYPES, "requant": WEIGHTED_LAYER_TYPES, "bias": WEIGHTED_LAYER_TYPES,
+    "mult": WEIGHTED_LAYER_TYPES, "shift": WEIGHTED_LAYER_TYPES, "seed": WEIGHTED_LAYER_TYPES,
 }
 _REQUIRED = {
     "conv": ("name", "type", "input", "kernel", "out_channels"),
@@ -124,7 +127,7 @@ class LayerSpec:
         """``[C/groups, R, K, S]``; ``[H*W*C, K]`` for ``fc``; None for a layer without
         weights (pooling, ``add``)."""
         H, W, C = self.input_shape
-        if self.type not in BLOCK_LAYER_TYPES:
+        if self.type not in WEIGHTED_LAYER_TYPES:
             return None
         if self.type == "fc":
             return (H * W * C, self.out_channels)
@@ -211,10 +214,10 @@ def _geometry(r, kind, H, W, C):
     if kind == "add":
         return (1, 1), 1, (0, 0), 1, C
     R, S = r.ints("kernel", 2, 1, MAX_KERNEL, what="[R, S]")
-    if kind in _POOLS and R != S:
+    if kind in POOL_TYPES and R != S:
         r.fail("kernel", f"{[R, S]}: a pooling window must be square")
-    stride = r.value("stride", "an integer", R if kind in _POOLS else 1, 1,
-                     MAX_KERNEL if kind in _POOLS else MAX_STRIDE)
+    stride = r.value("stride", "an integer", R if kind in POOL_TYPES else 1, 1,
+                     MAX_KERNEL if kind in POOL_TYPES else MAX_STRIDE)
     if isinstance(r.table.get("padding"), list):
         padding = tuple(r.ints("padding", 2, 0, MAX_KERNEL - 1, what="an integer or [ph, pw]"))
     else:
@@ -224,7 +227,7 @@ def _geometry(r, kind, H, W, C):
     if H + 2 * padding[0] < R or W + 2 * padding[1] < S:
         r.fail("kernel", f"{[R, S]} is larger than the padded input "
                          f"{[H + 2 * padding[0], W + 2 * padding[1]]}")
-    if kind in _POOLS:
+    if kind in POOL_TYPES:
         if padding[0] != padding[1]:
             r.fail("padding", f"{list(padding)}: a pooling layer pads rows and columns alike")
         return (R, S), stride, padding, 1, C
@@ -306,7 +309,7 @@ def _read_layer(r, kind, done, numerics):
         if C > MAX_CHANNELS:
             r.fail("input", f"C = {C} is out of range 1..{MAX_CHANNELS}")
     kernel, stride, padding, groups, K = _geometry(r, kind, H, W, C)
-    if kind in _POOLS:
+    if kind in POOL_TYPES:
         if source is None:
             r.fail("input", f"a {kind} layer reads an earlier layer's output: give its name, not "
                             f"{r.table['input']!r}")

@@ -684,10 +684,11 @@ def predict_layer_cycles(config, workload, *, memory=None, **model_options):
     if not isinstance(workload, Workload):
         cycles = {}
         for layer in workload.layers:
-            i, f, stride, padding, groups = layer.conv_arguments()
+            i, f, stride, padding, groups = layer.conv_arguments(config.numerics)
             cycles[layer.name] = predict_conv_cycles(config, i, f, stride=stride,
                                                      padding=padding, groups=groups,
-                                                     pou=layer.pou, memory=memory)
+                                                     pou=layer.block_pou(config.numerics),
+                                                     memory=memory)
         return cycles
     if memory is not None:
         raise ValueError("memory is a term of the core model, for a drawn workload; a Workload "

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from isosceles.golden import isos_streams
+from isosceles.golden import dense_conv2d, isos_streams
 from isosceles.golden.layers import (
     avg_pool,
+    avg_pool_as_conv,
     fully_connected,
     global_avg_pool,
     max_pool,
@@ -44,6 +45,30 @@ def test_avg_pool_rounds_half_up():
     i = np.array([[[1], [2]], [[0], [-1]]])  # sum 2 over 4 -> 0.5 -> 1; -2/4 -> -0.5 -> 0
     assert avg_pool(i, size=2).item() == 1
     assert avg_pool(-i, size=2).item() == 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7])
+def test_avg_pool_as_conv_is_exact(size):
+    """The depthwise convolution of unit weights and its POU give avg_pool's output, on random
+    inputs and on the extremes (every window sum the POU can see is checked by the search)."""
+    C = 4
+    ones, pou = avg_pool_as_conv(C, size=size)
+    assert ones.shape == (1, size, C, size) and (ones == 1).all() and not pou.relu
+    for i in (rng().integers(-128, 128, (9, 9, C)), np.full((9, 9, C), -128),
+              np.full((9, 9, C), 127)):
+        for stride, padding in ((1, 0), (2, 1), (size, 0)):
+            acc = dense_conv2d(i, ones, stride=stride, padding=padding, groups=C)
+            assert np.array_equal(pou_dense(acc, pou),
+                                  avg_pool(i, size=size, stride=stride, padding=padding))
+
+
+def test_avg_pool_as_conv_refuses_what_the_pou_cannot_divide():
+    # 36 is even and not a power of two: the ties of -18 and +18 round opposite ways.
+    with pytest.raises(ValueError, match="divides by a 6x6 window's area exactly"):
+        avg_pool_as_conv(2, size=6)
+    # 49 window sums of 127 reach 6223, beyond 12-bit accumulators.
+    with pytest.raises(ValueError, match="beyond acc_bits = 12"):
+        avg_pool_as_conv(2, size=7, numerics=Numerics(act_bits=8, weight_bits=2, acc_bits=12))
 
 
 def test_residual_add_streams_equal_dense():

@@ -9,7 +9,7 @@ from isosceles.gen.cli import main
 from isosceles.golden.workload_spec import WorkloadError, read_workload_spec
 from isosceles.perf.isosceles_model import IsoscelesModel
 from isosceles.perf.workload_file import RELU_KEEPS, load_workload
-from isosceles.perf.workloads import accumulation_density
+from isosceles.perf.workloads import accumulation_density, pooled_density
 
 SHIPPED = sorted((Path(__file__).resolve().parents[1] / "workloads").glob("*.toml"))
 
@@ -72,9 +72,9 @@ def test_a_workload_file_becomes_a_network(tmp_path):
      "densities"),
     (("weight_density = 0.4", "weight_density = 0"),
      "layer 'conv_a': weight_density: 0 is outside the performance model's range (0, 1]"),
-    (('requant = "auto"', 'requant = "auto"\n\n[[layer]]\nname = "p"\ntype = "maxpool"\n'
-                          'input = "conv_b"\nkernel = [2, 2]'),
-     "layer 'p': type: 'maxpool' layers are not read by the performance model yet"),
+    (('requant = "auto"', 'requant = "auto"\n\n[[layer]]\nname = "p"\ntype = "add"\n'
+                          'input = ["conv_b", "conv_b"]'),
+     "layer 'p': type: 'add' layers are not read by the performance model yet"),
 ])
 def test_bad_workload_files_name_the_file_layer_and_key(tmp_path, change, message):
     path = _write(tmp_path, TWO_LAYERS.replace(*change, 1))
@@ -104,6 +104,17 @@ def test_every_shipped_workload_runs_in_the_model(path):
         layer.name for layer in read_workload_spec(path).layers]
     result = IsoscelesModel().run(w)
     assert result.cycles > 0
+
+
+def test_a_pool_is_modelled_with_its_window_and_pooled_density(tmp_path):
+    text = TWO_LAYERS + ('\n[[layer]]\nname = "p"\ntype = "avgpool"\ninput = "conv_b"\n'
+                         'kernel = [2, 2]\n')
+    w = load_workload(_write(tmp_path, text))
+    pool = w.layers[2]
+    assert (pool.kind, pool.kernel, pool.stride, pool.in_channels) == ("avgpool", 2, 2, 8)
+    assert (pool.out_rows, pool.out_cols) == (4, 4)
+    assert w.tensor("p").density == pytest.approx(pooled_density(w.tensor("conv_b").density, 4))
+    assert IsoscelesModel().run(w).cycles > 0
 
 
 def test_a_rectangular_kernel_is_modelled_by_its_shapes_and_macs(tmp_path):

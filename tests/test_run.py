@@ -11,6 +11,7 @@ from isosceles.golden.memory_image import LayerImage, MemoryImage, activation_wo
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
 
+NUMERICS = IsoscelesConfig().numerics
 LAYER = """
 [[layer]]
 name = "wide"
@@ -50,6 +51,30 @@ def test_filters_larger_than_the_filter_buffer_are_refused_before_any_build(tmp_
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("pool, message", [
+    ('type = "avgpool"\nkernel = [6, 6]\nstride = 1',
+     "layer 'pool': no POU multiplier of mult_bits = 16 and shift of shift_bits = 5 divides by "
+     "a 6x6 window's area"),
+    ('type = "maxpool"\nkernel = [2, 2]',
+     "layer 'pool' (maxpool) cannot run on the block yet"),
+])
+def test_a_pool_the_block_cannot_run_is_refused_before_any_build(pool, message, tmp_path,
+                                                                 capsys):
+    path = tmp_path / "w.toml"
+    path.write_text(LAYER.format(R=3, S=3, K=4).replace("[6, 6, 4]", "[8, 8, 4]")
+                    + f'\n[[layer]]\nname = "pool"\ninput = "wide"\n{pool}\n')
+    assert main(["run", str(path), "--config", str(_big_kernels(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def _big_kernels(tmp_path):
+    """A configuration whose lanes take 6x6 windows (the refusal is the POU's, not the core's)."""
+    path = tmp_path / "big.toml"
+    path.write_text("max_kernel = 7\nlanes = 7\n")
+    return path
+
+
 def _golden_run(layer):
     """What the block's bench reports for a layer it ran right."""
     i, f, stride, padding, groups = layer.conv_arguments()
@@ -80,7 +105,7 @@ def layer(tmp_path):
 
 def test_a_right_run_reports_its_figures(layer):
     run = _golden_run(layer)
-    figures = _check_layer(layer, run)
+    figures = _check_layer(layer, run, NUMERICS)
     assert figures["dram_read_bytes"] == run["band_read"]
     assert figures["halo_read_bytes"] == run["band_read"] - run["compulsory_read"] > 0
     tensors = figures["dram_bytes_by_tensor"]
@@ -93,7 +118,7 @@ def test_tensor_bytes_that_do_not_add_up_are_a_mismatch(layer):
     run = _golden_run(layer)
     run["filter_bytes"] += 4
     with pytest.raises(RunMismatch, match="do not add up"):
-        _check_layer(layer, run)
+        _check_layer(layer, run, NUMERICS)
 
 
 def test_a_mismatch_names_the_first_differing_coordinate(layer):
@@ -101,14 +126,14 @@ def test_a_mismatch_names_the_first_differing_coordinate(layer):
     p, q, k = (int(x) for x in np.argwhere(layer.output != 0)[0])
     run["output"][p][q][k] += 1
     with pytest.raises(RunMismatch, match=rf"output \[p={p}, q={q}, k={k}\]"):
-        _check_layer(layer, run)
+        _check_layer(layer, run, NUMERICS)
 
 
 def test_an_error_code_is_a_mismatch(layer):
     run = _golden_run(layer)
     run["error"] = "INPUT_FORMAT"
     with pytest.raises(RunMismatch, match="ended with error INPUT_FORMAT"):
-        _check_layer(layer, run)
+        _check_layer(layer, run, NUMERICS)
 
 
 @pytest.mark.parametrize("counter", ["read_bytes", "write_bytes", "macs"])
@@ -116,4 +141,4 @@ def test_a_wrong_counter_is_a_mismatch(layer, counter):
     run = _golden_run(layer)
     run[counter] += 4
     with pytest.raises(RunMismatch, match="the block counted"):
-        _check_layer(layer, run)
+        _check_layer(layer, run, NUMERICS)
