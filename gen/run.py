@@ -37,7 +37,7 @@ from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES
 from isosceles.hw.block import IsosBlock
 from isosceles.hw.core import MAX_STRIDE
 from isosceles.hw.filter_buffer import storage_words
-from isosceles.hw.pe import filter_words_for
+from isosceles.hw.pe import lane_filter_words
 
 __all__ = ["register", "run_workload", "check_fits", "RunMismatch"]
 
@@ -79,9 +79,7 @@ def check_fits(workload, config):
                 raise ValueError(f"{workload.path}: layer {layer.name!r} has {field} = {value}, "
                                  f"above {limit} ({fix})")
         needed = storage_words(filter_fibers(f, groups), config.macs_per_pe)
-        capacity = filter_words_for(config.filter_buffer_bytes, numerics=config.numerics,
-                                    macs_per_pe=config.macs_per_pe, max_kernel=config.max_kernel,
-                                    max_channels=config.max_channels)
+        capacity = lane_filter_words(config)
         if needed > capacity:
             raise ValueError(f"{workload.path}: layer {layer.name!r}'s filters need {needed} "
                              f"filter buffer words of {config.macs_per_pe} weights, above the "

@@ -21,7 +21,8 @@ from isosceles.hw.filter_buffer import (
 )
 from isosceles.hw.priority import first_set
 
-__all__ = ["FrontendLane", "input_layout", "t1_layout", "config_layout"]
+__all__ = ["FrontendLane", "input_layout", "t1_layout", "config_layout", "filter_words_for",
+           "lane_filter_words"]
 
 _DEFAULTS = IsoscelesConfig()
 # Output tokens buffered between retirement and `o`: two keep one token a cycle flowing with a
@@ -85,6 +86,14 @@ def filter_words_for(nbytes, *, numerics, macs_per_pe, max_kernel, max_channels)
     most = max(1, nbytes * 8 // word_bits)
     table = max_channels * pointer_layout(words=most, max_kernel=max_kernel).size
     return max(1, (nbytes * 8 - table) // word_bits)
+
+
+def lane_filter_words(config):
+    """Words of the filter buffer of a frontend lane built from ``config`` (an
+    :class:`~isosceles.gen.config.IsoscelesConfig`)."""
+    return filter_words_for(config.filter_buffer_bytes, numerics=config.numerics,
+                            macs_per_pe=config.macs_per_pe, max_kernel=config.max_kernel,
+                            max_channels=config.max_channels)
 
 
 class FrontendLane(wiring.Component):

@@ -12,7 +12,7 @@ from isosceles.golden.isos import filter_fibers, isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
 from isosceles.hw.filter_buffer import storage_words
-from isosceles.hw.pe import filter_words_for
+from isosceles.hw.pe import lane_filter_words
 from isosceles.tb.cocotb_pe import write_filter_image
 from isosceles.tb.cocotb_pou import write_params
 from isosceles.tb.coverage import Coverage
@@ -81,9 +81,7 @@ def draw_layer(rng, config, *, first=None):
     i *= rng.random(i.shape) < choice["act_density"]
     # The filters must fit the build's filter buffer (the block's FilterLoader stops with
     # OVERFLOW otherwise): fewer output channels until they do, unless Kg was chosen.
-    capacity = filter_words_for(config.filter_buffer_bytes, numerics=numerics,
-                                macs_per_pe=config.macs_per_pe, max_kernel=kernel,
-                                max_channels=config.max_channels)
+    capacity = lane_filter_words(config)
     while True:
         f = rng.integers(-128, 128, (Cg, R, Kg * groups, S))
         f *= rng.random(f.shape) < choice["weight_density"]
