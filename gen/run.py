@@ -145,7 +145,8 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
         figures = _check_layer(layer, run, config.numerics)
         bounds = layer_bounds(layer, config, effectual_macs=figures["effectual_macs"],
                               dram_bytes=figures["dram_read_bytes"] + figures["dram_write_bytes"])
-        layers.append({"name": layer.name, "cycles": run["cycles"], **figures,
+        layers.append({"name": layer.name, "cycles": run["cycles"],
+                       "sim_seconds": run["sim_seconds"], **figures,
                        "mac_utilization": figures["effectual_macs"] / (run["cycles"] * peak),
                        "bounds": bounds})
     cycles = sum(layer["cycles"] for layer in layers)

@@ -7,6 +7,7 @@ from memory and the block's counters go, per layer, to the JSON file ``extra["re
 """
 
 import json
+import time
 
 import cocotb
 import numpy as np
@@ -43,8 +44,10 @@ async def run_workload(dut):
             raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
                              f"bench's AXI RAM has {MEMORY_BYTES}")
         host.ram.write(0, bytes(image.data))
+        started = time.monotonic()
         run = await host.run(placed.descriptor(),
                              timeout_cycles=20_000 + 40 * placed.geometry.R * len(image.data))
+        run["sim_seconds"] = time.monotonic() - started
         image.data[:] = host.ram.read(0, len(image.data))
         result = {"name": layer.name, "error": run.pop("error").name, **run}
         if result["error"] == "NONE":
