@@ -179,6 +179,9 @@ def summarize(results, networks=()):
             "layers_per_pipeline": _pipeline_lengths(w, iso),
             "layers_per_pipeline_greedy": _pipeline_lengths(w, by_design["ISOSceles-greedy"]),
             "groups": {d: [len(g.layers) for g in by_design[d].groups] for d in PIPELINED},
+            "pipelines": [{"layers": list(g.layers), "boundary": g.boundary}
+                          for g in iso.groups],
+            "own_workload": name in own,
             "bound_share": _bound_shares(iso),
             "sparten_traffic_vs_fused_layer": {
                 d: by_design[d].traffic_bytes / fl.traffic_bytes for d in SPARTENS},
@@ -354,6 +357,12 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
                      + ",".join(map(str, row["groups"]["ISOSceles-greedy"])))
     lines.append("paper R96 (Table IV, pipelined layers only): "
                  + ",".join(map(str, PAPER["pipelines_R96"])))
+    for name, row in net.items():
+        if row["own_workload"]:
+            lines += ["", f"Pipelines of {name} (ISOSceles) and why each starts where it does"]
+            lines += [f"  {', '.join(group['layers'])}"
+                      + (f": {group['boundary']}" if group["boundary"] else "")
+                      for group in row["pipelines"]]
     lines += ["", f"What bounds ISOSceles (share of time; backend merger "
               f"{merger_tokens_per_cycle:g} token/cycle)",
               f"{'':{nw}}{'compute':>10}{'merger':>10}{'memory':>10}"]

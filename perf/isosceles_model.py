@@ -66,7 +66,7 @@ and spatially correlated (non-i.i.d.) sparsity.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -255,14 +255,15 @@ class IsoscelesModel:
         self._workload = workload
         self._plans = {}
         self._costs = {}
-        grouping = self._groups(workload)
+        grouping, boundaries = self._groups(workload)
         plans = [self._plan(group) for group in grouping]
         for group, plan in zip(grouping, plans, strict=True):
             if plan is None:
                 raise ValueError(f"workload {workload.name}: layer {group[0].name!r} does not "
                                  f"fit the configuration even one output row per band with K "
                                  f"tiled: {self._misfit(group)}")
-        groups = [self._cost(plan) for plan in plans]
+        groups = [replace(self._cost(plan), boundary=boundary)
+                  for plan, boundary in zip(plans, boundaries, strict=True)]
         cfg = self.config
         return NetworkResult(
             self.name, workload.name, groups, cfg.lanes * cfg.macs_per_lane,
@@ -297,44 +298,78 @@ class IsoscelesModel:
         return units
 
     def _groups(self, workload):
-        groups, current = [], ()
+        """The layers in groups, and per group why it starts where it does (None for the
+        first): why it did not join the group before."""
+        groups, boundaries = [], []
+        current, why = (), None   # the open pipeline, and why it starts where it does
+        after = None              # why a group opened next starts there
+
+        def close():
+            nonlocal current
+            if current:
+                groups.append(current)
+                boundaries.append(why)
+                current = ()
+
         for unit in self._units(workload):
-            if self.pipelined and all(pipelinable(workload, layer) for layer in unit):
-                if current and self._joins(current, unit):
+            alone = self._runs_alone(workload, unit) if self.pipelined else "layer by layer"
+            if alone:
+                close()
+                boundaries.append(alone if groups else None)
+                groups.append(unit)
+                after = f"{unit[-1].name} runs on its own" if self.pipelined else alone
+                continue
+            if current:
+                refusal = self._refusal(current, unit)
+                if refusal is None:
                     current += unit
                     continue
-                if current:
-                    groups.append(current)
-                current = ()
-                if len(unit) > 1 and self._plan(unit) is None:  # a block too big for one pipeline
-                    for layer in unit:
-                        if current and self._joins(current, (layer,)):
+                close()
+                after = refusal
+            if len(unit) > 1 and self._plan(unit) is None:  # a block too big for one pipeline
+                for layer in unit:
+                    if current:
+                        refusal = self._refusal(current, (layer,))
+                        if refusal is None:
                             current += (layer,)
                             continue
-                        if current:
-                            groups.append(current)
-                        current = (layer,)
-                else:
-                    current = unit
+                        close()
+                        after = refusal
+                    current, why = (layer,), after
             else:
-                if current:
-                    groups.append(current)
-                    current = ()
-                groups.append(unit)
-        if current:
-            groups.append(current)
-        return groups
+                current, why = unit, after
+        close()
+        return groups, boundaries
 
-    def _joins(self, current, unit):
+    def _runs_alone(self, workload, unit):
+        """Why ``unit`` runs on its own (one line), or None when it may join a pipeline."""
+        for layer in unit:
+            if reads_image(workload, layer):
+                return f"{layer.name} reads the network's image, which is read from DRAM"
+            if not pipelinable(workload, layer):
+                kind = "" if layer.kind == layer.name else f" ({layer.kind})"
+                return f"{layer.name}{kind} ends a pipeline and runs on its own"
+        return None
+
+    def _refusal(self, current, unit):
+        """Why ``unit`` does not join the pipeline ``current`` (one line), or None if it does:
+        a buffer the two together overflow, or more DRAM bytes or cycles than apart."""
         alone, before = self._plan(unit), self._plan(current)
         if alone is None or before is None:
-            return False
+            return f"{(unit if alone is None else current)[0].name} does not fit on its own"
         merged = self._plan(current + unit, allow_k_tiles=False)
+        names = f"{current[-1].name} and {unit[0].name} in one pipeline"
         if merged is None:
-            return False
+            return f"{names}: {self._misfit(current + unit)}"
         apart = self._total(before) + self._total(alone)
-        slower = self._cost(merged).cycles > self._cost(before).cycles + self._cost(alone).cycles
-        return self._total(merged) <= apart * (1 + 1e-12) and not slower
+        together = self._total(merged)
+        if together > apart * (1 + 1e-12):
+            return f"{names} would move more DRAM bytes ({together:.0f} against {apart:.0f})"
+        cycles = self._cost(before).cycles + self._cost(alone).cycles
+        if self._cost(merged).cycles > cycles:
+            return (f"{names} would take more cycles ({self._cost(merged).cycles:.0f} against "
+                    f"{cycles:.0f})")
+        return None
 
     def _total(self, plan):
         return sum(self._traffic(plan).values())

@@ -18,7 +18,9 @@ class GroupResult:
     ``cycles = max(compute, merger, memory) + overhead`` (the baselines have no merger bound).
     ``buffers`` is what the group occupies on chip, in bytes: for ISOSceles the filter buffer
     (``"filter"``) and, per lane in its fullest band, the context array (``"context"``) and
-    the queues (``"queue"``); empty for the baselines.
+    the queues (``"queue"``); empty for the baselines. ``boundary`` says why the group starts
+    where it does, instead of joining the one before (None for the first group and the
+    baselines).
     """
 
     layers: tuple
@@ -31,6 +33,7 @@ class GroupResult:
     macs: float
     traffic: dict
     buffers: dict = field(default_factory=dict)
+    boundary: str = None
 
     @property
     def cycles(self):
@@ -51,7 +54,8 @@ class GroupResult:
                 "memory_cycles": float(self.memory_cycles),
                 "overhead_cycles": float(self.overhead_cycles), "macs": float(self.macs),
                 "traffic_bytes": {kind: float(v) for kind, v in self.traffic.items()},
-                "buffer_bytes": {kind: float(v) for kind, v in self.buffers.items()}}
+                "buffer_bytes": {kind: float(v) for kind, v in self.buffers.items()},
+                "boundary": self.boundary}
 
 
 @dataclass

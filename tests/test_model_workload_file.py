@@ -91,7 +91,12 @@ def test_model_command_runs_a_workload_file(tmp_path, capsys):
                  "--out", str(tmp_path / "plots")]) == 0
     out = capsys.readouterr().out
     assert "net   workload file: inputs as given" in out
-    assert set(json.loads(report.read_text())["results"]) == {"net"}
+    assert "Pipelines of net (ISOSceles) and why each starts where it does\n  conv_a, conv_b\n" \
+        in out
+    document = json.loads(report.read_text())
+    assert set(document["results"]) == {"net"}
+    assert document["summary"]["networks"]["net"]["pipelines"] == [
+        {"layers": ["conv_a", "conv_b"], "boundary": None}]
     assert main(["model", "--workload", str(path), "--workload", str(path),
                  "--out", str(tmp_path / "plots")]) == 2
     assert "two networks are named 'net'" in capsys.readouterr().err

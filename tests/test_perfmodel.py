@@ -2,6 +2,8 @@
 
 import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from isosceles.perf.isosceles_model import (
     expected_ceil_binomial,
     predict_layer_cycles,
 )
+from isosceles.perf.workload_file import load_workload
 from isosceles.perf.workloads import VARIANTS, layer_workload, workload
 
 
@@ -395,3 +398,33 @@ def test_model_command_takes_measured_densities(tmp_path, capsys):
                  "--out", str(tmp_path / "plots")]) == 2
     assert "densities given for R96, which is not among the networks run" in \
         capsys.readouterr().err
+
+
+def test_every_pipeline_boundary_says_why():
+    result = IsoscelesModel().run(workload("R96"))
+    first, *later = result.groups
+    assert first.boundary is None and all(group.boundary for group in later)
+    assert later[0].layers == ("maxpool",)
+    assert later[0].boundary == "maxpool ends a pipeline and runs on its own"
+    assert later[1].boundary == "maxpool runs on its own"
+    assert any("layers_in_flight (mergers per lane) needs" in group.boundary for group in later)
+    assert any("would move more DRAM bytes" in group.boundary for group in later)
+    single = IsoscelesModel(pipelined=False).run(workload("R96"))
+    assert {group.boundary for group in single.groups[1:]} == {"layer by layer"}
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("filter_buffer_bytes", 650, "filter_buffer_bytes needs 707.8, the configuration has 650"),
+    ("queue_bytes", 8, "queue_bytes (per lane) needs 54.6316, the configuration has 8"),
+    ("layers_in_flight", 1, "layers_in_flight (mergers per lane) needs 2, the configuration "
+                            "has 1"),
+])
+def test_a_boundary_names_the_buffer_the_layers_together_overflow(field, value, reason):
+    w = load_workload(Path(__file__).resolve().parents[1] / "workloads" / "two_layers.toml")
+    together = IsoscelesModel().run(w)
+    assert [group.layers for group in together.groups] == [("conv_a", "conv_b")]
+    apart = IsoscelesModel(replace(IsoscelesConfig.paper(), **{field: value})).run(w)
+    assert [group.layers for group in apart.groups] == [("conv_a",), ("conv_b",)]
+    assert apart.groups[1].boundary == f"conv_a and conv_b in one pipeline: {reason}; raise it " \
+                                       "or give the layer fewer channels"
+    assert apart.groups[1].to_dict()["boundary"] == apart.groups[1].boundary
