@@ -200,7 +200,14 @@ class Soak:
                 if job is None:
                     return
             bench, seed, nodes = job
-            results, wall = self.runner(bench, nodes, seed, self.timeout)
+            start = self.clock()
+            try:
+                results, wall = self.runner(bench, nodes, seed, self.timeout)
+            except Exception as error:  # a lost job would leave the other workers waiting
+                results, wall = {node: {"ok": False, "skipped": False, "seeds": [],
+                                        "line": f"the soak could not run it: {error!r}",
+                                        "coverage": [], "checked": []}
+                                 for node in nodes}, self.clock() - start
             with self.lock:
                 self._record(seed, bench, results, wall)
                 self.lock.notify_all()

@@ -213,3 +213,22 @@ def test_checked_counts_and_writes_them_through(tmp_path, monkeypatch):
         checked.tokens("O", -1)
     with pytest.raises(ValueError, match="need a name, not ''"):
         checked.case("")
+
+
+def test_a_runner_that_raises_fails_its_tests_and_the_soak_goes_on(soak):
+    clock = FakeClock()
+    working = fake_runner(clock, 10.0, 1)
+
+    def runner(bench, nodes, seed, timeout):
+        if bench == "tb/test_a.py" and seed == 2:
+            raise OSError("no junit file")
+        return working(bench, nodes, seed, timeout)
+
+    plan = {"tb/test_a.py": ["tb/test_a.py::test"], "tb/test_b.py": ["tb/test_b.py::test"]}
+    runs = soak.Soak(plan, 1, jobs=2, timeout=60, log=lambda line: None, seeds=3, runner=runner,
+                     clock=clock)
+    runs.run()
+    result = soak.summary(runs, clock.now)
+    assert result["mismatches"] == 1 and result["bench_runs"] == 6
+    assert result["failing"][0]["seed"] == 2
+    assert result["failing"][0]["line"] == "the soak could not run it: OSError('no junit file')"
