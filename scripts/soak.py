@@ -284,6 +284,7 @@ def rates(runs):
 
 
 def summary(soak, elapsed, minutes=None):
+    """The results of ``soak`` as ``--json`` writes them, per bench and in total."""
     benches = {}
     for node, entry in soak.tests.items():
         benches.setdefault(entry["bench"], {})[node] = entry
