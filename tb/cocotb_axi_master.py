@@ -16,6 +16,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from cocotbext.axi import AxiBus, AxiRam
 from cocotbext.axi.constants import AxiResp
 
+from isosceles.tb import checked
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -312,9 +313,11 @@ def check_reads(bench, reads, received, error_code):
                     f"at {addr + offset:#x} is {token['data']:#x}, RAM has {expected:#x}")
                 assert token["last"] == (offset == size - beat), (
                     f"read client {client} request {number}: last wrong at {addr + offset:#x}")
+        checked.tokens("read beats", position)
 
 
 def check_writes(bench, error_code):
+    beats = 0
     for addr, payload in bench.expected_writes:
         written = bench.ram.read(addr, len(payload))
         for offset in range(0, len(payload), bench.beat):
@@ -322,6 +325,8 @@ def check_writes(bench, error_code):
                 continue
             assert written[offset:offset + bench.beat] == payload[offset:offset + bench.beat], (
                 f"write of {len(payload)} bytes at {addr:#x}: RAM differs at {addr + offset:#x}")
+            beats += 1
+    checked.tokens("write beats", beats)
 
 
 async def traffic(dut, *, errors):
@@ -334,6 +339,7 @@ async def traffic(dut, *, errors):
     count = ctx.extra.get("requests", 24)
     read_regions = allocate(rng, count, 0, WRITE_BASE, beat, max_beats)
     write_regions = allocate(rng, count, WRITE_BASE, RAM_BYTES, beat, max_beats)
+    checked.case("requests", len(read_regions) + len(write_regions))
     ranges = []
     if errors:
         # Inside requests, so that they are hit: a few beats of two reads and two writes.

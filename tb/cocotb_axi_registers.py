@@ -14,6 +14,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 from cocotbext.axi.constants import AxiResp
 
+from isosceles.tb import checked
 from isosceles.tb.streams import start_clock_and_reset, tb_context, tick
 
 
@@ -99,6 +100,7 @@ class Bench:
         assert (value, response.resp) == (expect_data, expect_resp), (
             f"read at {address:#x}: {value:#x} {response.resp!r}, expected {expect_data:#x} "
             f"{expect_resp!r}")
+        checked.tokens("reads", 1)
 
 
 def word_of(value, word):
@@ -188,6 +190,7 @@ async def random_access(dut):
             await bench.write(address, data, AxiResp.OKAY)
             await bench.read(address, word_of(bench.model[register["name"]], word), AxiResp.OKAY)
     for _ in range(ctx.extra.get("operations", 300)):
+        checked.case("operations")
         target, write = random_write(bench, rng, unmapped)
         writer = cocotb.start_soon(write)
         await tick(dut, rng.randrange(3))

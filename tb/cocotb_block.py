@@ -10,6 +10,7 @@ from isosceles.golden.memory_image import LayerImage, MemoryImage
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.reference import effectual_macs
 from isosceles.hw.block import BlockError
+from isosceles.tb import checked
 from isosceles.tb.block_host import BlockHost
 from isosceles.tb.cocotb_core import FIRST, config_of, random_tensors
 from isosceles.tb.streams import start_clock_and_reset, tb_context
@@ -45,6 +46,8 @@ async def run_placed(host, config, image, layer, expected, effectual, *, while_b
     got = layer.read_output(image)
     if not np.array_equal(got, expected):
         raise AssertionError(f"layer {g}: output differs at {first_difference(got, expected)}")
+    checked.case("layers")
+    checked.tokens("output values", int(expected.size))
     compulsory_read, compulsory_written = layer.compulsory_bytes(image)
     band_read = layer.band_read_bytes(image, config.lanes)
     assert (run["read_bytes"], run["write_bytes"]) == (band_read, compulsory_written), (

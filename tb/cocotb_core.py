@@ -13,6 +13,7 @@ from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
 from isosceles.hw.filter_buffer import storage_words
 from isosceles.hw.pe import lane_filter_words
+from isosceles.tb import checked
 from isosceles.tb.cocotb_pe import write_filter_image
 from isosceles.tb.cocotb_pou import write_params
 from isosceles.tb.coverage import Coverage
@@ -154,6 +155,7 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure, handshakes=
     cycles in which a lane's input waited on its driver's idle cycles while the lane was ready
     (``"starved"``) and in which an output waited on backpressure (``"held"``) added in."""
     handshakes = {} if handshakes is None else handshakes
+    checked.case("layers")
     g = s.geometry
     from isosceles.hw.core import IsosCore
     await load_layer(dut, ctx, IsosCore(config).pack_filters(s.filter_fibers), pou)

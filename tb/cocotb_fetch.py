@@ -15,6 +15,7 @@ from isosceles.golden.memory_image import (
     write_activation,
 )
 from isosceles.golden.numerics import Numerics
+from isosceles.tb import checked
 from isosceles.tb.memory_model import ReadMemory
 from isosceles.tb.streams import (
     StreamMonitor,
@@ -86,6 +87,7 @@ async def golden_rows_under_stalls(dut):
                                             count=count, W=i.shape[1])
             what = f"row {h} of a {list(i.shape)} tensor ({count} words)"
             check_tokens(got, inputs[h], what, "I")
+            checked.case("rows")
             assert not int(dut.status.value) >> 1, f"{what}: format_error on a golden row"
             # Exactly the row's bytes, in one request (none for an empty row).
             assert requests == ([{"addr": words_addr, "words": count}] if count else []), (

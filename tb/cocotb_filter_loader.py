@@ -14,8 +14,9 @@ from isosceles.golden.memory_image import MemoryImage, weight_word, write_filter
 from isosceles.golden.numerics import Numerics
 from isosceles.hw.filter_buffer import pack_filter_fibers
 from isosceles.hw.filter_loader import LoadError
+from isosceles.tb import checked
 from isosceles.tb.memory_model import ReadMemory
-from isosceles.tb.streams import start_clock_and_reset, tb_context, tick, wait_idle
+from isosceles.tb.streams import check_tokens, start_clock_and_reset, tb_context, tick, wait_idle
 
 
 def numerics_of(ctx):
@@ -145,6 +146,7 @@ async def golden_filters_under_stalls(dut):
                        for port in ("filter_write", "pointer_write"))
     loads = weights = 0
     for f, groups, image in random_filters(ctx, ctx.extra.get("filters", 20)):
+        checked.case("filter sets")
         memory.image = MemoryImage(base=64 * (loads % 5))
         area = write_filters(memory.image, "filters", f, groups, numerics_of(ctx))
         first_request, first_word, first_pointer = (len(memory.requests), len(words.writes),
@@ -153,11 +155,9 @@ async def golden_filters_under_stalls(dut):
         what = f"filters {list(f.shape)} groups={groups}"
         assert ctx.unpack("status", int(dut.status.value))["error"] == LoadError.NONE, what
         got_words = words.writes[first_word:]
-        assert got_words == list(enumerate(image.words)), (
-            f"{what}: filter words {got_words}, golden {image.words}")
-        got_pointers = pointers.writes[first_pointer:]
-        assert got_pointers == list(enumerate(image.pointers)), (
-            f"{what}: pointers {got_pointers}, golden {image.pointers}")
+        check_tokens(got_words, list(enumerate(image.words)), what, "filter words")
+        check_tokens(pointers.writes[first_pointer:], list(enumerate(image.pointers)), what,
+                     "pointers")
         assert memory.requests[first_request:] == expected_requests(memory, area), what
         loads, weights = loads + 1, weights + int(np.count_nonzero(f))
     dut._log.info(f"{loads} filter loads, {weights} weights checked")

@@ -16,7 +16,14 @@ import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from isosceles.hw.heap import HeapOp
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb import checked
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+)
 
 
 def random_operations(ctx, count):
@@ -112,8 +119,7 @@ async def run_operations(dut, ctx, operations, *, idle, backpressure):
     edges = await checker
     await RisingEdge(dut.clk)  # leave the read-only phase the checker ended in
     assert edges["at_full"] and edges["to_empty"], f"the operations missed an edge: {edges}"
-    for index, (result, reference) in enumerate(zip(got, expected, strict=True)):
-        assert result == reference, f"result {index}: {result} != heapq {reference}"
+    check_tokens(got, expected, "heap against heapq", "result")
     assert int(dut.count.value) == 0 and int(dut.empty.value), "heap not empty after the drain"
     return driver, monitor
 
@@ -125,6 +131,7 @@ async def priority_queue_vs_heapq(dut):
     await start_clock_and_reset(dut)
     for idle, backpressure in ((0.3, 0.4), (0.0, 0.7), (0.6, 0.0), (0.0, 0.0)):
         operations = random_operations(ctx, ctx.extra.get("operations", 600))
+        checked.case("operations", len(operations))
         await run_operations(dut, ctx, operations, idle=idle, backpressure=backpressure)
 
 

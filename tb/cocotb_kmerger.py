@@ -16,6 +16,7 @@ from cocotb.triggers import ReadWrite, RisingEdge
 
 from isosceles.golden import isos_streams
 from isosceles.golden.numerics import Numerics
+from isosceles.tb import checked
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -90,6 +91,7 @@ async def start_row(dut, ctx, g):
 
 def check_row(got, expected, g, p):
     check_tokens(got, expected, f"K={g.K} Q={g.Q} p={p}", "K-merger")
+    checked.case("rows")
 
 
 async def run_row(dut, ctx, s, p, *, idle, backpressure):

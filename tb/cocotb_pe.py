@@ -14,6 +14,7 @@ from isosceles.golden.isos import isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.hw.filter_buffer import fiber_span
 from isosceles.hw.pe import FrontendLane
+from isosceles.tb import checked
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -146,6 +147,7 @@ async def run_lane(dut, ctx, s, h, *, idle, backpressure):
     monitor = StreamMonitor(dut, "o", ctx, backpressure=backpressure)
     sending = cocotb.start_soon(driver.send(s.inputs[h]))
     expected = s.t1[h]
+    checked.case("rows")
     got = await monitor.receive(len(expected))
     await sending
     await wait_idle(dut, ctx, timeout=200_000, what="the lane")

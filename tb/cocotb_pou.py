@@ -17,6 +17,7 @@ from isosceles.golden import isos_streams
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams, pou_stream
 from isosceles.hw.pou import LATENCY
+from isosceles.tb import checked
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -215,6 +216,7 @@ async def golden_layers(dut):
                           f"relu={run_relu}: {len(stream_in)} tokens in, {len(expected)} out")
             await run_stream(dut, ctx, stream_in, expected, what, idle=idle,
                              backpressure=backpressure)
+            checked.case("rows", len(rows))
             coverage.add(stream_in, expected, run_relu)
         layer += 1
     dut._log.info(f"{layer} layers; coverage {coverage.counts}")

@@ -7,9 +7,10 @@ import numpy as np
 from isosceles.golden.memory_image import MemoryImage, write_pou
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
+from isosceles.tb import checked
 from isosceles.tb.cocotb_filter_loader import WritePortMonitor
 from isosceles.tb.memory_model import ReadMemory
-from isosceles.tb.streams import start_clock_and_reset, tb_context, tick, wait_idle
+from isosceles.tb.streams import check_tokens, start_clock_and_reset, tb_context, tick, wait_idle
 
 
 def numerics_of(ctx):
@@ -49,6 +50,7 @@ async def golden_tables_under_stalls(dut):
     for index in range(ctx.extra.get("tables", 12)):
         K = [1, channels][index] if index < 2 else int(rng.integers(1, channels + 1))
         pou = random_pou(ctx, rng, K)
+        checked.case("tables")
         memory.image = MemoryImage(base=64 * index)
         address = write_pou(memory.image, "POU", pou, numerics_of(ctx))
         first, requests = len(writes.writes), len(memory.requests)
@@ -56,7 +58,7 @@ async def golden_tables_under_stalls(dut):
         expected = [(k, {"bias": b, "mult": m, "shift": s})
                     for k, (b, m, s) in enumerate(zip(pou.bias, pou.mult, pou.shift,
                                                       strict=True))]
-        assert writes.writes[first:] == expected, f"K={K}: {writes.writes[first:]}"
+        check_tokens(writes.writes[first:], expected, f"K={K}", "parameter writes")
         assert memory.requests[requests:] == [{"addr": address, "words": 2 * K}]
         assert not ctx.unpack("status", int(dut.status.value))["format_error"]
 

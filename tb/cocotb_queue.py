@@ -17,7 +17,14 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from isosceles.golden import PouParams, isos_streams
 from isosceles.golden.numerics import Numerics
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb import checked
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+)
 
 TIMEOUT_CYCLES = 60_000
 
@@ -245,6 +252,7 @@ async def run_round(dut, ctx, model, streams, *, producer, idle, backpressure, s
     """
     contexts = model.contexts
     model.start_round()
+    checked.case("rounds")
 
     def monitors_with(rates):
         return [StreamMonitor(dut, f"o__{c}", ctx, backpressure=rates[c])
@@ -298,10 +306,7 @@ async def run_round(dut, ctx, model, streams, *, producer, idle, backpressure, s
         received[c] += monitor.received
     model.check()
     for c in range(contexts):
-        for index, (got, want) in enumerate(zip(received[c], expected[c], strict=False)):
-            assert got == want, f"context {c} token {index}: {got}, pushed {want}"
-        assert len(received[c]) == len(expected[c]), (
-            f"context {c}: {len(received[c])} tokens out, {len(expected[c])} pushed")
+        check_tokens(received[c], expected[c], f"context {c}", "o")
     assert model.occupancy == [0] * contexts, model.occupancy
     return filled
 

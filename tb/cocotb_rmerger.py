@@ -8,7 +8,14 @@ from cocotb.triggers import RisingEdge
 
 from isosceles.golden import isos_streams
 from isosceles.golden.numerics import Numerics
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb import checked
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+)
 
 
 def random_cases(ctx, count, *, dense=False, full_width=False):
@@ -75,11 +82,12 @@ async def run_case(dut, ctx, case, *, idle, backpressure):
     expected_marks = [{"q": q, "last": int(q == g.Q - 1)} for q in range(g.Q)]
     got_marks = await marks.receive(g.Q)
     expected = s.t2_fibers[(p, k)]
+    checked.case("fibers")
     got = out.received[:]
     out.stop()
     marks.stop()
-    assert got == expected, f"(p={p}, k={k}) T2 fiber {got} != golden {expected}"
-    assert got_marks == expected_marks
+    check_tokens(got, expected, f"(p={p}, k={k})", "T2")
+    check_tokens(got_marks, expected_marks, f"(p={p}, k={k})", "watermark")
     inputs = sum(len(fiber) for _, fiber, _ in sources)
     return out, marks, inputs
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from isosceles.golden import isos_streams
 from isosceles.golden.numerics import Numerics
+from isosceles.tb import checked
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
@@ -70,6 +71,7 @@ async def merge_row(dut, ctx, s, p, *, idle, backpressure):
     for driver, tokens in drivers:
         cocotb.start_soon(driver.send(tokens))
     expected = s.kmerger_out[p]
+    checked.case("rows")
     await out.receive(len(expected), timeout_cycles=20 * len(expected) + 200)
     await tick(dut, 3)
     out.stop()

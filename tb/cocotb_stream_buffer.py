@@ -4,7 +4,14 @@ import json
 
 import cocotb
 
-from isosceles.tb.streams import StreamDriver, StreamMonitor, start_clock_and_reset, tb_context
+from isosceles.tb import checked
+from isosceles.tb.streams import (
+    StreamDriver,
+    StreamMonitor,
+    check_tokens,
+    start_clock_and_reset,
+    tb_context,
+)
 
 
 def random_tokens(ctx, count):
@@ -24,8 +31,8 @@ async def stalls_and_backpressure(dut):
     driver = StreamDriver(dut, "i", ctx, idle=ctx.extra.get("idle", 0.3))
     monitor = StreamMonitor(dut, "o", ctx, backpressure=ctx.extra.get("backpressure", 0.4))
     cocotb.start_soon(driver.send(tokens))
-    received = await monitor.receive(len(tokens))
-    assert received == tokens
+    check_tokens(await monitor.receive(len(tokens)), tokens, "stream buffer", "o")
+    checked.case("sequences")
 
 
 @cocotb.test()
@@ -36,7 +43,8 @@ async def bench(dut):
     driver = StreamDriver(dut, "i", ctx)
     monitor = StreamMonitor(dut, "o", ctx)
     cocotb.start_soon(driver.send(tokens))
-    assert await monitor.receive(len(tokens)) == tokens
+    check_tokens(await monitor.receive(len(tokens)), tokens, "stream buffer", "o")
+    checked.case("sequences")
     latency = monitor.first_transfer - driver.first_transfer
     cycles = monitor.last_transfer - driver.first_transfer + 1
     assert latency == 1, f"latency {latency}, expected one register stage"

@@ -8,9 +8,11 @@ import cocotb
 import numpy as np
 
 from isosceles.golden.memory_image import MemoryImage
+from isosceles.tb import checked
 from isosceles.tb.streams import (
     StreamDriver,
     StreamMonitor,
+    check_tokens,
     start_clock_and_reset,
     tb_context,
     tick,
@@ -47,6 +49,7 @@ async def unpacker_serves_word_requests(dut):
     image.write(image.allocate("memory", MEMORY_BYTES),
                 rng.integers(0, 1 << 32, MEMORY_BYTES // 4, dtype=np.uint64).astype(np.uint32))
     requests = random_requests(ctx, rng, ctx.extra.get("requests", 60))
+    checked.case("requests", len(requests))
     bus_requests = StreamMonitor(dut, "req_o", ctx, backpressure=0.3)
     beats = StreamDriver(dut, "beat", ctx, idle=0.3)
     words = StreamMonitor(dut, "word", ctx, backpressure=0.3)
@@ -66,7 +69,7 @@ async def unpacker_serves_word_requests(dut):
     expected = [int(word) for request in requests
                 for word in image.read(request["addr"], request["words"], np.uint32, "read")]
     got = await words.receive(len(expected), timeout_cycles=40 * len(expected) + 400)
-    assert [word[""] for word in got] == expected, "words differ"
+    check_tokens([word[""] for word in got], expected, "unpacker", "words")
     for index, (request, bus_request) in enumerate(zip(requests, bus_requests.received,
                                                        strict=True)):
         assert bus_request == {"addr": request["addr"] // beat_bytes * beat_bytes,
@@ -85,6 +88,7 @@ async def packer_writes_word_requests(dut):
     rng = np.random.default_rng(ctx.seed)
     beat_bytes = ctx.params["data_width"] // 8
     requests = random_requests(ctx, rng, ctx.extra.get("requests", 60))
+    checked.case("requests", len(requests))
     values = [[int(v) for v in rng.integers(0, 1 << 32, r["words"], dtype=np.uint64)]
               for r in requests]
     bus_requests = StreamMonitor(dut, "req_o", ctx, backpressure=0.3)
@@ -110,6 +114,7 @@ async def packer_writes_word_requests(dut):
         expected = {request["addr"] + 4 * index + byte: value.to_bytes(4, "little")[byte]
                     for index, value in enumerate(words) for byte in range(4)}
         assert written == expected, f"request {request}: bytes strobed differ"
+        checked.tokens("beats", bus_request["beats"])
     beats.check_rules()
     bus_requests.check_rules()
     dut._log.info(f"{len(requests)} requests, {total} beats checked")

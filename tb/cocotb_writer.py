@@ -9,6 +9,7 @@ from isosceles.golden import isos_streams
 from isosceles.golden.memory_image import Area, MemoryImage, activation_words, read_activation
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
+from isosceles.tb import checked
 from isosceles.tb.memory_model import WriteMemory
 from isosceles.tb.streams import StreamDriver, start_clock_and_reset, tb_context, tick, wait_idle
 
@@ -93,6 +94,7 @@ async def golden_rows_under_backpressure(dut):
     memory = WriteMemory(dut, ctx, None, backpressure=0.3)
     for o, streams in random_outputs(ctx, ctx.extra.get("tensors", 24)):
         P, Q, K = o.shape
+        checked.case("rows", P)
         memory.image = MemoryImage(base=64 * (rows % 7))
         stride = Q * (K + 1)
         area = Area(memory.image.allocate("output table", 8 * P), P,
@@ -112,6 +114,7 @@ async def golden_rows_under_backpressure(dut):
         got = read_activation(memory.image, area, o.shape, "output", numerics_of(ctx))
         bad = np.argwhere(got != o)
         assert not bad.size, f"{list(o.shape)} output: first difference at {bad[0].tolist()}"
+        checked.tokens("output values", o.size)
     dut._log.info(f"{rows} rows written and decoded")
 
 

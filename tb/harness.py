@@ -36,11 +36,13 @@ from amaranth.lib import data
 
 __all__ = ["run_cocotb", "lint", "lint_verilog", "port_layouts", "elaborate", "to_verilog",
            "waves_requested", "build_root", "cache_entries", "cache_bytes", "format_bytes",
-           "recorded_waveforms", "CONTEXT_ENV", "COVERAGE_FILE", "PROGRESS_SECONDS"]
+           "recorded_waveforms", "CONTEXT_ENV", "COVERAGE_FILE", "CHECKED_FILE", "PROGRESS_SECONDS"]
 
 CONTEXT_ENV = "ISOSCELES_TB_CONTEXT"
 # A bench's functional coverage (tb/coverage.py) in its run folder, printed after the run.
 COVERAGE_FILE = "coverage.json"
+# What it checked (tb/checked.py): random cases drawn and tokens compared, printed likewise.
+CHECKED_FILE = "checked.json"
 
 # Warnings that Amaranth's Verilog back end produces on correct designs, waived for every
 # component; anything a unit itself causes must be waived by that unit, with its reason.
@@ -389,8 +391,9 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
     }, default=repr))
     log_file = run_dir / "sim.log"
     results = run_dir / "results.xml"
-    coverage = run_dir / COVERAGE_FILE
-    coverage.unlink(missing_ok=True)  # a rerun of the same seed must not report the last one's
+    coverage, checked = run_dir / COVERAGE_FILE, run_dir / CHECKED_FILE
+    for report in (coverage, checked):  # a rerun of the same seed must not report the last one's
+        report.unlink(missing_ok=True)
 
     runner = get_runner("verilator")
     # The runner checks results itself only under pytest, by exiting the process; we check them
@@ -418,6 +421,8 @@ def run_cocotb(factory, *, params=None, test_module, seed=None, testcase=None, e
             os.environ["PYTEST_CURRENT_TEST"] = environment
     if coverage.exists():
         print(f"[isosceles.tb] coverage: {coverage.read_text().strip()}")
+    if checked.exists():
+        print(f"[isosceles.tb] checked: {checked.read_text().strip()}")
     if failure is None:
         try:
             total, failed = get_results(results)

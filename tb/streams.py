@@ -14,6 +14,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from isosceles.tb import checked
 from isosceles.tb.harness import CONTEXT_ENV
 
 __all__ = [
@@ -116,11 +117,12 @@ async def wait_idle(dut, ctx, *, timeout, what):
 
 def check_tokens(got, expected, what, stream):
     """Assert that the ``stream`` tokens ``got`` equal ``expected``, naming the first that
-    differs."""
+    differs; count them as checked (:mod:`isosceles.tb.checked`)."""
     for index, (a, b) in enumerate(zip(got, expected, strict=False)):
         assert a == b, f"{what}: {stream} token {index} is {a}, golden {b}"
     assert len(got) == len(expected), (
         f"{what}: {len(got)} {stream} tokens, golden {len(expected)}")
+    checked.tokens(stream, len(expected))
 
 
 class _StreamEnd:
