@@ -12,7 +12,7 @@ from isosceles.tb.formal_rmerger import NARROW
 __all__ = ["ContextArrayView", "saturate_expression", "make_views", "broken_views"]
 
 QUIET = 3  # cycles from an update's presentation to its column's first retirement cycle
-COLUMNS = 8  # columns of a row the view counts (more than a trace of its depth retires)
+COLUMNS = 16  # columns of a row the view counts: more than a trace of 15 steps can advance
 
 
 def saturate_expression(m, x, bits):
