@@ -12,7 +12,7 @@ from isosceles.tb.formal_rmerger import NARROW
 __all__ = ["ContextArrayView", "saturate_expression", "make_views", "broken_views"]
 
 QUIET = 3  # cycles from an update's presentation to its column's first retirement cycle
-COLUMNS = 16  # columns of a row the view counts: more than a trace of 15 steps can advance
+COLUMNS = 16  # columns of a row the view numbers: a trace of up to 15 steps advances fewer
 
 
 def saturate_expression(m, x, bits):
@@ -80,8 +80,9 @@ class ContextArrayView(FormalView):
         column = Signal(range(COLUMNS))  # the column being retired
         with m.If(clear):
             m.d.sync += column.eq(0)
-        with m.Elif(advance & (column != COLUMNS - 1)):
+        with m.Elif(advance):
             m.d.sync += column.eq(column + 1)
+        props.assume(column != COLUMNS - 1, when=advance)  # traces the counter can number
 
         # Cycles since each lane's last update, counting the cycle it is presented as 0.
         quiet = []
@@ -204,7 +205,7 @@ LaggingContextArray = mutant(
 def make_views():
     return [ContextArrayView(_array(), depth=8),
             ContextArrayView(_array(channels=3, banks=1), depth=8, tag="3x1"),
-            ContextArrayView(_array(), depth=12, tag="deep", modes=("bmc",), slow=("bmc",))]
+            ContextArrayView(_array(), depth=10, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
 def broken_views():
