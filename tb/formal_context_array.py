@@ -203,8 +203,8 @@ LaggingContextArray = mutant(
 
 
 def make_views():
-    return [ContextArrayView(_array(), depth=8),
-            ContextArrayView(_array(channels=3, banks=1), depth=8, tag="3x1"),
+    return [ContextArrayView(_array(), depth=7),
+            ContextArrayView(_array(channels=3, banks=1), depth=7, tag="3x1"),
             ContextArrayView(_array(), depth=10, tag="deep", modes=("bmc",), slow=("bmc",))]
 
 
@@ -212,23 +212,23 @@ def broken_views():
     """(view of a broken variant, the property its check must fail, or a tuple of those it
     may fail first)."""
     return [
-        (ContextArrayView(_array(WrappingContextArray), depth=8),
+        (ContextArrayView(_array(WrappingContextArray), depth=7),
          "the tracked entry retires as the saturating sum"),
-        (ContextArrayView(_array(UnforwardedContextArray), depth=8),
+        (ContextArrayView(_array(UnforwardedContextArray), depth=7),
          "the tracked entry retires as the saturating sum"),
-        (ContextArrayView(_array(StaleContextArray), depth=8),
+        (ContextArrayView(_array(StaleContextArray), depth=7),
          "the tracked entry retires as the saturating sum"),
-        (ContextArrayView(_array(RetakingContextArray), depth=8),
+        (ContextArrayView(_array(RetakingContextArray), depth=7),
          ("the tracked entry is taken only once updated", "strictly increasing in (r, k)")),
-        (ContextArrayView(_array(EagerContextArray), depth=8),
+        (ContextArrayView(_array(EagerContextArray), depth=7),
          ("retire_ready exactly while", "the tracked entry retires as the saturating sum")),
-        (ContextArrayView(_array(LaggingContextArray), depth=8),
+        (ContextArrayView(_array(LaggingContextArray), depth=7),
          "in retirement, a live tracked entry is found"),
-        (ContextArrayView(_array(BlindRowContextArray), depth=8),
+        (ContextArrayView(_array(BlindRowContextArray), depth=7),
          ("in retirement, a live tracked entry is found",
           "the tracked entry, if updated, is taken before its column advances")),
         # Not a broken unit but a weaker contract: retiring a column from the second cycle
         # after its last update, one cycle sooner than the docstring allows, must fail.
-        (ContextArrayView(_array(), quiet=QUIET - 1, depth=8, tag="quiet2"),
+        (ContextArrayView(_array(), quiet=QUIET - 1, depth=7, tag="quiet2"),
          "in retirement, a live tracked entry is found"),
     ]
