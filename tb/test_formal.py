@@ -13,9 +13,10 @@ import pytest
 from amaranth import Const, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from isosceles.golden.numerics import requantize
+from isosceles.golden.numerics import requantize, saturate
 from isosceles.hw.stream_buffer import StreamBuffer
 from isosceles.tb.formal import UNITS, FormalFailure, check, mutant, views
+from isosceles.tb.formal_context_array import saturate_expression
 from isosceles.tb.formal_pou import requantize_expression
 from isosceles.tb.formal_rmerger import NARROW
 from isosceles.tb.formal_stream_buffer import StreamBufferView
@@ -85,6 +86,26 @@ def test_reference_expression_is_golden_requantize():
     sim.run()
     assert not mismatches, f"{len(mismatches)} differ, first (x, bias, mult, shift, relu), " \
                            f"got, expected: {mismatches[0]}"
+
+
+def test_saturation_expression_is_golden_saturate():
+    """The context array view's reference step is numerics.saturate on every value of a width
+    past every sum it sees (a 3-bit partial sum plus a 4-bit product)."""
+    m = Module()
+    x = Signal(signed(6))
+    out = saturate_expression(m, x, NARROW.acc_bits)
+    mismatches = []
+
+    async def testbench(ctx):
+        for value in range(-32, 32):
+            ctx.set(x, value)
+            if ctx.get(out) != saturate(value, NARROW.acc_bits):
+                mismatches.append((value, ctx.get(out)))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not mismatches, f"{len(mismatches)} differ, first (x, got): {mismatches[0]}"
 
 
 def test_mutation_site_must_exist():
