@@ -14,7 +14,7 @@ DEFAULT = IsoscelesConfig().as_dict()
 
 def test_block_golden_layers():
     run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
-               testcase="golden_layers_from_memory", extra=dict(layers=10))
+               testcase="golden_layers_from_memory", extra=dict(layers=11))
 
 
 def test_block_lint():
@@ -24,3 +24,8 @@ def test_block_lint():
 def test_block_bad_descriptors():
     run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
                testcase="bad_descriptors_end_with_their_error_code")
+
+
+def test_block_residual_adds():
+    run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
+               testcase="residual_adds_from_memory")
