@@ -99,6 +99,8 @@ class WorkloadLayer:
     kernel : (R, S)
     skip : str or None
         ``add``: the second layer it adds to ``source``'s output.
+    addend : int64 array [H, W, C] or None
+        ``add``: the output of ``skip``.
     """
 
     name: str
@@ -115,6 +117,7 @@ class WorkloadLayer:
     output: np.ndarray
     kernel: tuple = (1, 1)
     skip: str = None
+    addend: np.ndarray = None
 
     def conv_arguments(self):
         """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
@@ -126,9 +129,15 @@ class WorkloadLayer:
             return (self.input.reshape(1, 1, -1), self.weights[:, None, :, None], 1, (0, 0), 1)
         return self.input, self.weights, self.stride, self.padding, self.groups
 
-    def layout(self, image, *, input_area=None, row_stride_words=None, numerics=DEFAULT_NUMERICS):
+    def layout(self, image, *, input_area=None, input2_area=None, row_stride_words=None,
+               numerics=DEFAULT_NUMERICS):
         """This layer laid out in ``image`` (a :class:`~isosceles.golden.memory_image.LayerImage`);
-        ``input_area`` is the output area of the ``source`` layer, when it has one."""
+        ``input_area`` is the output area of the ``source`` layer, when it has one, and
+        ``input2_area`` (``add``) that of the ``skip`` layer."""
+        if self.type == "add":
+            return LayerImage.add(image, self.input, self.addend, numerics=numerics,
+                                  input_area=input_area, input2_area=input2_area,
+                                  row_stride_words=row_stride_words, name=self.name)
         self.conv_arguments()  # refuses the layer types the block cannot run
         if self.type == "fc":
             return LayerImage.fc(image, self.input, self.weights, self.pou, numerics=numerics,
@@ -267,16 +276,17 @@ def auto_requant(accumulations, relu, numerics=DEFAULT_NUMERICS):
 
 def _unweighted(spec, done, numerics):
     """The :class:`WorkloadLayer` of a pooling or ``add`` layer."""
-    i = done[spec.source].output
+    i, addend = done[spec.source].output, None
     if spec.type == "add":
-        out = residual_add(i, done[spec.skip].output, numerics=numerics)
+        addend = done[spec.skip].output
+        out = residual_add(i, addend, numerics=numerics)
     else:
         pool = max_pool if spec.type == "maxpool" else avg_pool
         out = pool(i, size=spec.kernel[0], stride=spec.stride, padding=spec.padding[0],
                    numerics=numerics)
     return WorkloadLayer(spec.name, spec.type, i, None, None, spec.stride, spec.padding, 1,
                          spec.source, spec.seed, None, np.asarray(out, dtype=np.int64),
-                         spec.kernel, spec.skip)
+                         spec.kernel, spec.skip, addend)
 
 
 def _layer(path, spec, done, numerics):
