@@ -3,7 +3,9 @@
 A host loads a layer's descriptor into the AXI4-Lite registers (:func:`block_registers`) and
 pulses ``start``; the block checks the descriptor, loads the filters and the POU table, then
 computes the layer band by band (:mod:`isosceles.golden.bands`): each frontend lane reads its
-input row through the row table, each backend lane writes its output row and table entry. All
+input row through the row table, each backend lane writes its output row and table entry. A
+residual add has no filters or POU table; pairs of lanes read its two inputs' rows and merge
+adders sum them. All
 memory traffic goes through one AXI4 master. ``docs/memory.md`` is the memory format and the
 register map.
 """
@@ -121,7 +123,10 @@ class IsosBlock(wiring.Component):
     :class:`~isosceles.hw.fetch.TableRowFetcher` per frontend lane and one
     :class:`~isosceles.hw.writer.RowWriter` per backend lane; one
     :class:`~isosceles.hw.axi.AxiMaster` whose clients are those units, each through a
-    :class:`~isosceles.hw.words.WordUnpacker` or :class:`~isosceles.hw.words.WordPacker`.
+    :class:`~isosceles.hw.words.WordUnpacker` or :class:`~isosceles.hw.words.WordPacker`; and
+    ``lanes // 2`` :class:`~isosceles.hw.merge_adder.MergeAdder`, which run a residual add
+    (``kind`` 3) instead of the core: adder ``j`` sums the rows fetchers ``j`` and
+    ``lanes // 2 + j`` read and feeds writer ``j``.
 
     Parameters
     ----------
@@ -373,7 +378,7 @@ class IsosBlock(wiring.Component):
             feeds = lane_feeds(rows_now, d["R"], u, i, kernel) & ~add
             table, words = d["input_table"], d["input_words"]
             # A residual add: fetcher j reads row first_row + j of the first input, fetcher
-            # A + j the same row of the second, for adder j.
+            # L // 2 + j the same row of the second, for adder j.
             if i < 2 * len(adders):
                 j, second = i % len(adders), i >= len(adders)
                 h = Mux(add, first_input + j, h)
@@ -547,7 +552,7 @@ class IsosBlock(wiring.Component):
             "cycles": busy,
             # A lane's counter restarts with each band it is started in.
             "macs": Mux(band_macs & ~add, sum(Mux(band.inputs[i], lane.perf.products, 0)
-                                       for i, lane in enumerate(core.lanes)), 0),
+                                              for i, lane in enumerate(core.lanes)), 0),
             "read_bytes": sum(requested["read"]) * WORD_BYTES,
             "write_bytes": sum(requested["write"]) * WORD_BYTES,
             "load_cycles": loading,
