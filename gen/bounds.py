@@ -9,12 +9,16 @@ Each bound is a rate the RTL cannot beat, summed over the bands of the layer
   weights) a cycle;
 * ``t1``: a frontend lane retires one T1 token a cycle: the data of the filter rows through which
   it feeds the band's output rows, and a marker per column;
-* ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle;
+* ``merge``: a row merger takes one distinct ``(q, marker, k)`` of its sources a cycle (a
+  residual add: a merge adder, one of ``lanes // 2``, takes one distinct ``(w, marker, c)`` of
+  its two input rows a cycle; ``walk`` and ``t1`` are 0);
 * ``dram``: the DRAM bytes the block moved (read and written) / ``dram_bytes_per_cycle``.
 """
 
 import functools
 import math
+
+import numpy as np
 
 from isosceles.golden.bands import bands
 from isosceles.golden.isos import isos_streams
@@ -54,10 +58,21 @@ def stage_bounds(layer, config):
     return bounds
 
 
+def add_bounds(layer, config):
+    """The ``walk``, ``t1`` and ``merge`` bounds of a residual add ``layer``: bands of
+    ``lanes // 2`` rows, each bounded by its row with the most distinct keys."""
+    rows = layer.input.shape[1] + np.count_nonzero((layer.input != 0) | (layer.addend != 0),
+                                                   axis=(1, 2))
+    per_band = config.lanes // 2
+    return {"walk": 0, "t1": 0, "merge": sum(int(rows[first:first + per_band].max())
+                                             for first in range(0, len(rows), per_band))}
+
+
 def layer_bounds(layer, config, *, effectual_macs, dram_bytes):
     """Every stage's bound of ``layer`` (see the module), given the effectual MACs and the DRAM
     bytes (read and written) of its run; ``{"macs": .., "walk": .., "t1": .., "merge": ..,
     "dram": ..}``."""
     peak = config.lanes * config.macs_per_pe  # one PE per lane in the RTL today
-    return {"macs": math.ceil(effectual_macs / peak), **stage_bounds(layer, config),
+    stages = add_bounds(layer, config) if layer.type == "add" else stage_bounds(layer, config)
+    return {"macs": math.ceil(effectual_macs / peak), **stages,
             "dram": math.ceil(dram_bytes / config.dram_bytes_per_cycle)}

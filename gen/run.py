@@ -57,10 +57,13 @@ def check_fits(workload, config):
     """ValueError naming the layer, the field, its value and the configuration's limit (or the
     layer type), for the first layer the block cannot run."""
     for layer in workload.layers:
+        if layer.type == "add":
+            _check_add_fits(workload, layer, config)
+            continue
         if layer.type not in BLOCK_LAYER_TYPES:
             raise ValueError(f"{workload.path}: layer {layer.name!r} ({layer.type}) cannot run "
-                             f"on the block yet; it runs {', '.join(BLOCK_LAYER_TYPES)} layers "
-                             "(max pooling and residual add are not in the RTL yet)")
+                             f"on the block yet; it runs {', '.join(BLOCK_LAYER_TYPES)} and add "
+                             "layers (max pooling is not in the RTL yet)")
         try:
             i, f, stride, padding, groups = layer.conv_arguments(config.numerics)
         except ValueError as error:  # an average pool whose division the POU cannot do
@@ -87,6 +90,20 @@ def check_fits(workload, config):
                              "holds (raise filter_buffer_bytes in the configuration)")
 
 
+def _check_add_fits(workload, layer, config):
+    """check_fits of a residual add: its inputs' channels and columns, and two lanes."""
+    _, W, C = layer.input.shape
+    for field, value, limit, knob in (("input channels C", C, config.max_channels, "max_channels"),
+                                      ("input columns W", W, config.max_columns, "max_columns")):
+        if value > limit:
+            raise ValueError(f"{workload.path}: layer {layer.name!r} has {field} = {value}, "
+                             f"above {limit} (raise {knob} in the configuration)")
+    if config.lanes < 2:
+        raise ValueError(f"{workload.path}: layer {layer.name!r} (add) needs two lanes, one "
+                         f"for each input; the configuration has lanes = {config.lanes} (raise "
+                         "lanes to 2)")
+
+
 def _check_layer(layer, run, numerics):
     """Per-layer figures; RunMismatch naming the error code, the first differing coordinate
     or the byte counter that differs from the golden model."""
@@ -102,8 +119,7 @@ def _check_layer(layer, run, numerics):
         if run[counter] != golden:
             raise RunMismatch(f"layer {layer.name!r}: the block counted {run[counter]} "
                               f"{counter}, the golden model {golden}")
-    i, f, stride, padding, groups = layer.conv_arguments(numerics)
-    macs = effectual_macs(i, f, stride, padding, groups)
+    macs = 0 if layer.type == "add" else effectual_macs(*layer.conv_arguments(numerics))
     if run["macs"] != macs:
         raise RunMismatch(f"layer {layer.name!r}: the block counted {run['macs']} MACs, the "
                           f"golden model {macs}")

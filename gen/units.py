@@ -94,6 +94,13 @@ def _row_merger(config):
     return RowMerger(numerics=config.numerics, **params), params
 
 
+def _merge_adder(config):
+    from isosceles.hw.merge_adder import MergeAdder
+
+    params = dict(max_channels=config.max_channels, max_columns=config.max_columns)
+    return MergeAdder(numerics=config.numerics, **params), params
+
+
 def _kmerger(config):
     from isosceles.hw.kmerger import KMerger
 
@@ -146,6 +153,7 @@ UNITS = {
     "pe": Unit(_pe, "frontend lane: filter buffer, coarse-grain PE, context array (I -> T1)"),
     "rmerger": Unit(_rmerger, "R-merger of max_kernel T1 fibers (T1 -> T2)"),
     "row_merger": Unit(_row_merger, "row merger: (q, k) merge of max_kernel T1 substreams"),
+    "merge_adder": Unit(_merge_adder, "merge adder: a residual add of two lane streams I"),
     "kmerger": Unit(_kmerger, "K-merger of kmerger_radix T2 fibers, with its heap"),
     "pou": Unit(_pou, "post-processing unit: bias, requantisation, ReLU (-> O)"),
     "queue": Unit(_queue, "multi-context queue of lane-stream I tokens, queue_bytes a lane"),

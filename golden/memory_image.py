@@ -50,6 +50,7 @@ _DATA_RESERVED = 0x7000_0000
 _COORD_RESERVED = 0x7FFF_0000
 _WEIGHT_RESERVED = 0x7FF0_0000
 _POU_RESERVED = 0xC000_0000_0000_0000
+KINDS = {"conv": 0, "fc": 1, "add": 3}  # the descriptor's kind of each LayerImage kind
 
 
 class ImageFormatError(ValueError):
@@ -452,16 +453,20 @@ class LayerImage:
     A fully connected layer over an input ``[H, W, C]`` is stored as filters
     ``[H*W*C, 1, K, 1]`` (one fiber per input element, in ``(h, w, c)`` order) and writes an
     output ``[1, 1, K]``; its descriptor has ``R = S = 1``, stride 1, no padding, one group.
+    A residual add reads two inputs ``[H, W, C]`` (``input`` and ``input2``) and writes their
+    saturating sum ``[H, W, C]``; it has no filters and no POU table, and its descriptor has
+    ``K = C``, ``R = S = 1``, stride 1, no padding, ``P = H``, ``Q = W``.
 
     Members
     -------
     kind : str
-        ``"conv"`` or ``"fc"``.
+        ``"conv"``, ``"fc"`` or ``"add"``.
     geometry : ConvGeometry
         Shapes, stride, padding and groups (for ``"fc"``: ``C`` is the input's channels).
     input, filters, output : Area
+        (``filters`` None for ``"add"``.)
     pou : int
-        Address of the POU table.
+        Address of the POU table (0 for ``"add"``).
     relu : bool
     row_stride_words : int
         Output row ``p`` is written at word offset ``p * row_stride_words``.
@@ -476,6 +481,7 @@ class LayerImage:
     relu: bool
     row_stride_words: int
     numerics: Numerics = DEFAULT_NUMERICS
+    input2: Area = None
 
     @classmethod
     def conv(cls, image, i, f, pou, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS,
@@ -507,26 +513,59 @@ class LayerImage:
                            numerics, input_area, row_stride_words, name)
 
     @classmethod
+    def add(cls, image, a, b, *, numerics=DEFAULT_NUMERICS, input_area=None, input2_area=None,
+            row_stride_words=None, name="layer"):
+        """Lay out a residual add of ``a`` and ``b``, both [H, W, C]; ``input_area`` and
+        ``input2_area``, when given, are where they already are (as for :meth:`conv`)."""
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim != 3 or a.shape != b.shape:
+            raise ValueError(f"{name}: an add's inputs must be [H, W, C] of one shape, not "
+                             f"{list(a.shape)} and {list(b.shape)}")
+        H, W, C = a.shape
+        g = check_conv_arguments(a.shape, (C, 1, C, 1), 1, 0, 1)
+        _check_activation_shape(f"{name} output", (H, W, C))
+        row_stride_words = cls._row_stride(g, row_stride_words, name)
+        first = cls._input(image, a, input_area, g, numerics, name)
+        second = cls._input(image, b, input2_area, g, numerics, name, "input2")
+        return cls("add", g, first, None, 0, cls._output(image, g, row_stride_words, name),
+                   False, row_stride_words, numerics, second)
+
+    @staticmethod
+    def _row_stride(g, row_stride_words, name):
+        worst = g.Q * (g.K + 1)
+        if row_stride_words is None:
+            return worst
+        check_int(f"{name} row_stride_words", row_stride_words, worst)
+        return row_stride_words
+
+    @staticmethod
+    def _input(image, i, area, g, numerics, name, field="input"):
+        """The :class:`Area` of input ``i`` (``field``): written into ``image``, or ``area``
+        (where it already is) once checked against ``i``'s shape."""
+        if area is None:
+            return write_activation(image, f"{name} {field}", i, numerics)
+        activation_words(i, numerics)  # checks the tensor against the format
+        if area.entries != g.H:
+            raise ValueError(f"{name}: {field}_area has {area.entries} rows, the input "
+                             f"H = {g.H}")
+        return area
+
+    @staticmethod
+    def _output(image, g, row_stride_words, name):
+        return _place(image, f"{name} output", np.zeros((g.P, 2), dtype=np.uint32),
+                      np.zeros(0, dtype=np.uint32), g.P * row_stride_words)
+
+    @classmethod
     def _layout(cls, kind, g, image, i, f, groups, pou, numerics, input_area, row_stride_words,
                 name):
         if len(pou.bias) != g.K:
             raise ValueError(f"{name}: the POU parameters have {len(pou.bias)} channels, "
                              f"the filters K = {g.K}")
-        worst = g.Q * (g.K + 1)
-        if row_stride_words is None:
-            row_stride_words = worst
-        check_int(f"{name} row_stride_words", row_stride_words, worst)
-        if input_area is None:
-            input_area = write_activation(image, f"{name} input", i, numerics)
-        else:
-            activation_words(i, numerics)  # checks the tensor against the format
-            if input_area.entries != g.H:
-                raise ValueError(f"{name}: input_area has {input_area.entries} rows, "
-                                 f"the input H = {g.H}")
+        row_stride_words = cls._row_stride(g, row_stride_words, name)
+        input_area = cls._input(image, i, input_area, g, numerics, name)
         filters = write_filters(image, f"{name} filters", f, groups, numerics)
         pou_address = write_pou(image, f"{name} POU", pou, numerics)
-        output = _place(image, f"{name} output", np.zeros((g.P, 2), dtype=np.uint32),
-                        np.zeros(0, dtype=np.uint32), g.P * row_stride_words)
+        output = cls._output(image, g, row_stride_words, name)
         return cls(kind, g, input_area, filters, pou_address, output, pou.relu, row_stride_words,
                    numerics)
 
@@ -537,17 +576,19 @@ class LayerImage:
     def descriptor(self):
         """The layer's descriptor fields, by name, in the order ``docs/memory.md`` lists them."""
         g = self.geometry
-        fc = self.kind == "fc"
+        filters = self.filters or Area(0, 0, 0, 0)
+        second = self.input2 or Area(0, 0, 0, 0)
         return {
-            "kind": int(fc), "H": g.H, "W": g.W, "C": g.C, "K": g.K,
+            "kind": KINDS[self.kind], "H": g.H, "W": g.W, "C": g.C, "K": g.K,
             "R": g.R, "S": g.S, "P": g.P, "Q": g.Q, "stride": g.stride,
             "pad_h": g.ph, "pad_w": g.pw, "groups": g.groups, "relu": int(self.relu),
             "input_table": self.input.table, "input_words": self.input.words,
-            "filter_channels": self.filters.entries,
-            "filter_table": self.filters.table, "filter_words": self.filters.words,
+            "filter_channels": filters.entries,
+            "filter_table": filters.table, "filter_words": filters.words,
             "pou_table": self.pou,
             "output_table": self.output.table, "output_words": self.output.words,
             "output_row_stride": self.row_stride_words,
+            "input2_table": second.table, "input2_words": second.words,
         }
 
     def write_output(self, image, o):
@@ -577,9 +618,13 @@ class LayerImage:
         (the output once written): the tables and the words their entries cover."""
         def words(area, name):
             return WORD_BYTES * int(_entries(image, area, name, "entry")[:, 1].sum())
-        read = (ENTRY_BYTES * self.input.entries + words(self.input, "input")
-                + ENTRY_BYTES * self.filters.entries + words(self.filters, "filters")
-                + ENTRY_BYTES * self.geometry.K)
+        if self.kind == "add":
+            read = sum(ENTRY_BYTES * area.entries + words(area, name)
+                       for area, name in ((self.input, "input"), (self.input2, "input2")))
+        else:
+            read = (ENTRY_BYTES * self.input.entries + words(self.input, "input")
+                    + ENTRY_BYTES * self.filters.entries + words(self.filters, "filters")
+                    + ENTRY_BYTES * self.geometry.K)
         return read, words(self.output, "output") + ENTRY_BYTES * self.output.entries
 
     def band_read_bytes(self, image, lanes):
@@ -588,7 +633,9 @@ class LayerImage:
         entry and its words, once per band that reads it, so an input row in the halo of two
         bands is read twice and one no output row needs is not read. The filters and the POU
         table are read once. Minus the compulsory read bytes, this is the halo's cost. A fully
-        connected layer reads every input row once."""
+        connected layer reads every input row once, a residual add every row of both inputs."""
+        if self.kind == "add":
+            return self.compulsory_bytes(image)[0]
         counts = _entries(image, self.input, "input", "row")[:, 1]
         filters = _entries(image, self.filters, "filters", "channel")[:, 1]
         if self.kind == "fc":

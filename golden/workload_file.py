@@ -106,6 +106,8 @@ class WorkloadLayer:
     kernel : (R, S)
     skip : str or None
         ``add``: the second layer it adds to ``source``'s output.
+    addend : int64 array [H, W, C] or None
+        ``add``: the output of ``skip``.
     """
 
     name: str
@@ -122,6 +124,7 @@ class WorkloadLayer:
     output: np.ndarray
     kernel: tuple = (1, 1)
     skip: str = None
+    addend: np.ndarray = None
 
     def conv_arguments(self, numerics=DEFAULT_NUMERICS):
         """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
@@ -151,9 +154,15 @@ class WorkloadLayer:
             stride = max(H + 2 * self.padding[0], W + 2 * self.padding[1]) - size + 1
         return self.input, ones, stride, self.padding, C, pou
 
-    def layout(self, image, *, input_area=None, row_stride_words=None, numerics=DEFAULT_NUMERICS):
+    def layout(self, image, *, input_area=None, input2_area=None, row_stride_words=None,
+               numerics=DEFAULT_NUMERICS):
         """This layer laid out in ``image`` (a :class:`~isosceles.golden.memory_image.LayerImage`);
-        ``input_area`` is the output area of the ``source`` layer, when it has one."""
+        ``input_area`` is the output area of the ``source`` layer, when it has one, and
+        ``input2_area`` (``add``) that of the ``skip`` layer."""
+        if self.type == "add":
+            return LayerImage.add(image, self.input, self.addend, numerics=numerics,
+                                  input_area=input_area, input2_area=input2_area,
+                                  row_stride_words=row_stride_words, name=self.name)
         i, f, stride, padding, groups = self.conv_arguments(numerics)  # refuses what it cannot run
         if self.type == "fc":
             return LayerImage.fc(image, self.input, self.weights, self.pou, numerics=numerics,
@@ -292,16 +301,17 @@ def auto_requant(accumulations, relu, numerics=DEFAULT_NUMERICS):
 
 def _unweighted(spec, done, numerics):
     """The :class:`WorkloadLayer` of a pooling or ``add`` layer."""
-    i = done[spec.source].output
+    i, addend = done[spec.source].output, None
     if spec.type == "add":
-        out = residual_add(i, done[spec.skip].output, numerics=numerics)
+        addend = done[spec.skip].output
+        out = residual_add(i, addend, numerics=numerics)
     else:
         pool = max_pool if spec.type == "maxpool" else avg_pool
         out = pool(i, size=spec.kernel[0], stride=spec.stride, padding=spec.padding[0],
                    numerics=numerics)
     return WorkloadLayer(spec.name, spec.type, i, None, None, spec.stride, spec.padding, 1,
                          spec.source, spec.seed, None, np.asarray(out, dtype=np.int64),
-                         spec.kernel, spec.skip)
+                         spec.kernel, spec.skip, addend)
 
 
 def _layer(path, spec, done, numerics):

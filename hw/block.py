@@ -3,7 +3,9 @@
 A host loads a layer's descriptor into the AXI4-Lite registers (:func:`block_registers`) and
 pulses ``start``; the block checks the descriptor, loads the filters and the POU table, then
 computes the layer band by band (:mod:`isosceles.golden.bands`): each frontend lane reads its
-input row through the row table, each backend lane writes its output row and table entry. All
+input row through the row table, each backend lane writes its output row and table entry. A
+residual add has no filters or POU table; pairs of lanes read its two inputs' rows and merge
+adders sum them. All
 memory traffic goes through one AXI4 master. ``docs/memory.md`` is the memory format and the
 register map.
 """
@@ -21,6 +23,7 @@ from isosceles.hw.core import MAX_STRIDE, IsosCore, lane_feeds
 from isosceles.hw.fetch import TableRowFetcher
 from isosceles.hw.filter_loader import FilterLoader, LoadError
 from isosceles.hw.flatten import RowFlattener
+from isosceles.hw.merge_adder import MergeAdder
 from isosceles.hw.pou_loader import PouLoader
 from isosceles.hw.registers import AxiLiteRegisters, Register
 from isosceles.hw.stream_buffer import StreamBuffer
@@ -39,9 +42,11 @@ SHAPE_FIELDS = ("kind", "H", "W", "C", "K", "R", "S", "P", "Q", "stride", "pad_h
                 "groups", "relu")
 ADDRESS_FIELDS = ("input_table", "input_words", "filter_table", "filter_words", "pou_table",
                   "output_table", "output_words")
+ADD_ADDRESS_FIELDS = ("input2_table", "input2_words")  # the second input of a residual add
 DESCRIPTOR_FIELDS = (*SHAPE_FIELDS[:14], "input_table", "input_words", "filter_channels",
                      "filter_table", "filter_words", "pou_table", "output_table",
-                     "output_words", "output_row_stride")
+                     "output_words", "output_row_stride", *ADD_ADDRESS_FIELDS)
+KIND_ADD = 3  # descriptor kind of a residual add (0 convolution, 1 fully connected)
 COUNTERS = {
     "cycles": "cycles from start to done",
     "macs": "effectual multiplications (nonzero weight times nonzero input)",
@@ -61,7 +66,7 @@ class BlockError(python_enum.IntEnum):
     NONE = 0
     SHAPE = 1            # a shape field beyond the build's maxima, or inconsistent
     ALIGN = 2            # an address not on a 64-byte boundary
-    UNSUPPORTED = 3      # a layer kind the block does not run (fully connected)
+    UNSUPPORTED = 3      # a layer kind the block does not run (or an add on a one-lane build)
     FILTER_FORMAT = 4    # a filter word the encoder would not have written
     FILTER_OVERFLOW = 5  # the fibers need more words than the filter buffer has
     POU_FORMAT = 6       # a POU entry beyond the numerics, or with a reserved bit
@@ -118,7 +123,10 @@ class IsosBlock(wiring.Component):
     :class:`~isosceles.hw.fetch.TableRowFetcher` per frontend lane and one
     :class:`~isosceles.hw.writer.RowWriter` per backend lane; one
     :class:`~isosceles.hw.axi.AxiMaster` whose clients are those units, each through a
-    :class:`~isosceles.hw.words.WordUnpacker` or :class:`~isosceles.hw.words.WordPacker`.
+    :class:`~isosceles.hw.words.WordUnpacker` or :class:`~isosceles.hw.words.WordPacker`; and
+    ``lanes // 2`` :class:`~isosceles.hw.merge_adder.MergeAdder`, which run a residual add
+    (``kind`` 3) instead of the core: adder ``j`` sums the rows fetchers ``j`` and
+    ``lanes // 2 + j`` read and feeds writer ``j``.
 
     Parameters
     ----------
@@ -177,6 +185,11 @@ class IsosBlock(wiring.Component):
         writers = [RowWriter(numerics=numerics, max_channels=config.max_channels,
                              max_columns=config.max_columns, addr_width=ADDR_WIDTH)
                    for _ in range(L)]
+        # A residual add's: adder j sums the rows of fetchers j and L // 2 + j into writer j.
+        adders = [MergeAdder(numerics=numerics, max_channels=config.max_channels,
+                             max_columns=config.max_columns) for _ in range(L // 2)]
+        for j, adder in enumerate(adders):
+            m.submodules[f"adder{j}"] = adder
         m.submodules.filters, m.submodules.pou = filters, pou
         # Registered: a loader's write reaches every lane's filter buffer (or every POU's
         # table), so from the loader it would run on from the memory side's word decode into
@@ -289,10 +302,24 @@ class IsosBlock(wiring.Component):
                  & within("groups", 1, 1) & (d["relu"] <= 1) & (d["filter_channels"] == flat)
                  & (d["filter_channels"] <= config.max_channels) & stride_ok)
         m.d.comb += fc.eq(d["kind"] == 1)
-        shape_ok = Mux(fc, fc_ok, conv_ok)
-        aligned = Cat(d[name][:exact_log2(REGION_ALIGN)] == 0 for name in ADDRESS_FIELDS).all()
+        # A residual add: two inputs and an output of one shape, no filters, no POU.
+        add = Signal()
+        m.d.comb += add.eq(d["kind"] == KIND_ADD)
+        add_ok = (within("R", 1, 1) & within("S", 1, 1) & within("stride", 1, 1)
+                  & (d["pad_h"] == 0) & (d["pad_w"] == 0) & (d["relu"] == 0)
+                  & within("W", 1, config.max_columns) & (d["Q"] == d["W"])
+                  & within("C", 1, config.max_channels) & (d["K"] == d["C"])
+                  & (d["H"] >= 1) & (d["H"] < (1 << 30)) & (d["P"] == d["H"]) & stride_ok)
+        shape_ok = Mux(add, add_ok, Mux(fc, fc_ok, conv_ok))
+
+        def aligned_fields(names):
+            return Cat(d[name][:exact_log2(REGION_ALIGN)] == 0 for name in names).all()
+
+        aligned = Mux(add, aligned_fields(("input_table", "input_words", "output_table",
+                                           "output_words", *ADD_ADDRESS_FIELDS)),
+                      aligned_fields(ADDRESS_FIELDS))
         check = Signal(4)
-        with m.If(d["kind"] > 1):
+        with m.If((d["kind"] > 1) & ~(add if adders else 0)):
             m.d.comb += check.eq(BlockError.UNSUPPORTED)
         with m.Elif(~shape_ok):
             m.d.comb += check.eq(BlockError.SHAPE)
@@ -315,6 +342,8 @@ class IsosBlock(wiring.Component):
                         m.d.comb += per_band.eq((L - R) // stride + 1)
             with m.Default():  # a descriptor the checks refuse
                 m.d.comb += per_band.eq(1)
+        with m.If(add):  # a band: one output row per adder
+            m.d.comb += per_band.eq(max(len(adders), 1))
         first_row = Signal(32)                # p0
         first_input = Signal(signed(34))      # p0 u - pad_h
         row_offset = Signal(32)               # p0 * output_row_stride, in words
@@ -346,11 +375,21 @@ class IsosBlock(wiring.Component):
         m.d.sync += flatten.final.eq(fc_row + 1 >= d["H"])  # settles before the row starts
         for i, fetcher in enumerate(fetchers):
             h = first_input + i + (fc_row if i == 0 else 0)
-            m.d.sync += band_inputs[i].eq(lane_feeds(rows_now, d["R"], u, i, kernel)
-                                          & (h >= 0) & (h < d["H"]))
+            feeds = lane_feeds(rows_now, d["R"], u, i, kernel) & ~add
+            table, words = d["input_table"], d["input_words"]
+            # A residual add: fetcher j reads row first_row + j of the first input, fetcher
+            # L // 2 + j the same row of the second, for adder j.
+            if i < 2 * len(adders):
+                j, second = i % len(adders), i >= len(adders)
+                h = Mux(add, first_input + j, h)
+                feeds = Mux(add, j < rows_now, feeds)
+                if second:
+                    table = Mux(add, d["input2_table"], table)
+                    words = Mux(add, d["input2_words"], words)
+            m.d.sync += band_inputs[i].eq(feeds & (h >= 0) & (h < d["H"]))
             m.d.sync += [
-                fetcher.config.entry_addr.eq(d["input_table"] + (h[:32] << 3)),
-                fetcher.config.words_addr.eq(d["input_words"]),
+                fetcher.config.entry_addr.eq(table + (h[:32] << 3)),
+                fetcher.config.words_addr.eq(words),
                 fetcher.config.W.eq(d["W"]),
             ]
             # A register slice before each lane: the lane's ready comes from its fiber walk,
@@ -358,7 +397,16 @@ class IsosBlock(wiring.Component):
             # fetcher and its word unpacker into the AXI master's read buffers.
             link = StreamBuffer(layout=core.i[i].payload.shape())
             m.submodules[f"input_link{i}"] = link
-            wiring.connect(m, link.o, core.i[i])
+            m.d.comb += [core.i[i].valid.eq(link.o.valid & ~add),
+                         core.i[i].payload.eq(link.o.payload),
+                         link.o.ready.eq(core.i[i].ready)]
+            if i < 2 * len(adders):
+                adder = adders[i % len(adders)]
+                operand = adder.i_b if i >= len(adders) else adder.i_a
+                m.d.comb += [operand.valid.eq(link.o.valid & add),
+                             operand.payload.eq(link.o.payload)]
+                with m.If(add):
+                    m.d.comb += link.o.ready.eq(operand.ready)
             if i == 0:
                 wiring.connect(m, fetcher.o, flatten.i)
                 wiring.connect(m, flatten.o, link.i)
@@ -371,7 +419,17 @@ class IsosBlock(wiring.Component):
                 writer.config.table_addr.eq(d["output_table"] + ((first_row + j) << 3)),
                 writer.config.word_offset.eq(offset),
             ]
-            wiring.connect(m, core.o[j], writer.i)
+            # The core's output row, or an adder's for a residual add (the O lane token is
+            # bit for bit the I token).
+            m.d.comb += [writer.i.valid.eq(core.o[j].valid & ~add),
+                         writer.i.payload.eq(core.o[j].payload),
+                         core.o[j].ready.eq(writer.i.ready & ~add)]
+            if j < len(adders):
+                adder = adders[j]
+                m.d.comb += adder.o.ready.eq(writer.i.ready & add)
+                with m.If(add):
+                    m.d.comb += [writer.i.valid.eq(adder.o.valid),
+                                 writer.i.payload.eq(adder.o.payload.as_value())]
         m.d.comb += [
             filters.config.table_addr.eq(d["filter_table"]),
             filters.config.words_addr.eq(d["filter_words"]),
@@ -411,10 +469,13 @@ class IsosBlock(wiring.Component):
                 fail(checked)
                 m.d.sync += phase.eq(Phase.DRAIN)
             with m.Else():
-                m.d.comb += [filters.start.eq(1), pou.start.eq(1), flatten.start.eq(1)]
+                m.d.comb += [filters.start.eq(~add), pou.start.eq(~add), flatten.start.eq(1)]
                 m.d.sync += [first_row.eq(0), first_input.eq(-d["pad_h"]), rows_left.eq(d["P"]),
-                             row_offset.eq(0), loading.eq(1), fc_row.eq(0)]
-                m.d.sync += phase.eq(Phase.LOAD)
+                             row_offset.eq(0), loading.eq(~add), fc_row.eq(0)]
+                with m.If(add):  # a residual add has neither filters nor a POU table to load
+                    m.d.sync += phase.eq(Phase.PREPARE)
+                with m.Else():
+                    m.d.sync += phase.eq(Phase.LOAD)
         with m.Elif(phase == Phase.LOAD):
             with m.If(~filters.status.busy & ~pou.status.busy & loading):
                 m.d.sync += loading.eq(0)
@@ -433,8 +494,9 @@ class IsosBlock(wiring.Component):
         with m.Elif(phase == Phase.PREPARE):
             m.d.sync += phase.eq(Phase.BAND)
         with m.Elif(phase == Phase.BAND):
-            # The core starts a cycle later, once it sees the band's fields.
-            m.d.sync += launch.eq(1)
+            # The core starts a cycle later, once it sees the band's fields (a residual add
+            # bypasses it).
+            m.d.sync += launch.eq(~add)
             m.d.comb += [fetcher.start.eq(band_inputs[i])
                          for i, fetcher in enumerate(fetchers)]
             m.d.comb += [writer.start.eq(j < rows) for j, writer in enumerate(writers)]
@@ -456,7 +518,7 @@ class IsosBlock(wiring.Component):
                 with m.If(input_error | band_input_error):
                     fail(BlockError.INPUT_FORMAT)
                     m.d.sync += phase.eq(Phase.DRAIN)
-                with m.Elif(core.status.order_error):
+                with m.Elif(core.status.order_error & ~add):
                     fail(BlockError.ORDER)
                     m.d.sync += phase.eq(Phase.DRAIN)
                 with m.Elif(last_band):
@@ -489,14 +551,14 @@ class IsosBlock(wiring.Component):
         counts = {
             "cycles": busy,
             # A lane's counter restarts with each band it is started in.
-            "macs": Mux(band_macs, sum(Mux(band.inputs[i], lane.perf.products, 0)
-                                       for i, lane in enumerate(core.lanes)), 0),
+            "macs": Mux(band_macs & ~add, sum(Mux(band.inputs[i], lane.perf.products, 0)
+                                              for i, lane in enumerate(core.lanes)), 0),
             "read_bytes": sum(requested["read"]) * WORD_BYTES,
             "write_bytes": sum(requested["write"]) * WORD_BYTES,
             "load_cycles": loading,
             "input_stall_cycles": in_band & Cat(~f.o.valid & f.o.ready & f.status.busy
                                                 for f in fetchers).any(),
-            "output_stall_cycles": in_band & Cat(o.valid & ~o.ready for o in core.o).any(),
+            "output_stall_cycles": in_band & Cat(w.i.valid & ~w.i.ready for w in writers).any(),
         }
         for name, increment in counts.items():
             counter = Signal(64, name=f"count_{name}")

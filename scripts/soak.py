@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Bench files in the order a soak runs them: fast unit and memory-side benches first, core last.
 ORDER = ["pou_loader", "filter_loader", "fetch", "writer", "words", "axi_master",
          "axi_registers", "stream_buffer", "pe", "queue", "rmerger", "kmerger", "pou",
-         "row_merger", "core", "calibration", "block", "block_faults"]
+         "row_merger", "merge_adder", "core", "calibration", "block", "block_faults"]
 NOT_COCOTB = {"formal"}  # tb/test_formal.py runs SymbiYosys, not cocotb
 SEED_LINE = re.compile(r"\[isosceles\.tb\] \S+ params=.* seed=(\d+)( \(pinned\))?$", re.M)
 COVERAGE_LINE = re.compile(r"\[isosceles\.tb\] coverage: (\{.*\})$", re.M)

@@ -6,6 +6,7 @@ import cocotb
 import numpy as np
 
 from isosceles.golden.isos import isos_streams
+from isosceles.golden.layers import residual_add
 from isosceles.golden.memory_image import LayerImage, MemoryImage
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.reference import effectual_macs
@@ -108,6 +109,33 @@ async def run_fc_layer(host, config, x, w, pou, *, base=0):
                             effectual_macs(flat, filters))
 
 
+def random_add(rng, config, *, H=None, density=None):
+    """Two random activations ``[H, W, C]`` of one shape that the build holds, a residual add's
+    inputs: values over the whole ``act_bits`` range, some of ``b`` the negation of ``a`` (sums
+    of zero) and some at full scale with ``a``'s sign (sums that saturate)."""
+    low, high = config.numerics.act_range
+    shape = (H or int(rng.integers(1, 2 * config.lanes + 2)),
+             int(rng.integers(1, config.max_columns + 1)),
+             int(rng.integers(1, config.max_channels + 1)))
+
+    def draw():
+        chosen = float(rng.choice([0.0, 0.2, 1.0, rng.random()])) if density is None else density
+        return rng.integers(low, high + 1, shape) * (rng.random(shape) < chosen)
+
+    a, b = draw(), draw()
+    b = np.where(rng.random(shape) < 0.2, -np.clip(a, -high, high), b)
+    b = np.where(rng.random(shape) < 0.1, np.sign(a) * high, b)
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def add_layer(config, a, b, *, base=0):
+    """The residual add of ``a`` and ``b`` laid out at ``base``: the arguments of
+    :func:`run_placed` (no MACs)."""
+    image = MemoryImage(base=base)
+    layer = LayerImage.add(image, a, b, numerics=config.numerics)
+    return image, layer, residual_add(a, b, numerics=config.numerics), 0
+
+
 @cocotb.test()
 async def golden_layers_from_memory(dut):
     ctx = tb_context()
@@ -122,6 +150,9 @@ async def golden_layers_from_memory(dut):
         base = 64 * int(rng.integers(0, 64))
         if index >= len(FIRST) and index % 3 == 0:  # a fully connected layer every third
             run, figures = await run_fc_layer(host, config, *random_fc(rng, config), base=base)
+        elif index >= len(FIRST) and index % 3 == 1:  # and a residual add
+            run, figures = await run_placed(host, config, *add_layer(
+                config, *random_add(rng, config), base=base))
         else:
             tensors = random_tensors(rng, config, first=first)
             run, figures = await run_layer(host, config, tensors, base=base)
@@ -156,7 +187,7 @@ BAD_DESCRIPTORS = {  # name -> (error, change to the descriptor or to the image)
         filter_channels=d["C"] + 1)),
     "misaligned input table": (BlockError.ALIGN, lambda d, *_: d.update(
         input_table=d["input_table"] + 4)),
-    "a layer kind above 1": (BlockError.UNSUPPORTED, lambda d, *_: d.update(kind=2)),
+    "an unknown layer kind (4)": (BlockError.UNSUPPORTED, lambda d, *_: d.update(kind=4)),
     "filter word with a reserved bit": (BlockError.FILTER_FORMAT, lambda d, layer, image, _:
                                         _set_word(image, _first_word(image, layer.filters,
                                                                      "filters") + 4,
@@ -195,3 +226,54 @@ async def bad_descriptors_end_with_their_error_code(dut):
                                       f"{error!r}"
         dut._log.info(f"{name}: {error.name} after {run['cycles']} cycles")
         await run_layer(host, config, tensors, base=1 << 18)
+
+
+BAD_ADDS = {  # name -> (error, change to a residual add's descriptor or image)
+    "an add whose K is not C": (BlockError.SHAPE, lambda d, *_: d.update(K=d["C"] + 1)),
+    "an add with P not H": (BlockError.SHAPE, lambda d, *_: d.update(P=d["H"] + 1)),
+    "an add with a ReLU": (BlockError.SHAPE, lambda d, *_: d.update(relu=1)),
+    "an add with C above max_channels": (BlockError.SHAPE, lambda d, layer, image, config:
+                                         d.update(C=config.max_channels + 1,
+                                                  K=config.max_channels + 1)),
+    "misaligned second input table": (BlockError.ALIGN, lambda d, *_: d.update(
+        input2_table=d["input2_table"] + 8)),
+    "second input word with a reserved bit": (BlockError.INPUT_FORMAT, lambda d, layer, image, _:
+                                              _set_word(image, _first_word(image, layer.input2,
+                                                                           "input2") + 4,
+                                                        lambda w: w | 1 << 29)),
+}
+
+
+@cocotb.test()
+async def residual_adds_from_memory(dut):
+    """Residual adds (every seed: a one-row add, sums that all saturate or all cancel, an
+    empty operand, then random ones) bit-exact with their byte counters under stalls; each bad
+    add descriptor or image ends with its code, a good add right after it."""
+    ctx = tb_context()
+    config = config_of(ctx.params)
+    await start_clock_and_reset(dut)
+    host = BlockHost(dut, lanes=config.lanes, memory_bytes=MEMORY_BYTES, stalls=0.3,
+                     seed=ctx.seed)
+    rng = np.random.default_rng(ctx.seed)
+    high = config.numerics.act_range[1]
+    full = np.full((config.lanes + 1, config.max_columns, config.max_channels), high, np.int64)
+    pairs = [random_add(rng, config, H=1), (full, full), (full, -full),
+             (np.zeros_like(full), full)]
+    pairs += [random_add(rng, config) for _ in range(ctx.extra.get("layers", 6))]
+    for index, (a, b) in enumerate(pairs):
+        base = 64 * int(rng.integers(0, 64))
+        run, figures = await run_placed(host, config, *add_layer(config, a, b, base=base))
+        dut._log.info(f"add {index} {list(a.shape)}: {run['cycles']} cycles, "
+                      f"{run['read_bytes']} bytes read, {run['write_bytes']} written")
+    for name, (error, change) in BAD_ADDS.items():
+        a, b = random_add(rng, config, density=1.0)
+        image, layer, _, _ = add_layer(config, a, b)
+        descriptor = layer.descriptor()
+        change(descriptor, layer, image, config)
+        host.ram.write(0, bytes(image.data))
+        run = await host.run(descriptor, timeout_cycles=20_000 + 40 * len(image.data))
+        assert run["error"] == error, f"{name}: the block ended with {run['error']!r}, not " \
+                                      f"{error!r}"
+        dut._log.info(f"{name}: {error.name} after {run['cycles']} cycles")
+        await run_placed(host, config, *add_layer(config, *random_add(rng, config),
+                                                  base=1 << 18))

@@ -55,9 +55,14 @@ async def run_workload(dut):
             result["compulsory_read"], result["compulsory_written"] = (
                 placed.compulsory_bytes(image))
             result["band_read"] = placed.band_read_bytes(image, config.lanes)
-            result["input_bytes"] = _area_bytes(image, placed.input, "input table")
-            result["filter_bytes"] = _area_bytes(image, placed.filters, "filter table")
-            result["pou_bytes"] = ENTRY_BYTES * placed.geometry.K
+            if placed.kind == "add":  # two inputs, no filters, no POU table
+                result["input_bytes"] = (_area_bytes(image, placed.input, "input table")
+                                         + _area_bytes(image, placed.input2, "input2 table"))
+                result["filter_bytes"] = result["pou_bytes"] = 0
+            else:
+                result["input_bytes"] = _area_bytes(image, placed.input, "input table")
+                result["filter_bytes"] = _area_bytes(image, placed.filters, "filter table")
+                result["pou_bytes"] = ENTRY_BYTES * placed.geometry.K
         results.append(result)
         dut._log.info(f"layer {index + 1}/{len(workload.layers)} {layer.name}: "
                       f"{run['cycles']} cycles, {result['error']}")

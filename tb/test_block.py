@@ -16,7 +16,7 @@ DEFAULT = IsoscelesConfig().as_dict()
 
 def test_block_golden_layers():
     run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
-               testcase="golden_layers_from_memory", extra=dict(layers=10))
+               testcase="golden_layers_from_memory", extra=dict(layers=11))
 
 
 def test_block_lint():
@@ -37,3 +37,8 @@ def test_block_runs_average_pools():
     assert [layer["name"] for layer in report["layers"]] == ["features", "halve", "smooth",
                                                              "coarse"]
     assert all(layer["effectual_macs"] > 0 for layer in report["layers"])
+
+
+def test_block_residual_adds():
+    run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
+               testcase="residual_adds_from_memory")

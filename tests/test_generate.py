@@ -191,8 +191,8 @@ def test_cli_generates_from_a_config_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--unit", "top"], "isosceles generate: error: --unit must be one of block, core, pe, "
-                        "rmerger, row_merger, kmerger, pou, queue, heap, stream_buffer, not "
-                        "'top'"),
+                        "rmerger, row_merger, merge_adder, kmerger, pou, queue, heap, "
+                        "stream_buffer, not 'top'"),
     (["--unit", "pou", "--config", "missing.toml"], "argument --config: 'missing.toml' is not "
                                                     "a file that exists"),
 ])

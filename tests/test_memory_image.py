@@ -404,3 +404,47 @@ def test_an_output_area_past_u32_word_offsets_is_refused():
             "layer output word area of 10737418240 words is above the memory format's limit of "
             "4294967295 (u32 word offsets)")):
         LayerImage.conv(MemoryImage(), i, f, pou, padding=1, groups=2, row_stride_words=1 << 31)
+
+
+def test_residual_add_layout_descriptor_and_compulsory_bytes():
+    seed = 16
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    a, b = (sparse(rng, (4, 5, 3), 0.5, 8) for _ in range(2))
+    image = MemoryImage(base=128)
+    layer = LayerImage.add(image, a, b, name="sum")
+    check_regions(image)
+    assert [name for name, _, _ in image.regions] == [
+        "sum input table", "sum input words", "sum input2 table", "sum input2 words",
+        "sum output table", "sum output words"]
+    assert np.array_equal(read_activation(image, layer.input2, b.shape), b)
+    d = layer.descriptor()
+    assert (d["kind"], d["H"], d["W"], d["C"], d["K"], d["R"], d["S"], d["P"], d["Q"],
+            d["stride"], d["pad_h"], d["pad_w"], d["relu"]) == (3, 4, 5, 3, 3, 1, 1, 4, 5, 1, 0,
+                                                                 0, 0)
+    assert (d["filter_channels"], d["filter_table"], d["filter_words"], d["pou_table"]) == (
+        0, 0, 0, 0)
+    assert (d["input2_table"], d["input2_words"]) == (layer.input2.table, layer.input2.words)
+    assert d["output_row_stride"] == 5 * (3 + 1)
+    o = np.clip(a + b, -128, 127)
+    layer.write_output(image, o)
+    assert np.array_equal(layer.read_output(image), o)
+    read = sum(8 * 4 + 4 * activation_word_count(x) for x in (a, b))
+    assert layer.compulsory_bytes(image) == (read, 8 * 4 + 4 * activation_word_count(o))
+    assert layer.band_read_bytes(image, lanes=4) == read
+
+
+def test_a_residual_add_reads_earlier_output_areas_and_needs_one_shape():
+    i, f, pou = random_layer(17)
+    image = MemoryImage()
+    first = LayerImage.conv(image, i, f, pou, padding=1, groups=2, name="a")
+    o = pou_dense(conv2d(i, f, padding=1, groups=2), pou)
+    total = LayerImage.add(image, o, o, input_area=first.output, input2_area=first.output,
+                           name="s")
+    assert total.input == total.input2 == first.output
+    assert [name for name, _, _ in image.regions][-2:] == ["s output table", "s output words"]
+    with pytest.raises(ValueError, match=re.escape("s: input2_area has 5 rows, the input H = 4")):
+        LayerImage.add(image, o[:4], o[:4], input2_area=first.output, name="s")
+    with pytest.raises(ValueError, match=re.escape(
+            "s: an add's inputs must be [H, W, C] of one shape, not [5, 7, 4] and [5, 7, 3]")):
+        LayerImage.add(image, o, o[:, :, :3], name="s")

@@ -1,12 +1,16 @@
 """`isosceles run` checks a workload against the configuration before any build, and names the
 first output that differs from the golden model."""
 
+import re
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from isosceles.gen.bounds import layer_bounds
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.run import RunMismatch, _check_layer
+from isosceles.gen.run import RunMismatch, _check_layer, check_fits
 from isosceles.golden.memory_image import LayerImage, MemoryImage, activation_word_count
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
@@ -142,3 +146,74 @@ def test_a_wrong_counter_is_a_mismatch(layer, counter):
     run[counter] += 4
     with pytest.raises(RunMismatch, match="the block counted"):
         _check_layer(layer, run, NUMERICS)
+
+
+ADD = LAYER + LAYER.replace('"wide"', '"other"').replace("seed = 3", "seed = 4") + """
+[[layer]]
+name = "sum"
+type = "add"
+input = ["wide", "other"]
+"""
+
+
+@pytest.fixture
+def add_workload(tmp_path):
+    path = tmp_path / "add.toml"
+    path.write_text(ADD.format(R=3, S=3, K=4))
+    return load_workload(path)
+
+
+def _golden_add_run(layer):
+    """What the block's bench reports for a residual add it ran right."""
+    image = MemoryImage()
+    placed = LayerImage.add(image, layer.input, layer.addend)
+    placed.write_output(image, layer.output)
+    read, written = placed.compulsory_bytes(image)
+    return {"error": "NONE", "output": layer.output.tolist(), "macs": 0,
+            "read_bytes": read, "write_bytes": written, "compulsory_read": read,
+            "compulsory_written": written, "band_read": read, "input_bytes": read,
+            "filter_bytes": 0, "pou_bytes": 0, "bus_read_bytes": read,
+            "bus_write_bytes": written, "load_cycles": 0, "input_stall_cycles": 0,
+            "output_stall_cycles": 0}
+
+
+def test_a_right_add_run_reports_its_figures_and_bounds(add_workload):
+    layer = add_workload.layer("sum")
+    run = _golden_add_run(layer)
+    figures = _check_layer(layer, run, NUMERICS)
+    assert figures["effectual_macs"] == 0 and figures["halo_read_bytes"] == 0
+    assert figures["dram_bytes_by_tensor"]["input"] == figures["dram_read_bytes"]
+    config = IsoscelesConfig()
+    bounds = layer_bounds(layer, config, effectual_macs=0, dram_bytes=4)
+    # Bands of lanes // 2 rows, each as long as its row with the most distinct (w, marker, c).
+    H, W, _ = layer.input.shape
+    keys = [W + len({(w, c) for x in (layer.input, layer.addend)
+                     for w, c in zip(*np.nonzero(x[h]), strict=True)}) for h in range(H)]
+    half = config.lanes // 2
+    assert bounds == {"macs": 0, "walk": 0, "t1": 0, "dram": 1, "merge": sum(
+        max(keys[first:first + half]) for first in range(0, H, half))}
+
+
+@pytest.mark.parametrize("counter", ["read_bytes", "write_bytes", "macs"])
+def test_a_wrong_add_counter_is_a_mismatch(add_workload, counter):
+    layer = add_workload.layer("sum")
+    run = _golden_add_run(layer)
+    run[counter] += 4
+    with pytest.raises(RunMismatch, match="the block counted"):
+        _check_layer(layer, run, NUMERICS)
+
+
+def test_an_add_the_block_cannot_run_is_refused_before_any_build(add_workload, tmp_path, capsys):
+    only_add = replace(add_workload, layers=add_workload.layers[2:])
+    with pytest.raises(ValueError, match=re.escape(
+            "layer 'sum' has input channels C = 4, above 2 (raise max_channels in the "
+            "configuration)")):
+        check_fits(only_add, IsoscelesConfig(max_channels=2))
+    path = tmp_path / "one_lane.toml"
+    path.write_text(ADD.format(R=1, S=1, K=4))
+    config = tmp_path / "one_lane_config.toml"
+    config.write_text("lanes = 1\nmax_kernel = 1\n")
+    assert main(["run", str(path), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert ("layer 'sum' (add) needs two lanes, one for each input; the configuration has "
+            "lanes = 1 (raise lanes to 2)") in err and len(err.strip().splitlines()) == 1

@@ -35,7 +35,7 @@ def test_bad_arguments_name_the_argument(argv, message, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--target", "generic", "--unit", "top"],
      "isosceles synth: error: --unit must be one of block, core, pe, rmerger, row_merger, "
-     "kmerger, pou, queue, heap, stream_buffer, not 'top'"),
+     "merge_adder, kmerger, pou, queue, heap, stream_buffer, not 'top'"),
     (["--target", "generic", "--unit", "pou", "--json", "no/such/folder/x.json"],
      "isosceles synth: error: --json no/such/folder/x.json cannot be written"),
 ])

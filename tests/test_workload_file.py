@@ -8,7 +8,12 @@ import pytest
 
 from isosceles.golden import conv2d, dense_conv2d
 from isosceles.golden.layers import avg_pool, fully_connected, max_pool, residual_add
-from isosceles.golden.memory_image import LayerImage, MemoryImage, compulsory_bytes
+from isosceles.golden.memory_image import (
+    LayerImage,
+    MemoryImage,
+    activation_word_count,
+    compulsory_bytes,
+)
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.workload_file import WorkloadError, auto_requant, load_workload
@@ -354,7 +359,7 @@ def test_the_shipped_workloads_cover_the_brief():
     names = {path.stem for path in SHIPPED}
     assert names >= {"resnet_3x3", "conv_1x1", "depthwise_3x3", "stride2_padded",
                      "rectangular_kernels", "one_pixel_image", "all_zero_input", "fc",
-                     "two_layers", "avg_pool"}
+                     "two_layers", "avg_pool", "residual_add"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
@@ -367,6 +372,17 @@ def test_every_shipped_workload_loads_lays_out_and_reads_back(path):
         H, W, C = layer.input.shape
         P, Q, K = layer.output.shape
         assert max(H, W, Q) <= 16 and max(C, K) <= 32
+        if layer.type == "add":
+            assert np.array_equal(layer.output, residual_add(layer.input, layer.addend))
+            placed = layer.layout(image, input_area=areas.get(layer.source),
+                                  input2_area=areas.get(layer.skip))
+            placed.write_output(image, layer.output)
+            assert np.array_equal(placed.read_output(image), layer.output)
+            assert placed.compulsory_bytes(image) == (
+                sum(8 * H + 4 * activation_word_count(x) for x in (layer.input, layer.addend)),
+                8 * P + 4 * activation_word_count(layer.output))
+            areas[layer.name] = placed.output
+            continue
         i, weights, stride, padding, groups = layer.conv_arguments()
         assert max(weights.shape[1], weights.shape[3]) <= 3
         # The golden output is the golden model's, not a shortcut's.
