@@ -30,10 +30,10 @@ from isosceles.gen.report import (
     write_report,
 )
 from isosceles.golden.checks import check_conv_arguments
-from isosceles.golden.isos import filter_fibers
+from isosceles.golden.isos import check_max_pool_input, filter_fibers
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
-from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES
+from isosceles.golden.workload_spec import RTL_LAYER_TYPES
 from isosceles.hw.block import IsosBlock
 from isosceles.hw.core import MAX_STRIDE
 from isosceles.hw.filter_buffer import storage_words
@@ -57,10 +57,12 @@ def check_fits(workload, config):
     """ValueError naming the layer, the field, its value and the configuration's limit (or the
     layer type), for the first layer the block cannot run."""
     for layer in workload.layers:
-        if layer.type not in BLOCK_LAYER_TYPES:
+        if layer.type not in RTL_LAYER_TYPES:
             raise ValueError(f"{workload.path}: layer {layer.name!r} ({layer.type}) cannot run "
-                             f"on the block yet; it runs {', '.join(BLOCK_LAYER_TYPES)} layers "
-                             "(pooling and residual add are not in the RTL)")
+                             f"on the block yet; it runs {', '.join(RTL_LAYER_TYPES)} layers "
+                             "(average pooling and residual add are not in the RTL)")
+        if layer.type == "maxpool":
+            check_max_pool_input(layer.input, f"{workload.path}: layer {layer.name!r}")
         i, f, stride, padding, groups = layer.conv_arguments()
         g = check_conv_arguments(i.shape, f.shape, stride, padding, groups)
         for field, value, limit, knob in (

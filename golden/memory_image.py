@@ -24,7 +24,7 @@ import numpy as np
 
 from isosceles.golden.bands import bands
 from isosceles.golden.checks import check_conv_arguments, check_int, check_tensor
-from isosceles.golden.isos import filter_fibers
+from isosceles.golden.isos import check_max_pool_input, filter_fibers, max_pool_operands
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics, check_numerics
 from isosceles.golden.pou import PouParams
 
@@ -452,11 +452,14 @@ class LayerImage:
     A fully connected layer over an input ``[H, W, C]`` is stored as filters
     ``[H*W*C, 1, K, 1]`` (one fiber per input element, in ``(h, w, c)`` order) and writes an
     output ``[1, 1, K]``; its descriptor has ``R = S = 1``, stride 1, no padding, one group.
+    A max pooling is stored as the depthwise convolution of :func:`~isosceles.golden.isos.
+    max_pool_operands`: unit filters ``[1, R, C, S]`` and an identity POU table; its
+    descriptor has ``kind = 2``, ``K = groups = C``.
 
     Members
     -------
     kind : str
-        ``"conv"`` or ``"fc"``.
+        ``"conv"``, ``"fc"`` or ``"maxpool"``.
     geometry : ConvGeometry
         Shapes, stride, padding and groups (for ``"fc"``: ``C`` is the input's channels).
     input, filters, output : Area
@@ -507,6 +510,21 @@ class LayerImage:
                            numerics, input_area, row_stride_words, name)
 
     @classmethod
+    def maxpool(cls, image, i, *, size, stride=None, padding=0, numerics=DEFAULT_NUMERICS,
+                input_area=None, row_stride_words=None, name="layer"):
+        """Lay out a max pooling of ``i`` [H, W, C] over ``size`` (``R`` or ``(R, S)``) windows,
+        ``stride`` (default ``R``) and ``padding``; ``i`` must have no negative value."""
+        i = np.asarray(i)
+        R, S = (size, size) if isinstance(size, int) else size
+        stride = R if stride is None else stride
+        check_max_pool_input(i, name)
+        f, pou = max_pool_operands(i.shape[2], R, S, numerics)
+        g = check_conv_arguments(i.shape, f.shape, stride, padding, i.shape[2])
+        _check_activation_shape(f"{name} output", (g.P, g.Q, g.K))
+        return cls._layout("maxpool", g, image, i, f, g.C, pou, numerics, input_area,
+                           row_stride_words, name)
+
+    @classmethod
     def _layout(cls, kind, g, image, i, f, groups, pou, numerics, input_area, row_stride_words,
                 name):
         if len(pou.bias) != g.K:
@@ -537,9 +555,9 @@ class LayerImage:
     def descriptor(self):
         """The layer's descriptor fields, by name, in the order ``docs/memory.md`` lists them."""
         g = self.geometry
-        fc = self.kind == "fc"
         return {
-            "kind": int(fc), "H": g.H, "W": g.W, "C": g.C, "K": g.K,
+            "kind": {"conv": 0, "fc": 1, "maxpool": 2}[self.kind],
+            "H": g.H, "W": g.W, "C": g.C, "K": g.K,
             "R": g.R, "S": g.S, "P": g.P, "Q": g.Q, "stride": g.stride,
             "pad_h": g.ph, "pad_w": g.pw, "groups": g.groups, "relu": int(self.relu),
             "input_table": self.input.table, "input_words": self.input.words,

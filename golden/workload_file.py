@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isosceles.golden.isos import max_pool_operands
 from isosceles.golden.layers import avg_pool, fully_connected, max_pool, residual_add
 from isosceles.golden.memory_image import LayerImage
 from isosceles.golden.network import (
@@ -64,6 +65,7 @@ from isosceles.golden.numerics import DEFAULT_NUMERICS
 from isosceles.golden.pou import PouParams, pou_dense
 from isosceles.golden.workload_spec import (
     BLOCK_LAYER_TYPES,
+    RTL_LAYER_TYPES,
     WorkloadError,
     layer_error,
     read_workload_spec,
@@ -118,18 +120,27 @@ class WorkloadLayer:
 
     def conv_arguments(self):
         """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
-        fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels."""
-        if self.type not in BLOCK_LAYER_TYPES:
+        fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels, a
+        max pooling a depthwise convolution with unit weights (reduced by the maximum)."""
+        if self.type not in RTL_LAYER_TYPES:
             raise ValueError(f"layer {self.name!r} ({self.type}) cannot run on the block yet; "
-                             f"it runs {', '.join(BLOCK_LAYER_TYPES)} layers")
+                             f"it runs {', '.join(RTL_LAYER_TYPES)} layers")
         if self.type == "fc":
             return (self.input.reshape(1, 1, -1), self.weights[:, None, :, None], 1, (0, 0), 1)
+        if self.type == "maxpool":
+            C = self.input.shape[2]
+            return self.input, max_pool_operands(C, *self.kernel)[0], self.stride, self.padding, C
         return self.input, self.weights, self.stride, self.padding, self.groups
 
     def layout(self, image, *, input_area=None, row_stride_words=None, numerics=DEFAULT_NUMERICS):
         """This layer laid out in ``image`` (a :class:`~isosceles.golden.memory_image.LayerImage`);
         ``input_area`` is the output area of the ``source`` layer, when it has one."""
         self.conv_arguments()  # refuses the layer types the block cannot run
+        if self.type == "maxpool":
+            return LayerImage.maxpool(image, self.input, size=self.kernel, stride=self.stride,
+                                      padding=self.padding, numerics=numerics,
+                                      input_area=input_area, row_stride_words=row_stride_words,
+                                      name=self.name)
         if self.type == "fc":
             return LayerImage.fc(image, self.input, self.weights, self.pou, numerics=numerics,
                                  input_area=input_area, row_stride_words=row_stride_words,

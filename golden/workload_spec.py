@@ -14,11 +14,13 @@ from pathlib import Path
 from isosceles.golden.numerics import DEFAULT_NUMERICS
 
 __all__ = ["WorkloadError", "LayerSpec", "WorkloadSpec", "read_workload_spec", "layer_error",
-           "LAYER_TYPES", "BLOCK_LAYER_TYPES", "MAX_KERNEL", "MAX_STRIDE", "MAX_COLUMNS",
+           "LAYER_TYPES", "BLOCK_LAYER_TYPES", "RTL_LAYER_TYPES", "MAX_KERNEL", "MAX_STRIDE",
+           "MAX_COLUMNS",
            "MAX_CHANNELS"]
 
 LAYER_TYPES = ("conv", "depthwise", "fc", "maxpool", "avgpool", "add")
-BLOCK_LAYER_TYPES = ("conv", "depthwise", "fc")  # the layer types the IS-OS block runs
+BLOCK_LAYER_TYPES = ("conv", "depthwise", "fc")  # the weighted layer types (filters, a POU)
+RTL_LAYER_TYPES = (*BLOCK_LAYER_TYPES, "maxpool")  # the layer types the IS-OS block runs
 _POOLS = ("maxpool", "avgpool")
 MAX_KERNEL = 7   # the golden model's largest R, S
 MAX_STRIDE = 3   # the block's largest stride

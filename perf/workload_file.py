@@ -16,15 +16,22 @@ What it refuses, with a one-line error naming the file, the layer and the key:
 
 * ``tensors`` (real tensors in an ``.npz``): the model works from densities.
 * ``weight_density = 0``: a layer without weights is not a layer the model can cost.
-* Pooling and ``add`` layers (the model's own networks have them; its reader of workload files
-  does not yet).
+* Average pooling and ``add`` layers (the model's own networks have them; its reader of
+  workload files does not yet). A max pooling is read: its output density is
+  :func:`~isosceles.perf.workloads.pooled_density` of its input's.
 
 A rectangular kernel (``R != S``) or unequal padding is modelled: the model's ``Layer`` has
 ``kernel``, ``padding`` for the rows and ``kernel_cols``, ``padding_cols`` for the columns.
 """
 
 from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES, layer_error, read_workload_spec
-from isosceles.perf.workloads import Layer, Tensor, Workload, accumulation_density
+from isosceles.perf.workloads import (
+    Layer,
+    Tensor,
+    Workload,
+    accumulation_density,
+    pooled_density,
+)
 
 __all__ = ["RELU_KEEPS", "load_workload"]
 
@@ -36,9 +43,13 @@ def _layer(path, spec, tensor):
     def refuse(key, why):
         raise layer_error(path, repr(spec.name), key, why)
 
+    if spec.type == "maxpool":
+        (R, _), (ph, _) = spec.kernel, spec.padding
+        return Layer(spec.name, "maxpool", tensor.name, tensor.rows, tensor.cols,
+                     tensor.channels, tensor.channels, R, spec.stride, ph)
     if spec.type not in BLOCK_LAYER_TYPES:
         refuse("type", f"{spec.type!r} layers are not read by the performance model yet; it "
-                       f"reads {', '.join(BLOCK_LAYER_TYPES)} layers")
+                       f"reads {', '.join((*BLOCK_LAYER_TYPES, 'maxpool'))} layers")
     if spec.tensors is not None:
         refuse("tensors", "is not read by the performance model, which works from densities; "
                           "give weight_density and activation_density instead")
@@ -73,10 +84,12 @@ def load_workload(path):
         else:
             tensor = outputs[s.source]
         layer = _layer(spec.path, s, tensor)
-        accumulations = accumulation_density(layer.products_per_output, s.weight_density,
-                                             tensor.density)
-        outputs[s.name] = Tensor(s.name, *s.output_shape,
-                                 accumulations * (RELU_KEEPS if s.relu else 1.0))
+        if layer.kind == "maxpool":
+            density = pooled_density(tensor.density, layer.kernel * layer.kernel_cols)
+        else:
+            density = accumulation_density(layer.products_per_output, s.weight_density,
+                                           tensor.density) * (RELU_KEEPS if s.relu else 1.0)
+        outputs[s.name] = Tensor(s.name, *s.output_shape, density)
         layers.append(layer)
     return Workload(spec.path.stem, spec.path.stem, tuple(layers),
                     tuple(inputs) + tuple(outputs.values()), spec.layers[0].seed)

@@ -72,9 +72,9 @@ def test_a_workload_file_becomes_a_network(tmp_path):
      "densities"),
     (("weight_density = 0.4", "weight_density = 0"),
      "layer 'conv_a': weight_density: 0 is outside the performance model's range (0, 1]"),
-    (('requant = "auto"', 'requant = "auto"\n\n[[layer]]\nname = "p"\ntype = "maxpool"\n'
+    (('requant = "auto"', 'requant = "auto"\n\n[[layer]]\nname = "p"\ntype = "avgpool"\n'
                           'input = "conv_b"\nkernel = [2, 2]'),
-     "layer 'p': type: 'maxpool' layers are not read by the performance model yet"),
+     "layer 'p': type: 'avgpool' layers are not read by the performance model yet"),
 ])
 def test_bad_workload_files_name_the_file_layer_and_key(tmp_path, change, message):
     path = _write(tmp_path, TWO_LAYERS.replace(*change, 1))
@@ -104,6 +104,18 @@ def test_every_shipped_workload_runs_in_the_model(path):
         layer.name for layer in read_workload_spec(path).layers]
     result = IsoscelesModel().run(w)
     assert result.cycles > 0
+
+
+def test_a_max_pooling_is_modelled_with_its_pooled_density(tmp_path):
+    path = _write(tmp_path, TWO_LAYERS + '\n[[layer]]\nname = "p"\ntype = "maxpool"\n'
+                                         'input = "conv_b"\nkernel = [2, 2]\n')
+    w = load_workload(path)
+    pool = w.layers[-1]
+    assert (pool.kind, pool.in_channels, pool.out_channels, pool.kernel, pool.stride) == (
+        "maxpool", 8, 8, 2, 2)
+    density = {t.name: t.density for t in w.tensors}
+    assert density["p"] == pytest.approx(1 - (1 - density["conv_b"]) ** 4)
+    assert IsoscelesModel().run(w).cycles > 0
 
 
 def test_a_rectangular_kernel_is_modelled_by_its_shapes_and_macs(tmp_path):

@@ -6,8 +6,8 @@ import pytest
 
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.run import RunMismatch, _check_layer
-from isosceles.golden.memory_image import LayerImage, MemoryImage, activation_word_count
+from isosceles.gen.run import RunMismatch, _check_layer, check_fits
+from isosceles.golden.memory_image import MemoryImage, activation_word_count
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
 
@@ -54,8 +54,7 @@ def _golden_run(layer):
     """What the block's bench reports for a layer it ran right."""
     i, f, stride, padding, groups = layer.conv_arguments()
     image = MemoryImage()
-    placed = LayerImage.conv(image, i, f, layer.pou, stride=stride, padding=padding,
-                             groups=groups)
+    placed = layer.layout(image)
     placed.write_output(image, layer.output)
     read, written = placed.compulsory_bytes(image)
     band_read = placed.band_read_bytes(image, IsoscelesConfig().lanes)
@@ -117,3 +116,53 @@ def test_a_wrong_counter_is_a_mismatch(layer, counter):
     run[counter] += 4
     with pytest.raises(RunMismatch, match="the block counted"):
         _check_layer(layer, run)
+
+
+POOLED = LAYER.format(R=3, S=3, K=4) + """relu = {relu}
+
+[[layer]]
+name = "pool"
+type = "maxpool"
+input = "wide"
+kernel = [{size}, {size}]
+stride = {stride}
+"""
+
+
+def test_a_max_pooling_runs_on_the_block_as_a_depthwise_convolution_of_ones(tmp_path):
+    path = tmp_path / "w.toml"
+    path.write_text(POOLED.format(relu="true", size=2, stride=2))
+    workload = load_workload(path)
+    check_fits(workload, IsoscelesConfig())
+    pool = workload.layer("pool")
+    i, f, stride, padding, groups = pool.conv_arguments()
+    assert (f.shape, groups, stride) == ((1, 2, 4, 2), 4, 2) and (f == 1).all()
+    image = MemoryImage()
+    descriptor = pool.layout(image).descriptor()
+    assert (descriptor["kind"], descriptor["K"], descriptor["groups"], descriptor["relu"]) == (
+        2, 4, 4, 0)
+    figures = _check_layer(pool, _golden_run(pool))
+    assert figures["effectual_macs"] == effectual_macs(i, f, stride, padding, groups) > 0
+
+
+def test_a_max_pooling_of_negative_values_is_refused_before_any_build(tmp_path, capsys):
+    path = tmp_path / "w.toml"
+    path.write_text(POOLED.format(relu="false", size=2, stride=2))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'pool': a max pooling's input must have no negative value, and it has" in err
+    assert "(the block counts an absent activation as zero): put a ReLU before it" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("size, stride, message", [
+    (2, 4, "layer 'pool' has stride = 4, above 3 (the block's largest)"),
+    (4, 1, "layer 'pool' has filter height R = 4, above 3 (raise max_kernel"),
+])
+def test_a_max_pooling_the_block_cannot_run_is_refused_before_any_build(size, stride, message,
+                                                                        tmp_path, capsys):
+    path = tmp_path / "w.toml"
+    path.write_text(POOLED.format(relu="true", size=size, stride=stride))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

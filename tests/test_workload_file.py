@@ -287,7 +287,8 @@ def test_pooling_and_add_layers_are_the_golden_layers(tmp_path):
     for layer in w.layers:
         assert np.array_equal(run[layer.name], layer.output), layer.name
     with pytest.raises(ValueError, match=re.escape("layer 'sum' (add) cannot run on the block "
-                                                    "yet; it runs conv, depthwise, fc layers")):
+                                                    "yet; it runs conv, depthwise, fc, maxpool "
+                                                    "layers")):
         total.conv_arguments()
 
 
@@ -353,7 +354,7 @@ def test_the_shipped_workloads_cover_the_brief():
     names = {path.stem for path in SHIPPED}
     assert names >= {"resnet_3x3", "conv_1x1", "depthwise_3x3", "stride2_padded",
                      "rectangular_kernels", "one_pixel_image", "all_zero_input", "fc",
-                     "two_layers"}
+                     "two_layers", "maxpool"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
@@ -366,24 +367,32 @@ def test_every_shipped_workload_loads_lays_out_and_reads_back(path):
         H, W, C = layer.input.shape
         P, Q, K = layer.output.shape
         assert max(H, W, Q) <= 16 and max(C, K) <= 32
-        if layer.type != "fc":
+        if layer.type not in ("fc", "maxpool"):
             assert max(layer.weights.shape[1], layer.weights.shape[3]) <= 3
         # The golden output is the golden model's, not a shortcut's.
-        if layer.type == "fc":
+        groups = layer.groups
+        if layer.type == "maxpool":  # on the block, a depthwise convolution of unit weights
+            _, weights, _, _, groups = layer.conv_arguments()
+            assert layer.input.min() >= 0 and max(layer.kernel) <= 3
+            assert np.array_equal(layer.output, max_pool(
+                layer.input, size=layer.kernel[0], stride=layer.stride,
+                padding=layer.padding[0]))
+        elif layer.type == "fc":
             acc = fully_connected(layer.input.reshape(-1), layer.weights)[None, None, :]
             weights = layer.weights[:, None, :, None]
         else:
             acc = conv2d(layer.input, layer.weights, stride=layer.stride,
                          padding=layer.padding, groups=layer.groups)
             weights = layer.weights
-        assert np.array_equal(layer.accumulations, acc)
-        assert np.array_equal(layer.output, pou_dense(acc, layer.pou))
+        if layer.type != "maxpool":
+            assert np.array_equal(layer.accumulations, acc)
+            assert np.array_equal(layer.output, pou_dense(acc, layer.pou))
         placed = layer.layout(image, input_area=areas.get(layer.source))
         assert isinstance(placed, LayerImage)
         placed.write_output(image, layer.output)
         assert np.array_equal(placed.read_output(image), layer.output)
         assert placed.compulsory_bytes(image) == compulsory_bytes(
-            layer.input, weights, layer.output, groups=layer.groups)
+            layer.input, weights, layer.output, groups=groups)
         areas[layer.name] = placed.output
 
 
