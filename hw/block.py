@@ -61,7 +61,7 @@ class BlockError(python_enum.IntEnum):
     NONE = 0
     SHAPE = 1            # a shape field beyond the build's maxima, or inconsistent
     ALIGN = 2            # an address not on a 64-byte boundary
-    UNSUPPORTED = 3      # a layer kind the block does not run (fully connected)
+    UNSUPPORTED = 3      # a layer kind the block does not run
     FILTER_FORMAT = 4    # a filter word the encoder would not have written
     FILTER_OVERFLOW = 5  # the fibers need more words than the filter buffer has
     POU_FORMAT = 6       # a POU entry beyond the numerics, or with a reserved bit
@@ -111,6 +111,8 @@ class IsosBlock(wiring.Component):
     a format or bus error ends the run once every request in flight has completed, so the block
     never hangs on bad input (``BUS`` wins over a format code: an error beat's data is garbage).
     Descriptor registers refuse writes while busy (SLVERR). The counters restart at each start.
+    Layer kinds: 0 a convolution, 1 fully connected, 2 a max pooling (a depthwise convolution
+    whose unit weights and identity POU table the host lays out, reduced by the maximum).
 
     Inside: an :class:`~isosceles.hw.core.IsosCore`; a
     :class:`~isosceles.hw.filter_loader.FilterLoader` and a
@@ -132,7 +134,7 @@ class IsosBlock(wiring.Component):
         "UNUSEDSIGNAL": "the waivers of its units (core, loaders, fetchers, writers, AXI "
                         "master, word adapters, registers): alias wires and constant "
                         "temporaries, the AXI IDs and protection bits, and the descriptor's "
-                        "groups field, which the hardware does not need (the fibers carry "
+                        "groups field, which the hardware only checks (the fibers carry "
                         "global channels)",
         "DECLFILENAME": "Amaranth writes the units as modules named isos_block.core and so on "
                         "into the one file",
@@ -289,10 +291,15 @@ class IsosBlock(wiring.Component):
                  & within("groups", 1, 1) & (d["relu"] <= 1) & (d["filter_channels"] == flat)
                  & (d["filter_channels"] <= config.max_channels) & stride_ok)
         m.d.comb += fc.eq(d["kind"] == 1)
-        shape_ok = Mux(fc, fc_ok, conv_ok)
+        # A max pooling: a depthwise convolution (unit weights, identity POU) reduced by the
+        # maximum.
+        maxpool = Signal()
+        m.d.comb += maxpool.eq(d["kind"] == 2)
+        pool_ok = conv_ok & (d["K"] == d["C"]) & (d["groups"] == d["C"])
+        shape_ok = Mux(fc, fc_ok, Mux(maxpool, pool_ok, conv_ok))
         aligned = Cat(d[name][:exact_log2(REGION_ALIGN)] == 0 for name in ADDRESS_FIELDS).all()
         check = Signal(4)
-        with m.If(d["kind"] > 1):
+        with m.If(d["kind"] > 2):
             m.d.comb += check.eq(BlockError.UNSUPPORTED)
         with m.Elif(~shape_ok):
             m.d.comb += check.eq(BlockError.SHAPE)
@@ -441,7 +448,8 @@ class IsosBlock(wiring.Component):
             m.d.sync += [band.rows.eq(rows), band.inputs.eq(band_inputs),
                          band.R.eq(d["R"]), band.S.eq(d["S"]), band.stride.eq(u),
                          band.pw.eq(d["pad_w"]), band.Q.eq(d["Q"]),
-                         band.K.eq(d["K"]), band.relu.eq(d["relu"]), in_band.eq(1)]
+                         band.K.eq(d["K"]), band.relu.eq(d["relu"]),
+                         band.maximum.eq(maxpool), in_band.eq(1)]
             m.d.sync += phase.eq(Phase.RUN)
         with m.Elif(phase == Phase.RUN):
             with m.If(~units_busy & in_band & ~launch):
