@@ -203,10 +203,18 @@ class ContextArray(wiring.Component):
                 total = Signal(signed(max(acc_bits, self.product_shape.width) + 1),
                                name=f"total{b}_{lane}")
                 product = pending.product[lane]
-                m.d.comb += total.eq(Mux(self.maximum, Mux(product > old, product, old),
-                                         old + product))
+                m.d.comb += total.eq(old + product)
                 saturated = Mux(total > high, high, Mux(total < low, low, total))
-                m.d.comb += summed[lane].eq(Mux(pending.mask[lane], saturated, read.data[lane]))
+                # sat(max(old, product)) = max(old, sat(product)): the product's saturation,
+                # from the register, stays off the path from the memory's output, which only
+                # gains a comparison beside the adder and one multiplexer after it.
+                bounded = Signal(signed(acc_bits), name=f"bounded{b}_{lane}")
+                m.d.comb += bounded.eq(Mux(product > high, high,
+                                           Mux(product < low, low, product)))
+                larger = Mux(bounded > old, bounded, old)
+                m.d.comb += summed[lane].eq(Mux(pending.mask[lane],
+                                                Mux(self.maximum, larger, saturated),
+                                                read.data[lane]))
             m.d.comb += [write.addr.eq(pending.row), write.data.eq(summed),
                          write.en.eq(pending.en)]
             for row, (r, k) in enumerate(entries):
