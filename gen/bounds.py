@@ -31,7 +31,7 @@ def stage_bounds(layer, config):
     :class:`~isosceles.golden.workload_file` layer) on the core of ``config``."""
     i, f, stride, padding, groups = layer.conv_arguments(config.numerics)
     s = isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                     numerics=config.numerics)
+                     numerics=config.numerics, maximum=layer.type == "maxpool")
     g = s.geometry
 
     @functools.cache

@@ -30,10 +30,9 @@ from isosceles.gen.report import (
     write_report,
 )
 from isosceles.golden.checks import check_conv_arguments
-from isosceles.golden.isos import filter_fibers
+from isosceles.golden.isos import check_max_pool_input, filter_fibers
 from isosceles.golden.reference import effectual_macs
 from isosceles.golden.workload_file import load_workload
-from isosceles.golden.workload_spec import BLOCK_LAYER_TYPES
 from isosceles.hw.block import IsosBlock
 from isosceles.hw.core import MAX_STRIDE
 from isosceles.hw.filter_buffer import storage_words
@@ -60,10 +59,8 @@ def check_fits(workload, config):
         if layer.type == "add":
             _check_add_fits(workload, layer, config)
             continue
-        if layer.type not in BLOCK_LAYER_TYPES:
-            raise ValueError(f"{workload.path}: layer {layer.name!r} ({layer.type}) cannot run "
-                             f"on the block yet; it runs {', '.join(BLOCK_LAYER_TYPES)} and add "
-                             "layers (max pooling is not in the RTL yet)")
+        if layer.type == "maxpool":
+            check_max_pool_input(layer.input, f"{workload.path}: layer {layer.name!r}")
         try:
             i, f, stride, padding, groups = layer.conv_arguments(config.numerics)
         except ValueError as error:  # an average pool whose division the POU cannot do

@@ -5,6 +5,12 @@ the filter fiber of its channel and accumulates into partial sums, which it reti
 retire rule. The backend runs per output row ``p`` (output-stationary): an R-merger per ``(p, k)``
 and a K-merger per ``p`` - the two transposes, done as merges. Token formats, orders and markers
 are those of ``docs/dataflow.md``; integer semantics are those of :mod:`numerics`.
+
+A max pooling runs through the same nests as a depthwise convolution with unit weights whose
+reduction is the maximum (``maximum=True``): a partial sum starts at zero and takes
+``max(partial, product)`` instead of adding it, and a merge takes the maximum of its sources'
+values and zero (an absent value is zero), so the result is ``max(0, max_pool(i))``
+(:func:`max_pool_operands`).
 """
 
 import heapq
@@ -14,9 +20,10 @@ import numpy as np
 
 from isosceles.golden.checks import check_conv_arguments, check_tensor
 from isosceles.golden.numerics import DEFAULT_NUMERICS, saturate
-from isosceles.golden.pou import pou_stream
+from isosceles.golden.pou import PouParams, pou_stream
 
-__all__ = ["IsosStreams", "isos_streams", "conv2d", "merge_substreams", "filter_fibers"]
+__all__ = ["IsosStreams", "isos_streams", "conv2d", "merge_substreams", "filter_fibers",
+           "max_pool_operands", "check_max_pool_input"]
 
 
 @dataclass
@@ -35,6 +42,7 @@ class IsosStreams:
     outputs: list           # [p] lane stream O after the POU (None without POU parameters)
     accumulations: np.ndarray  # [P, Q, K] int64, before the POU
     peak_partial_sums: list    # [h] most partial sums live at once in lane h's context
+    maximum: bool = False      # the reduction is the maximum (a max pooling), not the sum
 
 
 def _lane_stream(dense_row, column_field, channel_field):
@@ -70,8 +78,17 @@ def filter_fibers(f, groups=1):
     return fibers
 
 
-def _frontend_lane(h, stream, fibers, g, numerics):
-    """One PE lane: accumulate in stream order, retire columns by the retire rule.
+def _reduce(maximum):
+    """The reduction of partial sums: the sum, or with ``maximum`` the maximum (never below the
+    zero an absent value stands for)."""
+    if maximum:
+        return lambda values: max(0, *values)
+    return sum
+
+
+def _frontend_lane(h, stream, fibers, g, numerics, maximum=False):
+    """One PE lane: accumulate in stream order (with ``maximum``, keep the largest product),
+    retire columns by the retire rule.
 
     Returns the T1 lane stream and the peak number of live partial sums.
     """
@@ -89,7 +106,9 @@ def _frontend_lane(h, stream, fibers, g, numerics):
                 if r not in valid_r or x % u or not 0 <= x // u < g.Q:
                     continue
                 key = (x // u, r, weight["k"])
-                partial[key] = saturate(partial.get(key, 0) + value * weight["value"], acc_bits)
+                old, product = partial.get(key, 0), value * weight["value"]
+                partial[key] = saturate(max(old, product) if maximum else old + product,
+                                        acc_bits)
             peak = max(peak, len(partial))
             continue
         # Column q is final once the input has passed column q*u + S - 1 - pw.
@@ -106,16 +125,18 @@ def _frontend_lane(h, stream, fibers, g, numerics):
     return t1, peak
 
 
-def _r_merge(fibers, acc_bits):
-    """Merge R sorted fibers by ``q``, add equal coordinates exactly, saturate once, drop zeros."""
+def _r_merge(fibers, acc_bits, maximum=False):
+    """Merge R sorted fibers by ``q``, reduce equal coordinates exactly (:func:`_reduce`),
+    saturate once, drop zeros."""
     merged = []
     for token in heapq.merge(*fibers, key=lambda token: token["q"]):
         if merged and merged[-1]["q"] == token["q"]:
-            merged[-1]["value"] += token["value"]
+            merged[-1]["values"].append(token["value"])
         else:
-            merged.append(dict(token))
-    for token in merged:
-        token["value"] = saturate(token["value"], acc_bits)
+            merged.append({"q": token["q"], "values": [token["value"]]})
+    reduce_ = _reduce(maximum)
+    merged = [{"q": t["q"], "value": int(saturate(reduce_(t["values"]), acc_bits))}
+              for t in merged]
     return [token for token in merged if token["value"]]
 
 
@@ -126,9 +147,10 @@ def _substream(t1, r):
              "last": t["last"]} for t in t1 if t["marker"] or t["r"] == r]
 
 
-def merge_substreams(substreams, *, columns, acc_bits):
+def merge_substreams(substreams, *, columns, acc_bits, maximum=False):
     """The backend of one output row: merge its T1 substreams (one per input row that is not
-    padding) on ``(q, k)``, add equal coordinates exactly and saturate once, drop zeros; a
+    padding) on ``(q, k)``, reduce equal coordinates exactly (add them, or with ``maximum`` take
+    their maximum and zero) and saturate once, drop zeros; a
     column's marker leaves once every source has reached it, and a row with no source (all
     padding) is its ``columns`` markers. Equals the R-mergers followed by the K-merger
     (``kmerger_out``)."""
@@ -140,7 +162,7 @@ def merge_substreams(substreams, *, columns, acc_bits):
         if marker:
             stream.append({"q": q, "k": 0, "value": 0, "marker": 1, "last": group[0]["last"]})
             continue
-        value = saturate(sum(t["value"] for t in group), acc_bits)
+        value = saturate(_reduce(maximum)([t["value"] for t in group]), acc_bits)
         if value:
             stream.append({"q": q, "k": k, "value": value, "marker": 0, "last": 0})
     return stream
@@ -172,7 +194,8 @@ def _k_merge(fibers, Q):
     return stream
 
 
-def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS, pou=None):
+def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS, pou=None,
+                 maximum=False):
     """Run one convolution through the IS-OS dataflow and return every interface's tokens.
 
     Parameters
@@ -187,6 +210,8 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
     numerics : Numerics
     pou : PouParams, optional
         When given, ``outputs`` holds the O streams after the POU.
+    maximum : bool
+        Reduce by the maximum instead of the sum (a max pooling, :func:`max_pool_operands`).
     """
     i = check_tensor("i", i, ndim=3, bits=numerics.act_bits, form="[H, W, C]")
     f = check_tensor("f", f, ndim=4, bits=numerics.weight_bits, form="[C/groups, R, K, S]")
@@ -195,8 +220,8 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
     # Frontend: one input-stationary lane per input row.
     inputs = [_lane_stream(i[h], "w", "c") for h in range(g.H)]
     fibers = filter_fibers(f, g.groups)
-    t1, peaks = zip(*(_frontend_lane(h, inputs[h], fibers, g, numerics) for h in range(g.H)),
-                    strict=True) if g.H else ((), ())
+    t1, peaks = zip(*(_frontend_lane(h, inputs[h], fibers, g, numerics, maximum)
+                      for h in range(g.H)), strict=True) if g.H else ((), ())
     watermarks = [[{"q": q, "last": int(q == g.Q - 1)} for q in range(g.Q)] for _ in range(g.H)]
     t1_fibers, substreams = {}, {}
     for h in range(g.H):
@@ -216,7 +241,7 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
     for p in range(g.P):
         for k in range(g.K):
             sources = [t1_fibers.get((p * g.stride + r - g.ph, r, k), []) for r in range(g.R)]
-            t2_fibers[(p, k)] = _r_merge(sources, numerics.acc_bits)
+            t2_fibers[(p, k)] = _r_merge(sources, numerics.acc_bits, maximum)
             for token in t2_fibers[(p, k)]:
                 accumulations[p, token["q"], k] = token["value"]
         kmerger_out.append(_k_merge([t2_fibers[(p, k)] for k in range(g.K)], g.Q))
@@ -224,7 +249,18 @@ def isos_streams(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERI
     if pou is not None:
         outputs = [pou_stream(stream, pou, numerics=numerics) for stream in kmerger_out]
     return IsosStreams(g, inputs, fibers, list(t1), t1_fibers, substreams, watermarks, t2_fibers,
-                       kmerger_out, outputs, accumulations, list(peaks))
+                       kmerger_out, outputs, accumulations, list(peaks), bool(maximum))
+
+
+def max_pool_operands(channels, R, S, numerics=DEFAULT_NUMERICS):
+    """The filters and POU parameters that make a max pooling of ``channels`` channels over
+    ``R`` x ``S`` windows a depthwise convolution reduced by the maximum (``maximum=True``):
+    unit weights ``[1, R, channels, S]`` (``groups = channels``) and the identity POU (bias 0,
+    mult 1, shift 0, no ReLU). On an input with no negative value the result equals
+    :func:`~isosceles.golden.layers.max_pool` with the same stride and padding."""
+    f = np.ones((1, R, channels, S), dtype=np.int64)
+    zeros = np.zeros(channels, dtype=np.int64)
+    return f, PouParams.make(zeros, zeros + 1, zeros, relu=False, numerics=numerics)
 
 
 def conv2d(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS):
@@ -236,3 +272,15 @@ def conv2d(i, f, *, stride=1, padding=0, groups=1, numerics=DEFAULT_NUMERICS):
     """
     return isos_streams(i, f, stride=stride, padding=padding, groups=groups,
                         numerics=numerics).accumulations
+
+
+def check_max_pool_input(i, where):
+    """ValueError ``"{where}: ..."`` naming the first negative value of a max pooling's input
+    ``i`` [H, W, C]: reduced by the maximum from zero, the block would return
+    ``max(0, max_pool(i))`` for it, not ``max_pool(i)``."""
+    negative = np.argwhere(np.asarray(i) < 0)
+    if len(negative):
+        h, w, c = (int(x) for x in negative[0])
+        raise ValueError(f"{where}: a max pooling's input must have no negative value, and it "
+                         f"has {int(i[h, w, c])} at [h={h}, w={w}, c={c}] (the block counts an "
+                         "absent activation as zero): put a ReLU before it")

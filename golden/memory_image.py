@@ -24,7 +24,7 @@ import numpy as np
 
 from isosceles.golden.bands import bands
 from isosceles.golden.checks import check_conv_arguments, check_int, check_tensor
-from isosceles.golden.isos import filter_fibers
+from isosceles.golden.isos import check_max_pool_input, filter_fibers, max_pool_operands
 from isosceles.golden.numerics import DEFAULT_NUMERICS, Numerics, check_numerics
 from isosceles.golden.pou import PouParams
 
@@ -50,7 +50,8 @@ _DATA_RESERVED = 0x7000_0000
 _COORD_RESERVED = 0x7FFF_0000
 _WEIGHT_RESERVED = 0x7FF0_0000
 _POU_RESERVED = 0xC000_0000_0000_0000
-KINDS = {"conv": 0, "fc": 1, "add": 3}  # the descriptor's kind of each LayerImage kind
+# The descriptor's kind of each LayerImage kind.
+KINDS = {"conv": 0, "fc": 1, "maxpool": 2, "add": 3}
 
 
 class ImageFormatError(ValueError):
@@ -456,11 +457,14 @@ class LayerImage:
     A residual add reads two inputs ``[H, W, C]`` (``input`` and ``input2``) and writes their
     saturating sum ``[H, W, C]``; it has no filters and no POU table, and its descriptor has
     ``K = C``, ``R = S = 1``, stride 1, no padding, ``P = H``, ``Q = W``.
+    A max pooling is stored as the depthwise convolution of :func:`~isosceles.golden.isos.
+    max_pool_operands`: unit filters ``[1, R, C, S]`` and an identity POU table; its
+    descriptor has ``kind = 2``, ``K = groups = C``.
 
     Members
     -------
     kind : str
-        ``"conv"``, ``"fc"`` or ``"add"``.
+        ``"conv"``, ``"fc"``, ``"maxpool"`` or ``"add"``.
     geometry : ConvGeometry
         Shapes, stride, padding and groups (for ``"fc"``: ``C`` is the input's channels).
     input, filters, output : Area
@@ -511,6 +515,21 @@ class LayerImage:
         g = replace(g, H=H, W=W, C=C)
         return cls._layout("fc", g, image, x, w.reshape(x.size, 1, w.shape[1], 1), 1, pou,
                            numerics, input_area, row_stride_words, name)
+
+    @classmethod
+    def maxpool(cls, image, i, *, size, stride=None, padding=0, numerics=DEFAULT_NUMERICS,
+                input_area=None, row_stride_words=None, name="layer"):
+        """Lay out a max pooling of ``i`` [H, W, C] over ``size`` (``R`` or ``(R, S)``) windows,
+        ``stride`` (default ``R``) and ``padding``; ``i`` must have no negative value."""
+        i = np.asarray(i)
+        R, S = (size, size) if isinstance(size, int) else size
+        stride = R if stride is None else stride
+        check_max_pool_input(i, name)
+        f, pou = max_pool_operands(i.shape[2], R, S, numerics)
+        g = check_conv_arguments(i.shape, f.shape, stride, padding, i.shape[2])
+        _check_activation_shape(f"{name} output", (g.P, g.Q, g.K))
+        return cls._layout("maxpool", g, image, i, f, g.C, pou, numerics, input_area,
+                           row_stride_words, name)
 
     @classmethod
     def add(cls, image, a, b, *, numerics=DEFAULT_NUMERICS, input_area=None, input2_area=None,

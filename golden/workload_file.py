@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isosceles.golden.isos import max_pool_operands
 from isosceles.golden.layers import (
     avg_pool,
     avg_pool_as_conv,
@@ -130,19 +131,28 @@ class WorkloadLayer:
         """``(input, filters, stride, padding, groups)`` of this layer as the block runs it: a
         fully connected layer is a 1x1 convolution of a 1x1 image with ``H*W*C`` channels; an
         average pool a depthwise convolution of unit weights
-        (:func:`~isosceles.golden.layers.avg_pool_as_conv`)."""
+        (:func:`~isosceles.golden.layers.avg_pool_as_conv`), a max pooling one reduced by the
+        maximum."""
         if self.type not in BLOCK_LAYER_TYPES:
-            raise ValueError(f"layer {self.name!r} ({self.type}) cannot run on the block yet; "
-                             f"it runs {', '.join(BLOCK_LAYER_TYPES)} layers")
+            raise ValueError(f"layer {self.name!r} ({self.type}) is not run as a convolution; "
+                             f"the block's core runs {', '.join(BLOCK_LAYER_TYPES)} layers")
         if self.type == "fc":
             return (self.input.reshape(1, 1, -1), self.weights[:, None, :, None], 1, (0, 0), 1)
         if self.type == "avgpool":
             return self._pool_as_conv(numerics)[:5]
+        if self.type == "maxpool":
+            C = self.input.shape[2]
+            return (self.input, max_pool_operands(C, *self.kernel, numerics)[0], self.stride,
+                    self.padding, C)
         return self.input, self.weights, self.stride, self.padding, self.groups
 
     def block_pou(self, numerics=DEFAULT_NUMERICS):
         """The POU parameters the block runs this layer with."""
-        return self._pool_as_conv(numerics)[5] if self.type == "avgpool" else self.pou
+        if self.type == "avgpool":
+            return self._pool_as_conv(numerics)[5]
+        if self.type == "maxpool":
+            return max_pool_operands(self.input.shape[2], *self.kernel, numerics)[1]
+        return self.pou
 
     def _pool_as_conv(self, numerics):
         (H, W, C), size = self.input.shape, self.kernel[0]
@@ -164,6 +174,11 @@ class WorkloadLayer:
                                   input_area=input_area, input2_area=input2_area,
                                   row_stride_words=row_stride_words, name=self.name)
         i, f, stride, padding, groups = self.conv_arguments(numerics)  # refuses what it cannot run
+        if self.type == "maxpool":
+            return LayerImage.maxpool(image, self.input, size=self.kernel, stride=self.stride,
+                                      padding=self.padding, numerics=numerics,
+                                      input_area=input_area, row_stride_words=row_stride_words,
+                                      name=self.name)
         if self.type == "fc":
             return LayerImage.fc(image, self.input, self.weights, self.pou, numerics=numerics,
                                  input_area=input_area, row_stride_words=row_stride_words,

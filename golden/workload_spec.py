@@ -19,9 +19,10 @@ __all__ = ["WorkloadError", "LayerSpec", "WorkloadSpec", "read_workload_spec", "
 
 LAYER_TYPES = ("conv", "depthwise", "fc", "maxpool", "avgpool", "add")
 WEIGHTED_LAYER_TYPES = ("conv", "depthwise", "fc")  # the layer types with weights and a POU
-# The layer types the IS-OS block runs: an average pool as a depthwise convolution of unit
-# weights (golden/layers.py, avg_pool_as_conv).
-BLOCK_LAYER_TYPES = (*WEIGHTED_LAYER_TYPES, "avgpool")
+# The layer types the IS-OS block runs through its core: the pools as depthwise convolutions of
+# unit weights (golden/layers.py, avg_pool_as_conv; golden/isos.py, max_pool_operands). It runs
+# an add on its merge adders, the core bypassed.
+BLOCK_LAYER_TYPES = (*WEIGHTED_LAYER_TYPES, "avgpool", "maxpool")
 POOL_TYPES = ("maxpool", "avgpool")
 MAX_KERNEL = 7   # the golden model's largest R, S
 MAX_STRIDE = 3   # the block's largest stride

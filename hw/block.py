@@ -46,7 +46,8 @@ ADD_ADDRESS_FIELDS = ("input2_table", "input2_words")  # the second input of a r
 DESCRIPTOR_FIELDS = (*SHAPE_FIELDS[:14], "input_table", "input_words", "filter_channels",
                      "filter_table", "filter_words", "pou_table", "output_table",
                      "output_words", "output_row_stride", *ADD_ADDRESS_FIELDS)
-KIND_ADD = 3  # descriptor kind of a residual add (0 convolution, 1 fully connected)
+KIND_MAXPOOL = 2  # descriptor kind of a max pooling (0 convolution, 1 fully connected)
+KIND_ADD = 3  # descriptor kind of a residual add
 COUNTERS = {
     "cycles": "cycles from start to done",
     "macs": "effectual multiplications (nonzero weight times nonzero input)",
@@ -116,6 +117,8 @@ class IsosBlock(wiring.Component):
     a format or bus error ends the run once every request in flight has completed, so the block
     never hangs on bad input (``BUS`` wins over a format code: an error beat's data is garbage).
     Descriptor registers refuse writes while busy (SLVERR). The counters restart at each start.
+    Layer kinds: 0 a convolution, 1 fully connected, 2 a max pooling (a depthwise convolution
+    whose unit weights and identity POU table the host lays out, reduced by the maximum).
 
     Inside: an :class:`~isosceles.hw.core.IsosCore`; a
     :class:`~isosceles.hw.filter_loader.FilterLoader` and a
@@ -140,7 +143,7 @@ class IsosBlock(wiring.Component):
         "UNUSEDSIGNAL": "the waivers of its units (core, loaders, fetchers, writers, AXI "
                         "master, word adapters, registers): alias wires and constant "
                         "temporaries, the AXI IDs and protection bits, and the descriptor's "
-                        "groups field, which the hardware does not need (the fibers carry "
+                        "groups field, which the hardware only checks (the fibers carry "
                         "global channels)",
         "DECLFILENAME": "Amaranth writes the units as modules named isos_block.core and so on "
                         "into the one file",
@@ -302,6 +305,11 @@ class IsosBlock(wiring.Component):
                  & within("groups", 1, 1) & (d["relu"] <= 1) & (d["filter_channels"] == flat)
                  & (d["filter_channels"] <= config.max_channels) & stride_ok)
         m.d.comb += fc.eq(d["kind"] == 1)
+        # A max pooling: a depthwise convolution (unit weights, identity POU) reduced by the
+        # maximum.
+        maxpool = Signal()
+        m.d.comb += maxpool.eq(d["kind"] == KIND_MAXPOOL)
+        pool_ok = conv_ok & (d["K"] == d["C"]) & (d["groups"] == d["C"])
         # A residual add: two inputs and an output of one shape, no filters, no POU.
         add = Signal()
         m.d.comb += add.eq(d["kind"] == KIND_ADD)
@@ -310,7 +318,7 @@ class IsosBlock(wiring.Component):
                   & within("W", 1, config.max_columns) & (d["Q"] == d["W"])
                   & within("C", 1, config.max_channels) & (d["K"] == d["C"])
                   & (d["H"] >= 1) & (d["H"] < (1 << 30)) & (d["P"] == d["H"]) & stride_ok)
-        shape_ok = Mux(add, add_ok, Mux(fc, fc_ok, conv_ok))
+        shape_ok = Mux(add, add_ok, Mux(fc, fc_ok, Mux(maxpool, pool_ok, conv_ok)))
 
         def aligned_fields(names):
             return Cat(d[name][:exact_log2(REGION_ALIGN)] == 0 for name in names).all()
@@ -319,7 +327,7 @@ class IsosBlock(wiring.Component):
                                            "output_words", *ADD_ADDRESS_FIELDS)),
                       aligned_fields(ADDRESS_FIELDS))
         check = Signal(4)
-        with m.If((d["kind"] > 1) & ~(add if adders else 0)):
+        with m.If((d["kind"] > KIND_MAXPOOL) & ~(add if adders else 0)):
             m.d.comb += check.eq(BlockError.UNSUPPORTED)
         with m.Elif(~shape_ok):
             m.d.comb += check.eq(BlockError.SHAPE)
@@ -503,7 +511,8 @@ class IsosBlock(wiring.Component):
             m.d.sync += [band.rows.eq(rows), band.inputs.eq(band_inputs),
                          band.R.eq(d["R"]), band.S.eq(d["S"]), band.stride.eq(u),
                          band.pw.eq(d["pad_w"]), band.Q.eq(d["Q"]),
-                         band.K.eq(d["K"]), band.relu.eq(d["relu"]), in_band.eq(1)]
+                         band.K.eq(d["K"]), band.relu.eq(d["relu"]),
+                         band.maximum.eq(maxpool), in_band.eq(1)]
             m.d.sync += phase.eq(Phase.RUN)
         with m.Elif(phase == Phase.RUN):
             with m.If(~units_busy & in_band & ~launch):

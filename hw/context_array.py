@@ -28,7 +28,9 @@ class ContextArray(wiring.Component):
     saturating to ``acc_bits``, in the next. An update of the same word in that next cycle would
     read the old value; the read ports are transparent to the write ports, so it reads the word
     being written instead (forwarding in the memory's bypass): back-to-back updates of one entry
-    are exact without stalls.
+    are exact without stalls. With ``maximum`` high (a max pooling) the write-back keeps
+    ``max(entry, product)`` instead of the sum, saturated alike; a new entry starts from zero
+    in both modes.
 
     An occupancy bit per entry (flip-flops) marks entries holding a partial sum of a live column.
     A clear entry reads as zero whatever its memory holds, so retiring an entry only clears its
@@ -79,6 +81,7 @@ class ContextArray(wiring.Component):
         slot_bits = exact_log2(window)
         super().__init__({
             "clear": In(1),
+            "maximum": In(1),
             "update": In(data.ArrayLayout(self.update_layout, banks)),
             "retire_slot": In(unsigned(slot_bits)),
             "retire_take": In(1),
@@ -199,9 +202,19 @@ class ContextArray(wiring.Component):
                 old = Mux(stored[lane], read.data[lane], 0)
                 total = Signal(signed(max(acc_bits, self.product_shape.width) + 1),
                                name=f"total{b}_{lane}")
-                m.d.comb += total.eq(old + pending.product[lane])
+                product = pending.product[lane]
+                m.d.comb += total.eq(old + product)
                 saturated = Mux(total > high, high, Mux(total < low, low, total))
-                m.d.comb += summed[lane].eq(Mux(pending.mask[lane], saturated, read.data[lane]))
+                # sat(max(old, product)) = max(old, sat(product)): the product's saturation,
+                # from the register, stays off the path from the memory's output, which only
+                # gains a comparison beside the adder and one multiplexer after it.
+                bounded = Signal(signed(acc_bits), name=f"bounded{b}_{lane}")
+                m.d.comb += bounded.eq(Mux(product > high, high,
+                                           Mux(product < low, low, product)))
+                larger = Mux(bounded > old, bounded, old)
+                m.d.comb += summed[lane].eq(Mux(pending.mask[lane],
+                                                Mux(self.maximum, larger, saturated),
+                                                read.data[lane]))
             m.d.comb += [write.addr.eq(pending.row), write.data.eq(summed),
                          write.en.eq(pending.en)]
             for row, (r, k) in enumerate(entries):

@@ -33,6 +33,7 @@ def band_layout(config):
         "Q": unsigned(bits_for(config.max_columns + 1)),
         "K": unsigned(bits_for(config.max_channels + 1)),
         "relu": 1,
+        "maximum": 1,                                     # a max pooling: reduce by the maximum
     })
 
 
@@ -64,7 +65,8 @@ class IsosCore(wiring.Component):
     ``r < R``: the interconnect is one ``MAX_STRIDE``-way choice per backend input, set by the
     stride. Lanes whose input row is padding (``band.inputs`` bit clear) are not started and
     their substreams count as empty; a frontend lane whose input feeds no output row of the
-    band is not started either, and its input stream must stay empty.
+    band is not started either, and its input stream must stay empty. With ``band.maximum``
+    (a max pooling) the lanes and the mergers reduce by the maximum instead of the sum.
 
     A band: set ``band`` (held until ``busy`` falls), pulse ``start`` while not busy, stream
     the input rows into ``i``; ``busy`` falls once every backend lane in use has sent the final
@@ -168,6 +170,7 @@ class IsosCore(wiring.Component):
                 lane.config.h.eq(i), lane.config.P.eq(band.rows), lane.config.Q.eq(band.Q),
                 lane.config.S.eq(band.S), lane.config.stride.eq(band.stride),
                 lane.config.ph.eq(0), lane.config.pw.eq(band.pw),
+                lane.config.maximum.eq(band.maximum),
                 lane.start.eq(self.start & (lane_rows[i] != 0)),
                 fanout.rows.eq(fanout_rows[i]),
             ]
@@ -181,6 +184,7 @@ class IsosCore(wiring.Component):
             for member in ("addr", "data", "en"):
                 m.d.comb += getattr(pou.param_write, member).eq(getattr(self.param_write, member))
             m.d.comb += [merger.config.columns.eq(band.Q),
+                         merger.config.maximum.eq(band.maximum),
                          merger.start.eq(self.start & (j < band.rows)),
                          pou.config.K.eq(band.K), pou.config.relu.eq(band.relu)]
             # Source r is substream r of frontend lane j*u + r (no lane past the last).

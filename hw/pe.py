@@ -71,6 +71,7 @@ def config_layout(*, max_kernel, max_columns, max_rows):
         "stride": unsigned(stride_bits(max_kernel)),
         "ph": unsigned(bits_for(max_kernel)),
         "pw": unsigned(bits_for(max_kernel)),
+        "maximum": 1,                              # reduce by the maximum (a max pooling)
     })
 
 
@@ -106,7 +107,9 @@ class FrontendLane(wiring.Component):
     cycle: up to ``macs_per_pe`` weights, across any ``r``, ``k`` and ``s``. A product is kept
     when ``(h, r)`` is valid and ``q = (w + pw - s) / u`` is exact and in ``[0, Q)``; it is
     added, saturating to ``acc_bits``, to partial sum ``(r, k, q)`` of the
-    :class:`~isosceles.hw.context_array.ContextArray`. Each partial sum receives at most one
+    :class:`~isosceles.hw.context_array.ContextArray` (with ``config.maximum``, a max pooling,
+    the partial sum, from zero, keeps the larger of itself and the product instead:
+    ``golden.isos_streams(..., maximum=True)``). Each partial sum receives at most one
     product per input, and inputs are processed in stream order, so every partial sum
     accumulates in the golden model's order and saturates identically. On the marker of input
     column ``w`` (once the products before it are written) the lane retires each column ``q``
@@ -561,7 +564,8 @@ class FrontendLane(wiring.Component):
         emit = in_flight & (ctx.retire_value != 0)
         final = retire_next == cfg.Q - 1
         m.d.comb += [ctx.retire_slot.eq(retire_next[:slot_bits]), ctx.retire_take.eq(take),
-                     ctx.retire_advance.eq(mark), ctx.clear.eq(self.start)]
+                     ctx.retire_advance.eq(mark), ctx.clear.eq(self.start),
+                     ctx.maximum.eq(cfg.maximum)]
         m.d.sync += [in_flight.eq(take), flight_r.eq(ctx.retire_r), flight_k.eq(ctx.retire_k)]
 
         leaving = Signal(self.o.payload.shape())

@@ -30,7 +30,10 @@ class RowMerger(wiring.Component):
     no other head is below hold the smallest key and are all taken. Data heads are added
     exactly, saturated once to ``acc_bits`` and registered on ``o`` when nonzero; marker heads
     are all taken at once, when every present source has reached the marker of ``q``, and
-    become the marker of ``q``. The key order makes completion in-band: a source holds back
+    become the marker of ``q``. With ``config.maximum`` (a max pooling) the data heads are
+    reduced by the maximum instead, with zero standing for every source without a head of the
+    key (``golden.isos.merge_substreams(..., maximum=True)``). The key order makes completion
+    in-band: a source holds back
     every column it has not finished, so no watermark and no per-source buffering beyond its
     head is needed. This one merge replaces
     the paper's ``K`` R-mergers and K-merger (the same output: ``golden.isos.merge_substreams``
@@ -73,7 +76,8 @@ class RowMerger(wiring.Component):
         layout = substream_layout(numerics=numerics, max_channels=max_channels,
                                   max_columns=max_columns)
         self.config_layout = data.StructLayout({
-            "present": unsigned(radix), "columns": unsigned(bits_for(max_columns + 1))})
+            "present": unsigned(radix), "columns": unsigned(bits_for(max_columns + 1)),
+            "maximum": 1})
         super().__init__({
             "config": In(self.config_layout),
             "start": In(1),
@@ -171,12 +175,15 @@ class RowMerger(wiring.Component):
         total = sum(held.values[r] for r in range(radix))
         high, low = (1 << (acc_bits - 1)) - 1, -(1 << (acc_bits - 1))
         saturated = Mux(total > high, high, Mux(total < low, low, total))
+        # The maximum of values that fit acc_bits needs no saturation; zero is its floor.
+        largest = reduce(lambda a, b: Mux(a > b, a, b), list(held.values))
+        reduced = Mux(self.config.maximum, Mux(largest < 0, 0, largest), saturated)
         with m.If(held.valid & output_free):
             m.d.sync += [
-                self.o.valid.eq(held.marker | (total != 0)),
+                self.o.valid.eq(held.marker | (reduced != 0)),
                 self.o.payload.q.eq(held.q),
                 self.o.payload.k.eq(held.k),
-                self.o.payload.value.eq(Mux(held.marker, 0, saturated)),
+                self.o.payload.value.eq(Mux(held.marker, 0, reduced)),
                 self.o.payload.marker.eq(held.marker),
                 self.o.payload.last.eq(held.last),
             ]

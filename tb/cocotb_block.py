@@ -13,7 +13,7 @@ from isosceles.golden.reference import effectual_macs
 from isosceles.hw.block import BlockError
 from isosceles.tb import checked
 from isosceles.tb.block_host import BlockHost
-from isosceles.tb.cocotb_core import FIRST, config_of, random_tensors
+from isosceles.tb.cocotb_core import FIRST, config_of, draw_layer, random_tensors
 from isosceles.tb.streams import start_clock_and_reset, tb_context
 
 MEMORY_BYTES = 1 << 20
@@ -59,23 +59,30 @@ async def run_placed(host, config, image, layer, expected, effectual, *, while_b
                  "written": compulsory_written, "P": g.P}
 
 
-def conv_layer(config, tensors, *, base=0):
-    """The convolution ``tensors`` (as :func:`random_tensors` draws them) laid out at ``base``:
+def conv_layer(config, tensors, *, base=0, maximum=False):
+    """The convolution ``tensors`` (as :func:`random_tensors` draws them) laid out at ``base``,
+    or with ``maximum`` the max pooling they stand for (kind 2):
     ``(image, layer, expected output, effectual MACs)``, the arguments of :func:`run_placed`."""
     i, f, stride, padding, groups, pou = tensors
     numerics = config.numerics
     image = MemoryImage(base=base)
-    layer = LayerImage.conv(image, i, f, pou, stride=stride, padding=padding, groups=groups,
-                            numerics=numerics)
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
+    if maximum:
+        layer = LayerImage.maxpool(image, i, size=(f.shape[1], f.shape[3]), stride=stride,
+                                   padding=padding, numerics=numerics)
+    else:
+        layer = LayerImage.conv(image, i, f, pou, stride=stride, padding=padding, groups=groups,
+                                numerics=numerics)
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics,
+                     maximum=maximum)
     return (image, layer, pou_dense(s.accumulations, pou, numerics=numerics),
             effectual_macs(i, f, stride, padding, groups))
 
 
-async def run_layer(host, config, tensors, *, base=0):
-    """Lay out the convolution ``tensors`` at ``base``, run it and check it
-    (:func:`run_placed`)."""
-    return await run_placed(host, config, *conv_layer(config, tensors, base=base))
+async def run_layer(host, config, tensors, *, base=0, maximum=False):
+    """Lay out the convolution ``tensors`` (with ``maximum``, the max pooling) at ``base``, run
+    it and check it (:func:`run_placed`)."""
+    return await run_placed(host, config,
+                            *conv_layer(config, tensors, base=base, maximum=maximum))
 
 
 def random_fc(rng, config):
@@ -148,15 +155,18 @@ async def golden_layers_from_memory(dut):
     for index in range(ctx.extra.get("layers", 8)):
         first = FIRST[index] if index < len(FIRST) else None
         base = 64 * int(rng.integers(0, 64))
-        if index >= len(FIRST) and index % 3 == 0:  # a fully connected layer every third
+        pool = False
+        if index >= len(FIRST) and (index - len(FIRST)) % 3 == 0:  # fully connected, every third
             run, figures = await run_fc_layer(host, config, *random_fc(rng, config), base=base)
         elif index >= len(FIRST) and index % 3 == 1:  # and a residual add
             run, figures = await run_placed(host, config, *add_layer(
                 config, *random_add(rng, config), base=base))
         else:
-            tensors = random_tensors(rng, config, first=first)
-            run, figures = await run_layer(host, config, tensors, base=base)
-        dut._log.info(f"layer {index}: {run['cycles']} cycles, {run['macs']} MACs, "
+            tensors, choice = draw_layer(rng, config, first=first)
+            pool = choice["kind"] == "maxpool"
+            run, figures = await run_layer(host, config, tensors, base=base, maximum=pool)
+        dut._log.info(f"layer {index}{' (max pooling)' if pool else ''}: {run['cycles']} "
+                      f"cycles, {run['macs']} MACs, "
                       f"{run['read_bytes']} bytes read ({figures['compulsory_read']} "
                       f"compulsory), {run['write_bytes']} written")
 
@@ -188,6 +198,9 @@ BAD_DESCRIPTORS = {  # name -> (error, change to the descriptor or to the image)
     "misaligned input table": (BlockError.ALIGN, lambda d, *_: d.update(
         input_table=d["input_table"] + 4)),
     "an unknown layer kind (4)": (BlockError.UNSUPPORTED, lambda d, *_: d.update(kind=4)),
+    "a max pooling whose K is not C": (BlockError.SHAPE, lambda d, *_: d.update(
+        kind=2, groups=d["C"], K=d["C"] - 1 if d["C"] > 1 else 2,
+        output_row_stride=d["Q"] * (d["C"] + 2))),
     "filter word with a reserved bit": (BlockError.FILTER_FORMAT, lambda d, layer, image, _:
                                         _set_word(image, _first_word(image, layer.filters,
                                                                      "filters") + 4,

@@ -8,7 +8,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.golden.bands import bands
-from isosceles.golden.isos import filter_fibers, isos_streams
+from isosceles.golden.isos import filter_fibers, isos_streams, max_pool_operands
 from isosceles.golden.numerics import Numerics
 from isosceles.golden.pou import PouParams
 from isosceles.hw.filter_buffer import storage_words
@@ -39,7 +39,8 @@ def random_layer(rng, config, *, first=None):
     parameters and the choices drawn (:func:`draw_layer`)."""
     (i, f, stride, padding, groups, pou), choice = draw_layer(rng, config, first=first)
     return isos_streams(i, f, stride=stride, padding=padding, groups=groups,
-                        numerics=config.numerics, pou=pou), pou, choice
+                        numerics=config.numerics, pou=pou,
+                        maximum=choice["kind"] == "maxpool"), pou, choice
 
 
 def random_tensors(rng, config, *, first=None):
@@ -48,14 +49,16 @@ def random_tensors(rng, config, *, first=None):
 
 
 def draw_layer(rng, config, *, first=None):
-    """A random layer within the build's maxima: conv, grouped, depthwise or fully connected
-    (a 1x1 convolution of a 1x1 image), R != S, stride 1 to 3, padding, densities 0 to 1, random
-    POU parameters with some fill channels; ``first`` (a dict of fixed choices) overrides the
-    draw. Returns ``((i, f, stride, padding, groups, pou), choice)``: the tensors and the
-    choices drawn, with ``zero_input`` and ``zero_weights`` telling whether every activation or
-    weight is zero."""
+    """A random layer within the build's maxima: conv, grouped, depthwise, max pooling (unit
+    weights, the identity POU, an input with no negative value; ``kind`` ``"maxpool"``, to run
+    reduced by the maximum) or fully connected (a 1x1 convolution of a 1x1 image), R != S,
+    stride 1 to 3, padding, densities 0 to 1, random POU parameters with some fill channels;
+    ``first`` (a dict of fixed choices) overrides the draw. Returns ``((i, f, stride, padding,
+    groups, pou), choice)``: the tensors and the choices drawn, with ``zero_input`` and
+    ``zero_weights`` telling whether every activation or weight is zero.
+    """
     numerics, kernel = config.numerics, config.max_kernel
-    kinds = ["conv", "conv", "grouped", "depthwise"] + ([] if first else ["fc"])
+    kinds = ["conv", "conv", "grouped", "depthwise", "maxpool"] + ([] if first else ["fc"])
     choice = dict(
         R=int(rng.integers(1, kernel + 1)), S=int(rng.integers(1, kernel + 1)),
         stride=int(rng.integers(1, 4)), kind=str(rng.choice(kinds)),
@@ -66,20 +69,24 @@ def draw_layer(rng, config, *, first=None):
         choice.update(R=1, S=1, stride=1, H=1, W=1)
     R, S, stride = choice["R"], choice["S"], choice["stride"]
     ph, pw = choice.get("ph", int(rng.integers(0, R))), choice.get("pw", int(rng.integers(0, S)))
-    groups = {"conv": 1, "fc": 1, "grouped": 2,
-              "depthwise": int(rng.integers(2, 5))}[choice["kind"]]
-    Cg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
-                                                                  // groups + 1))
-    Kg = 1 if choice["kind"] == "depthwise" else int(rng.integers(1, config.max_channels
-                                                                  // groups + 1))
+    pool = choice["kind"] == "maxpool"
+    groups = {"conv": 1, "fc": 1, "grouped": 2, "depthwise": int(rng.integers(2, 5)),
+              "maxpool": int(rng.integers(1, config.max_channels + 1))}[choice["kind"]]
+    one = choice["kind"] in ("depthwise", "maxpool")
+    Cg = 1 if one else int(rng.integers(1, config.max_channels // groups + 1))
+    Kg = 1 if one else int(rng.integers(1, config.max_channels // groups + 1))
     Cg, Kg = choice.get("Cg", Cg), choice.get("Kg", Kg)
     H = choice.get("H", int(rng.integers(max(1, R - 2 * ph), 9)))
     W = choice.get("W", int(rng.integers(max(1, S - 2 * pw), config.max_columns + 1)))
     while (W + 2 * pw - S) // stride + 1 > config.max_columns:  # Q must fit the build too
         pw -= 1
     act_low, act_high = numerics.act_range
-    i = rng.integers(act_low, act_high + 1, (H, W, Cg * groups))
+    i = rng.integers(0 if pool else act_low, act_high + 1, (H, W, Cg * groups))
     i *= rng.random(i.shape) < choice["act_density"]
+    if pool:
+        f, pou = max_pool_operands(groups, R, S, numerics)
+        choice.update(zero_input=not i.any(), zero_weights=False)
+        return (i, f, stride, (ph, pw), groups, pou), choice
     # The filters must fit the build's filter buffer (the block's FilterLoader stops with
     # OVERFLOW otherwise): fewer output channels until they do, unless Kg was chosen.
     capacity = lane_filter_words(config)
@@ -165,7 +172,8 @@ async def run_layer(dut, ctx, config, s, pou, *, idle, backpressure, handshakes=
         inputs = band.input_rows()
         dut.band.value = ctx.pack("band", {
             "rows": band.rows, "inputs": sum(1 << lane for lane in inputs), "R": g.R, "S": g.S,
-            "stride": g.stride, "pw": g.pw, "Q": g.Q, "K": g.K, "relu": int(pou.relu)})
+            "stride": g.stride, "pw": g.pw, "Q": g.Q, "K": g.K, "relu": int(pou.relu),
+            "maximum": int(s.maximum)})
         dut.start.value = 1
         await tick(dut)
         dut.start.value = 0
@@ -219,13 +227,15 @@ def _waiting(dut, side, lanes, *, on_ready):
 
 # Every build, whatever the seed, so that every coverage bin is reached in every run: R != S,
 # stride 3, a one-row image, an empty input, all-zero filters, a fully connected layer, a padded
-# depthwise layer of stride 2, an unpadded grouped one, and a dense K = 1, Q = 1 convolution.
+# depthwise layer of stride 2, an unpadded grouped one, a dense K = 1, Q = 1 convolution and a
+# dense max pooling of 2x2 windows, stride 2.
 FIRST = (
     dict(R=3, S=1, stride=1), dict(R=1, S=3, stride=3), dict(H=1, R=1, stride=1),
     dict(act_density=0.0), dict(weight_density=0.0), dict(kind="fc"),
     dict(kind="depthwise", R=2, S=2, stride=2, ph=1, pw=1),
     dict(kind="grouped", R=1, S=1, stride=1, ph=0, pw=0, Cg=2),
     dict(kind="conv", R=1, S=1, stride=1, ph=0, pw=0, W=1, Kg=1, weight_density=1.0),
+    dict(kind="maxpool", R=2, S=2, stride=2, act_density=1.0),
 )
 
 
@@ -235,20 +245,24 @@ def layer_coverage(config):
     return Coverage("core", [
         "stride 1", "stride 2", "stride 3", *(f"R {r}" for r in kernel),
         *(f"S {s}" for s in kernel), "R != S", "padding 0", "padding > 0", "groups 1",
-        "groups > 1", "depthwise", "fully connected", "all-zero input", "weight density 0",
+        "groups > 1", "depthwise", "max pooling", "fully connected", "all-zero input",
+        "weight density 0",
         "weight density 1", "K 1", "Q 1", "input stalls", "output backpressure"])
 
 
 def cover_layer(coverage, g, choice, handshakes):
     """Count the bins that the layer of geometry ``g``, drawn as ``choice``, reached; its
     ``handshakes`` (see :func:`run_layer`) tell whether stalls and backpressure happened."""
-    depthwise = g.groups > 1 and g.channels_per_group == 1 and g.kernels_per_group == 1
+    pool = choice["kind"] == "maxpool"
+    depthwise = (g.groups > 1 and g.channels_per_group == 1 and g.kernels_per_group == 1
+                 and not pool)
     for name, reached in [
             (f"stride {g.stride}", True), (f"R {g.R}", True), (f"S {g.S}", True),
             ("R != S", g.R != g.S), ("padding 0", g.ph == g.pw == 0),
             ("padding > 0", g.ph > 0 or g.pw > 0), ("groups 1", g.groups == 1),
-            ("groups > 1", g.groups > 1 and not depthwise), ("depthwise", depthwise),
-            ("fully connected", g.groups == 1 and g.H == g.W == g.R == g.S == 1),
+            ("groups > 1", g.groups > 1 and not depthwise and not pool),
+            ("depthwise", depthwise), ("max pooling", pool),
+            ("fully connected", g.groups == 1 and g.H == g.W == g.R == g.S == 1 and not pool),
             ("all-zero input", choice["zero_input"]),
             ("weight density 0", choice["zero_weights"]),
             ("weight density 1", choice["weight_density"] == 1.0),
@@ -272,7 +286,8 @@ async def golden_layers_under_stalls(dut):
                                           first=FIRST[index] if index < len(FIRST) else None)
             g = s.geometry
             what = (f"layer {index}: H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} "
-                    f"stride={g.stride} pad=({g.ph},{g.pw}) groups={g.groups} relu={pou.relu}")
+                    f"stride={g.stride} pad=({g.ph},{g.pw}) groups={g.groups} relu={pou.relu} "
+                    f"maximum={s.maximum}")
             handshakes = {}
             cycles, rows = await run_layer(dut, ctx, config, s, pou, idle=0.3,
                                            backpressure=0.3, handshakes=handshakes)

@@ -37,7 +37,8 @@ def random_layer(rng, params, extra):
     """A random sparse layer within the lane's maxima: R, S from ``extra["kernels"]``, stride 1
     or 2, random padding and groups, at most ``extra["max_weights"]`` filter weights, densities
     from 0 to 1; with probability ``extra["saturate"]`` the values are large and of one sign, so
-    that partial sums saturate."""
+    that partial sums saturate; with probability ``extra["maximum"]`` (default 0.3) the layer is
+    reduced by the maximum (a max pooling's arithmetic, on any weights and signs)."""
     numerics = numerics_of(params)
     max_kernel, max_channels = params["max_kernel"], params["max_channels"]
     max_columns = min(params["max_columns"], extra.get("max_width", 12))
@@ -70,7 +71,9 @@ def random_layer(rng, params, extra):
         f = rng.integers(weight_low, weight_high + 1, (Cg, R, Kg * groups, S))
     i = i * (rng.random(i.shape) < act_density)
     f = f * (rng.random(f.shape) < weight_density)
-    return isos_streams(i, f, stride=stride, padding=(ph, pw), groups=groups, numerics=numerics)
+    maximum = bool(rng.random() < extra.get("maximum", 0.3))
+    return isos_streams(i, f, stride=stride, padding=(ph, pw), groups=groups, numerics=numerics,
+                        maximum=maximum)
 
 
 def useful_products(s, h):
@@ -132,14 +135,15 @@ def read_struct(dut, ctx, port):
 def describe(s, h):
     g = s.geometry
     return (f"lane h={h} of H={g.H} W={g.W} C={g.C} K={g.K} R={g.R} S={g.S} P={g.P} Q={g.Q} "
-            f"stride={g.stride} ph={g.ph} pw={g.pw} groups={g.groups}")
+            f"stride={g.stride} ph={g.ph} pw={g.pw} groups={g.groups} maximum={s.maximum}")
 
 
 async def run_lane(dut, ctx, s, h, *, idle, backpressure):
     """One row through the lane; returns the driver, the monitor and the perf counters."""
     g = s.geometry
-    dut.config.value = ctx.pack("config", {name: (h if name == "h" else getattr(g, name))
-                                           for name in CONFIG_FIELDS})
+    dut.config.value = ctx.pack("config", {**{name: (h if name == "h" else getattr(g, name))
+                                              for name in CONFIG_FIELDS},
+                                           "maximum": int(s.maximum)})
     dut.start.value = 1
     await tick(dut)
     dut.start.value = 0

@@ -22,8 +22,9 @@ from isosceles.tb.streams import (
 def random_rows(ctx, count, *, first=()):
     """(streams, p) of random layers that fit the build: R, S 1 to ``radix`` (R != S too),
     stride 1 to 3, padding (rows of padding only included), densities 0 to 1, with one-sign
-    full-scale values when the accumulator is narrow so that sums saturate. ``first`` layers
-    (keyword dicts) come before the random ones, whatever the seed."""
+    full-scale values when the accumulator is narrow so that sums saturate, a third of them
+    reduced by the maximum (a max pooling). ``first`` layers (keyword dicts) come before the
+    random ones, whatever the seed."""
     rng = np.random.default_rng(ctx.seed)
     radix, params = ctx.params["radix"], ctx.params
     numerics = Numerics(acc_bits=params["acc_bits"])
@@ -41,11 +42,12 @@ def random_rows(ctx, count, *, first=()):
         i = rng.integers(low, 128, (H, W, C)) * sign * (rng.random((H, W, C)) < density)
         f = rng.integers(low, 128, (C, R, K, S)) * (1 if narrow else rng.choice([-1, 1]))
         f *= rng.random(f.shape) < rng.choice([0.3, 1.0, rng.random()])
-        layer = dict(i=i, f=f, stride=stride, padding=(ph, pw))
+        layer = dict(i=i, f=f, stride=stride, padding=(ph, pw), maximum=rng.random() < 1 / 3)
         if index < len(first):
             layer = first[index]
         s = isos_streams(layer["i"], layer["f"], stride=layer["stride"],
-                         padding=layer["padding"], numerics=numerics)
+                         padding=layer["padding"], numerics=numerics,
+                         maximum=layer.get("maximum", False))
         if (s.geometry.Q > params["max_columns"] or s.geometry.R > radix
                 or s.geometry.K > params["max_channels"]):
             continue
@@ -63,7 +65,8 @@ async def merge_row(dut, ctx, s, p, *, idle, backpressure):
             present |= 1 << r
             driver = StreamDriver(dut, f"i__{r}", ctx, idle=idle)
             drivers.append((driver, s.substreams[(h, r)]))
-    dut.config.value = ctx.pack("config", {"present": present, "columns": g.Q})
+    dut.config.value = ctx.pack("config", {"present": present, "columns": g.Q,
+                                           "maximum": int(s.maximum)})
     dut.start.value = 1
     await tick(dut)
     dut.start.value = 0
@@ -75,7 +78,8 @@ async def merge_row(dut, ctx, s, p, *, idle, backpressure):
     await out.receive(len(expected), timeout_cycles=20 * len(expected) + 200)
     await tick(dut, 3)
     out.stop()
-    what = f"R={g.R} S={g.S} stride={g.stride} pad=({g.ph},{g.pw}) Q={g.Q} K={g.K} p={p}"
+    what = (f"R={g.R} S={g.S} stride={g.stride} pad=({g.ph},{g.pw}) Q={g.Q} K={g.K} p={p} "
+            f"maximum={s.maximum}")
     check_tokens(out.received, expected, what, "merged")
     assert not int(dut.order_error.value), f"{what}: order_error raised on a golden row"
     return out, sum(len(tokens) for _, tokens in drivers)
@@ -86,13 +90,16 @@ async def golden_rows_under_stalls(dut):
     ctx = tb_context()
     await start_clock_and_reset(dut)
     radix, columns = ctx.params["radix"], ctx.params["max_columns"]
-    # Every build, whatever the seed: a row made of padding only, R = radix, a one-column row.
+    # Every build, whatever the seed: a row made of padding only, R = radix, a one-column row,
+    # and R = radix reduced by the maximum (every source holding every key).
     ones = np.ones((2, columns, 2), dtype=np.int64)
     first = (
         dict(i=ones[:1, :, :], f=np.ones((2, 1, 1, 1), np.int64), stride=1, padding=(1, 0)),
         dict(i=np.ones((radix, columns, 2), np.int64), f=np.ones((2, radix, 2, 1), np.int64),
              stride=1, padding=(0, 0)),
         dict(i=ones[:, :1, :], f=np.ones((2, 1, 3, 1), np.int64), stride=1, padding=(0, 0)),
+        dict(i=np.arange(1, radix * columns * 2 + 1).reshape(radix, columns, 2) % 97,
+             f=np.ones((2, radix, 2, 1), np.int64), stride=1, padding=(0, 0), maximum=True),
     )
     rows = tokens = 0
     for s, p in random_rows(ctx, ctx.extra.get("layers", 10), first=first):

@@ -45,7 +45,9 @@ class ContextArrayView(FormalView):
     the view adds up the products of the updates of its bank, row and lane while it is column
     ``q``, saturating each step to ``acc_bits`` as ``golden/numerics.py`` declares
     (:func:`saturate_expression`, checked against ``numerics.saturate`` by
-    ``tb/test_formal.py``), writing the bank and row from the docstring's layout. Checked: a
+    ``tb/test_formal.py``), writing the bank and row from the docstring's layout; with
+    ``maximum`` (chosen at each ``clear``, held through the row) it keeps the maximum of zero
+    and the saturated products instead. Checked: a
     take of it (``retire_r, retire_k`` in column ``q``) returns that sum on ``retire_value`` in
     the next cycle; it is taken only once updated and only once; it is taken before its
     column's advance if updated (so, for any entry, none is lost or duplicated); in retirement
@@ -57,7 +59,7 @@ class ContextArrayView(FormalView):
     each lane of an entry holds one column, and updates name lanes, not columns.
     """
 
-    driven = ("retire_slot",)
+    driven = ("retire_slot", "maximum")
 
     def __init__(self, unit, *, quiet=QUIET, **options):
         super().__init__(unit, **options)
@@ -73,6 +75,10 @@ class ContextArrayView(FormalView):
 
         slot = Signal(slot_bits)
         m.d.comb += unit.retire_slot.eq(slot)
+        maximum = Signal()  # the layer's reduction: chosen at a clear, held through the row
+        m.d.comb += unit.maximum.eq(maximum)
+        with m.If(clear):
+            m.d.sync += maximum.eq(any_seq(1))
         with m.If(clear):
             m.d.sync += slot.eq(any_seq(slot_bits))
         with m.Elif(advance):
@@ -126,14 +132,16 @@ class ContextArrayView(FormalView):
                 m.d.comb += product.eq(u.product[lane])
 
         total, updated, retired = Signal(signed(acc_bits)), Signal(), Signal()
-        step = saturate_expression(m, total + product, acc_bits)
+        summed = saturate_expression(m, total + product, acc_bits)
+        bounded = saturate_expression(m, product, acc_bits)
+        step = Mux(maximum, Mux(bounded > total, bounded, total), summed)
         clipped, twice, discarded = Signal(), Signal(), Signal()  # for the covers
         with m.If(clear):
             m.d.sync += [total.eq(0), updated.eq(0), retired.eq(0), clipped.eq(0),
                          twice.eq(0), discarded.eq(updated)]
         with m.Elif(hit):
             m.d.sync += [total.eq(step), updated.eq(1),
-                         clipped.eq(clipped | (step != total + product)),
+                         clipped.eq(clipped | (summed != total + product)),
                          twice.eq(twice | props.past(hit, name="hit_before"))]
         selected_is_tracked = (unit.retire_r == r) & (unit.retire_k == k) & (column == q)
         taken = take & selected_is_tracked
@@ -141,7 +149,8 @@ class ContextArrayView(FormalView):
             m.d.sync += retired.eq(1)
         live = updated & ~retired
 
-        props.check("the tracked entry retires as the saturating sum of its products",
+        props.check("the tracked entry retires as the saturating sum of its products (their "
+                    "maximum and zero, saturated, with maximum)",
                     unit.retire_value == total, when=props.past(taken, name="was_taken"))
         props.check("the tracked entry is taken only once updated, and only once",
                     live, when=taken)
@@ -172,6 +181,8 @@ class ContextArrayView(FormalView):
         props.cover("a take waits for retire_ready", retiring & found & ~ready & live
                     & (column == q))
         props.cover("the tracked sum saturates, then retires", props.past(taken) & clipped)
+        props.cover("the tracked entry, reduced by the maximum of two products, retires",
+                    props.past(taken) & twice & maximum)
         props.cover("the tracked entry, live at a clear, retires with the new row's sum only",
                     props.past(taken) & discarded & (total != 0))
 
@@ -198,6 +209,9 @@ EagerContextArray = mutant(
 BlindRowContextArray = mutant(
     ContextArray, "[row.any() for row in rows]", "[row.any() for row in rows[:-1]]",
     name="BlindRowContextArray")
+SummingContextArray = mutant(
+    ContextArray, "Mux(self.maximum, larger, saturated)", "saturated",
+    name="SummingContextArray")
 LaggingContextArray = mutant(
     ContextArray, "(Mux(self.retire_advance, move, stay)", "(stay", name="LaggingContextArray")
 
@@ -223,6 +237,8 @@ def broken_views():
          ("the tracked entry is taken only once updated", "strictly increasing in (r, k)")),
         (ContextArrayView(_array(EagerContextArray), depth=7),
          ("retire_ready exactly while", "the tracked entry retires as the saturating sum")),
+        (ContextArrayView(_array(SummingContextArray), depth=7),
+         "the tracked entry retires as the saturating sum"),
         (ContextArrayView(_array(LaggingContextArray), depth=7),
          "in retirement, a live tracked entry is found"),
         (ContextArrayView(_array(BlindRowContextArray), depth=7),

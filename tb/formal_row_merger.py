@@ -1,4 +1,5 @@
-"""Formal view of the row merger: (q, k) order, in-band markers and exact sums of one key."""
+"""Formal view of the row merger: (q, k) order, in-band markers and exact sums (or maxima) of
+one key."""
 
 from functools import partial
 
@@ -28,8 +29,9 @@ class RowMergerView(FormalView):
     ``q`` only once every present source's marker of ``q`` is taken; the markers count the
     columns and the last says ``last``; no token is taken from an absent source or from a
     source past its last marker; ``order_error`` stays clear. For one key ``(q, k)`` the solver
-    chooses: its output is the saturated sum of every token of that key taken in the row,
-    never zero, and a nonzero sum leaves before the marker of its column.
+    chooses: its output is the saturated sum of every token of that key taken in the row (with
+    ``config.maximum``, the maximum of those tokens and zero), never zero, and a nonzero result
+    leaves before the marker of its column. ``config.maximum`` is free, held through a row.
     """
 
     driven = ("start", "config")
@@ -63,6 +65,8 @@ class RowMergerView(FormalView):
 
         exact = Signal(signed(NARROW.acc_bits + 2))
         added = 0
+        peak = Signal(signed(NARROW.acc_bits))  # the maximum of zero and the tracked tokens
+        peak_now = peak
         marks_taken = []
         for r in range(radix):
             source = unit.i[r]
@@ -82,11 +86,13 @@ class RowMergerView(FormalView):
             props.check(f"source {r}: nothing taken when absent or past its last marker",
                         ~taken, when=~config.present[r] | finished | ~row)
             added = added + Mux(is_tracked(head) & taken, head.value, 0)
+            peak_now = Mux(is_tracked(head) & taken & (head.value > peak_now), head.value,
+                           peak_now)
             marks_taken.append(marks)
         with m.If(start):
-            m.d.sync += exact.eq(0)
+            m.d.sync += [exact.eq(0), peak.eq(0)]
         with m.Else():
-            m.d.sync += exact.eq(exact + added)
+            m.d.sync += [exact.eq(exact + added), peak.eq(peak_now)]
 
         out_seen, out_last = latest("out", sent, order_key(o.payload))
         mark_seen, mark_q = latest("out_mark", sent & o.payload.marker, o.payload.q)
@@ -112,16 +118,19 @@ class RowMergerView(FormalView):
             m.d.comb += saturated.eq(high)
         with m.Elif(exact < low):
             m.d.comb += saturated.eq(low)
+        expected = Signal(signed(NARROW.acc_bits))
+        m.d.comb += expected.eq(Mux(config.maximum, peak, saturated))
         left = Signal()
         with m.If(start):
             m.d.sync += left.eq(0)
         with m.Elif(sent & is_tracked(o.payload)):
             m.d.sync += left.eq(1)
-        props.check("the tracked key leaves as the saturated sum of its tokens, never zero",
-                    (o.payload.value == saturated) & (saturated != 0),
+        props.check("the tracked key leaves as the saturated sum of its tokens (with maximum: "
+                    "their maximum and zero), never zero",
+                    (o.payload.value == expected) & (expected != 0),
                     when=row & o.valid & is_tracked(o.payload))
-        props.check("a nonzero sum of the tracked key leaves before its column's marker",
-                    left | (saturated == 0),
+        props.check("a nonzero result of the tracked key leaves before its column's marker",
+                    left | (expected == 0),
                     when=row & sent & o.payload.marker & (o.payload.q == tracked_q))
 
         both = Signal()
@@ -137,7 +146,10 @@ class RowMergerView(FormalView):
         props.cover("a row of two columns from every source ends with data",
                     ends & (config.columns == 2) & everyone & out_seen & left)
         props.cover("the tracked sum saturates", sent & is_tracked(o.payload)
-                    & (exact < low))
+                    & (exact < low) & ~config.maximum)
+        props.cover("every source merged into one key by the maximum", both & config.maximum)
+        props.cover("a maximum of negative tokens leaves nothing",
+                    ends & config.maximum & (exact < 0) & (peak == 0))
         props.cover("a second row starts", ended & start)
 
 
@@ -150,6 +162,11 @@ EagerRowMerger = mutant(RowMerger, "merge.eq(complete & any_head & held_free)",
 WrappingRowMerger = mutant(
     RowMerger, "saturated = Mux(total > high, high, Mux(total < low, low, total))",
     "saturated = total", name="WrappingRowMerger")
+SummingRowMerger = mutant(
+    RowMerger, "reduced = Mux(self.config.maximum, Mux(largest < 0, 0, largest), saturated)",
+    "reduced = saturated", name="SummingRowMerger")
+FloorlessRowMerger = mutant(
+    RowMerger, "Mux(largest < 0, 0, largest)", "largest", name="FloorlessRowMerger")
 
 
 def make_views():
@@ -165,5 +182,9 @@ def broken_views():
          ("outputs strictly increasing", "the marker of q only once",
           "the tracked key leaves as the saturated sum")),
         (RowMergerView(_row_merger(WrappingRowMerger), depth=8),
+         "the tracked key leaves as the saturated sum"),
+        (RowMergerView(_row_merger(SummingRowMerger), depth=8),
+         "the tracked key leaves as the saturated sum"),
+        (RowMergerView(_row_merger(FloorlessRowMerger), depth=8),
          "the tracked key leaves as the saturated sum"),
     ]

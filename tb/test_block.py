@@ -16,7 +16,7 @@ DEFAULT = IsoscelesConfig().as_dict()
 
 def test_block_golden_layers():
     run_cocotb(isosceles_block, params=DEFAULT, test_module=MODULE,
-               testcase="golden_layers_from_memory", extra=dict(layers=11))
+               testcase="golden_layers_from_memory", extra=dict(layers=13))
 
 
 def test_block_lint():

@@ -148,8 +148,8 @@ def test_the_isos_model_equals_the_dense_reference_on_every_layer(network, split
 
 
 def test_run_refuses_the_network_naming_the_first_layer_the_block_cannot_run(capsys):
-    message = ("layer 'pool' (maxpool) cannot run on the block yet; it runs conv, depthwise, "
-               "fc, avgpool and add layers (max pooling is not in the RTL yet)")
+    message = ("layer 'average' has filter height R = 4, above 3 (raise max_kernel in the "
+               "configuration)")
     with pytest.raises(ValueError, match=re.escape(message)):
         check_fits(load_workload(DIGITS_WORKLOAD), IsoscelesConfig())
     assert main(["run", str(DIGITS_WORKLOAD)]) == 2

@@ -6,8 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isosceles.golden import conv2d, dense_conv2d, isos_streams
-from isosceles.golden.isos import merge_substreams
+from isosceles.golden.isos import max_pool_operands, merge_substreams
+from isosceles.golden.layers import max_pool
 from isosceles.golden.numerics import Numerics, saturate
+from isosceles.golden.pou import pou_dense
 
 WIDE = Numerics(acc_bits=32)  # no partial sum of these layers saturates at 32 bits
 
@@ -66,10 +68,11 @@ def check_lane_stream(stream, column, columns, order):
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
-@given(sparse_layers())
-def test_streams_keep_the_token_contract(layer):
+@given(sparse_layers(), st.booleans())
+def test_streams_keep_the_token_contract(layer, maximum):
     i, f, stride, padding, groups = layer
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=WIDE)
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=WIDE,
+                     maximum=maximum)
     g = s.geometry
     for h in range(g.H):
         check_lane_stream(s.inputs[h], "w", g.W, ("w", "c"))
@@ -97,18 +100,66 @@ def test_streams_keep_the_token_contract(layer):
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(sparse_layers(), st.sampled_from([15, 16, 32]))
-def test_substream_merge_equals_rmerge_then_kmerge(layer, acc_bits):
+@given(sparse_layers(), st.sampled_from([15, 16, 32]), st.booleans())
+def test_substream_merge_equals_rmerge_then_kmerge(layer, acc_bits, maximum):
     """The block's backend (one (q, k) merge of the R substreams of a row) computes exactly
-    what the paper's K R-mergers and K-merger compute, saturation included."""
+    what the paper's K R-mergers and K-merger compute, saturation included, reduced by the sum
+    or by the maximum."""
     i, f, stride, padding, groups = layer
     numerics = Numerics(acc_bits=acc_bits)
-    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics)
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=numerics,
+                     maximum=maximum)
     g = s.geometry
     for p in range(g.P):
         sources = [s.substreams[(p * g.stride + r - g.ph, r)] for r in range(g.R)
                    if (p * g.stride + r - g.ph, r) in s.substreams]
-        assert merge_substreams(sources, columns=g.Q, acc_bits=acc_bits) == s.kmerger_out[p]
+        assert merge_substreams(sources, columns=g.Q, acc_bits=acc_bits,
+                                maximum=maximum) == s.kmerger_out[p]
+
+
+def dense_max_products(i, f, stride, padding, groups):
+    """``max(0, max of I[h, w, c] * F[c % Cg, r, k, s] over each output's window)``, dense."""
+    (ph, pw), (H, W, _), (Cg, R, K, S) = padding, i.shape, f.shape
+    padded = np.pad(i, ((ph, ph), (pw, pw), (0, 0)))
+    P, Q = (H + 2 * ph - R) // stride + 1, (W + 2 * pw - S) // stride + 1
+    out = np.zeros((P, Q, K), dtype=np.int64)
+    Kg = K // groups
+    for p, q, k in np.ndindex(P, Q, K):
+        channels = slice(k // Kg * Cg, (k // Kg + 1) * Cg)
+        window = padded[p * stride:p * stride + R, q * stride:q * stride + S, channels]
+        products = window * f[:, :, k, :].transpose(1, 2, 0)  # [R, S, Cg]
+        out[p, q, k] = max(0, products.max(initial=0))
+    return out
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(sparse_layers())
+def test_max_reduction_equals_the_dense_maximum_of_the_products(layer):
+    """Reduced by the maximum, the IS-OS nests compute, for any weights and signs, the
+    maximum of zero and of the products in each output's window (an absent value is zero)."""
+    i, f, stride, padding, groups = layer
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=groups, numerics=WIDE,
+                     maximum=True)
+    assert np.array_equal(s.accumulations, dense_max_products(i, f, stride, padding, groups))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.integers(1, 3), st.booleans())
+def test_max_pool_is_a_depthwise_convolution_of_ones_reduced_by_the_maximum(
+        seed, size, stride, nonnegative):
+    """With unit weights and the identity POU, the maximum-reduced nests equal
+    ``layers.max_pool`` on an input with no negative value, and ``max(0, max_pool)`` on any."""
+    rng = np.random.default_rng(seed)
+    padding = int(rng.integers(0, size))
+    H, W = (int(rng.integers(max(1, size - 2 * padding), 9)) for _ in range(2))
+    C = int(rng.integers(1, 5))
+    i = rng.integers(0 if nonnegative else -128, 128, (H, W, C))
+    i *= rng.random(i.shape) < rng.choice([0.0, 0.3, 1.0, rng.random()])
+    f, pou = max_pool_operands(C, size, size)
+    s = isos_streams(i, f, stride=stride, padding=padding, groups=C, pou=pou, maximum=True)
+    pooled = max_pool(i, size=size, stride=stride, padding=padding)
+    got = pou_dense(s.accumulations, pou)
+    assert np.array_equal(got, pooled if nonnegative else np.maximum(pooled, 0))
 
 
 def test_saturation_follows_the_declared_order():

@@ -347,6 +347,26 @@ def test_fc_layer_is_filters_of_one_fiber_per_input_element():
         LayerImage.fc(image, x, w[:11], pou)
 
 
+def test_max_pooling_is_unit_depthwise_filters_and_an_identity_pou():
+    rng = np.random.default_rng(6)
+    x = np.abs(sparse(rng, (5, 7, 3), 0.6, 8))
+    image = MemoryImage()
+    layer = LayerImage.maxpool(image, x, size=(3, 2), stride=2, padding=(1, 1))
+    d = layer.descriptor()
+    assert (d["kind"], d["C"], d["K"], d["groups"], d["R"], d["S"], d["P"], d["Q"], d["stride"],
+            d["relu"]) == (2, 3, 3, 3, 3, 2, 3, 4, 2, 0)
+    assert (read_filters(image, layer.filters, (1, 3, 3, 2), groups=3) == 1).all()
+    assert filter_word_count(np.ones((1, 3, 3, 2))) == 3 * (3 * 2 + 3)
+    pou = read_pou(image, layer.pou, 3, relu=False)
+    assert (pou.bias, pou.mult, pou.shift) == ((0,) * 3, (1,) * 3, (0,) * 3)
+    assert image.read(layer.pou, 1, np.uint64, "POU")[0] == 0x0000_0001_0000_0000
+    x[2, 3, 1] = -4
+    with pytest.raises(ValueError, match=re.escape(
+            "pool: a max pooling's input must have no negative value, and it has -4 at [h=2, "
+            "w=3, c=1] (the block counts an absent activation as zero): put a ReLU before it")):
+        LayerImage.maxpool(MemoryImage(), x, size=2, name="pool")
+
+
 def test_a_layer_reads_the_previous_layers_output_area():
     i, f, pou = random_layer(13)
     image = MemoryImage()

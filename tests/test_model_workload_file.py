@@ -131,6 +131,15 @@ def test_a_pool_is_modelled_with_its_window_and_pooled_density(tmp_path):
     assert (pool.kind, pool.kernel, pool.stride, pool.in_channels) == ("avgpool", 2, 2, 8)
     assert (pool.out_rows, pool.out_cols) == (4, 4)
     assert w.tensor("p").density == pytest.approx(pooled_density(w.tensor("conv_b").density, 4))
+def test_a_max_pooling_is_modelled_with_its_pooled_density(tmp_path):
+    path = _write(tmp_path, TWO_LAYERS + '\n[[layer]]\nname = "p"\ntype = "maxpool"\n'
+                                         'input = "conv_b"\nkernel = [2, 2]\n')
+    w = load_workload(path)
+    pool = w.layers[-1]
+    assert (pool.kind, pool.in_channels, pool.out_channels, pool.kernel, pool.stride) == (
+        "maxpool", 8, 8, 2, 2)
+    density = {t.name: t.density for t in w.tensors}
+    assert density["p"] == pytest.approx(1 - (1 - density["conv_b"]) ** 4)
     assert IsoscelesModel().run(w).cycles > 0
 
 

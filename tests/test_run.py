@@ -55,21 +55,15 @@ def test_filters_larger_than_the_filter_buffer_are_refused_before_any_build(tmp_
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("pool, message", [
-    ('type = "avgpool"\nkernel = [6, 6]\nstride = 1',
-     "layer 'pool': no POU multiplier of mult_bits = 16 and shift of shift_bits = 5 divides by "
-     "a 6x6 window's area"),
-    ('type = "maxpool"\nkernel = [2, 2]',
-     "layer 'pool' (maxpool) cannot run on the block yet"),
-])
-def test_a_pool_the_block_cannot_run_is_refused_before_any_build(pool, message, tmp_path,
-                                                                 capsys):
+def test_an_average_pool_the_pou_cannot_divide_is_refused_before_any_build(tmp_path, capsys):
     path = tmp_path / "w.toml"
     path.write_text(LAYER.format(R=3, S=3, K=4).replace("[6, 6, 4]", "[8, 8, 4]")
-                    + f'\n[[layer]]\nname = "pool"\ninput = "wide"\n{pool}\n')
+                    + '\n[[layer]]\nname = "pool"\ninput = "wide"\ntype = "avgpool"\n'
+                      'kernel = [6, 6]\nstride = 1\n')
     assert main(["run", str(path), "--config", str(_big_kernels(tmp_path))]) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert ("layer 'pool': no POU multiplier of mult_bits = 16 and shift of shift_bits = 5 "
+            "divides by a 6x6 window's area") in err and len(err.strip().splitlines()) == 1
 
 
 def _big_kernels(tmp_path):
@@ -83,8 +77,7 @@ def _golden_run(layer):
     """What the block's bench reports for a layer it ran right."""
     i, f, stride, padding, groups = layer.conv_arguments()
     image = MemoryImage()
-    placed = LayerImage.conv(image, i, f, layer.pou, stride=stride, padding=padding,
-                             groups=groups)
+    placed = layer.layout(image)
     placed.write_output(image, layer.output)
     read, written = placed.compulsory_bytes(image)
     band_read = placed.band_read_bytes(image, IsoscelesConfig().lanes)
@@ -217,3 +210,53 @@ def test_an_add_the_block_cannot_run_is_refused_before_any_build(add_workload, t
     err = capsys.readouterr().err
     assert ("layer 'sum' (add) needs two lanes, one for each input; the configuration has "
             "lanes = 1 (raise lanes to 2)") in err and len(err.strip().splitlines()) == 1
+
+
+POOLED = LAYER.format(R=3, S=3, K=4) + """relu = {relu}
+
+[[layer]]
+name = "pool"
+type = "maxpool"
+input = "wide"
+kernel = [{size}, {size}]
+stride = {stride}
+"""
+
+
+def test_a_max_pooling_runs_on_the_block_as_a_depthwise_convolution_of_ones(tmp_path):
+    path = tmp_path / "w.toml"
+    path.write_text(POOLED.format(relu="true", size=2, stride=2))
+    workload = load_workload(path)
+    check_fits(workload, IsoscelesConfig())
+    pool = workload.layer("pool")
+    i, f, stride, padding, groups = pool.conv_arguments()
+    assert (f.shape, groups, stride) == ((1, 2, 4, 2), 4, 2) and (f == 1).all()
+    image = MemoryImage()
+    descriptor = pool.layout(image).descriptor()
+    assert (descriptor["kind"], descriptor["K"], descriptor["groups"], descriptor["relu"]) == (
+        2, 4, 4, 0)
+    figures = _check_layer(pool, _golden_run(pool), NUMERICS)
+    assert figures["effectual_macs"] == effectual_macs(i, f, stride, padding, groups) > 0
+
+
+def test_a_max_pooling_of_negative_values_is_refused_before_any_build(tmp_path, capsys):
+    path = tmp_path / "w.toml"
+    path.write_text(POOLED.format(relu="false", size=2, stride=2))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'pool': a max pooling's input must have no negative value, and it has" in err
+    assert "(the block counts an absent activation as zero): put a ReLU before it" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("size, stride, message", [
+    (2, 4, "layer 'pool' has stride = 4, above 3 (the block's largest)"),
+    (4, 1, "layer 'pool' has filter height R = 4, above 3 (raise max_kernel"),
+])
+def test_a_max_pooling_the_block_cannot_run_is_refused_before_any_build(size, stride, message,
+                                                                        tmp_path, capsys):
+    path = tmp_path / "w.toml"
+    path.write_text(POOLED.format(relu="true", size=size, stride=stride))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from isosceles.golden import conv2d, dense_conv2d
+from isosceles.golden import conv2d, dense_conv2d, isos_streams
 from isosceles.golden.layers import avg_pool, fully_connected, max_pool, residual_add
 from isosceles.golden.memory_image import (
     LayerImage,
@@ -292,8 +292,8 @@ def test_pooling_and_add_layers_are_the_golden_layers(tmp_path):
     for layer in w.layers:
         assert np.array_equal(run[layer.name], layer.output), layer.name
     with pytest.raises(ValueError, match=re.escape(
-            "layer 'sum' (add) cannot run on the block yet; it runs conv, depthwise, fc, "
-            "avgpool layers")):
+            "layer 'sum' (add) is not run as a convolution; the block's core runs conv, "
+            "depthwise, fc, avgpool, maxpool layers")):
         total.conv_arguments()
 
 
@@ -359,7 +359,7 @@ def test_the_shipped_workloads_cover_the_brief():
     names = {path.stem for path in SHIPPED}
     assert names >= {"resnet_3x3", "conv_1x1", "depthwise_3x3", "stride2_padded",
                      "rectangular_kernels", "one_pixel_image", "all_zero_input", "fc",
-                     "two_layers", "avg_pool", "residual_add"}
+                     "two_layers", "avg_pool", "residual_add", "maxpool"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
@@ -390,8 +390,15 @@ def test_every_shipped_workload_loads_lays_out_and_reads_back(path):
             acc = fully_connected(layer.input.reshape(-1), layer.weights)[None, None, :]
         else:
             acc = conv2d(i, weights, stride=stride, padding=padding, groups=groups)
-        if layer.type == "avgpool":  # the block's form of it gives avg_pool's output exactly
+        # A pool's form on the block gives the golden pool's output exactly.
+        if layer.type == "avgpool":
             assert np.array_equal(layer.output, avg_pool(layer.input, size=layer.kernel[0],
+                                                         stride=layer.stride,
+                                                         padding=layer.padding[0]))
+        elif layer.type == "maxpool":
+            acc = isos_streams(i, weights, stride=stride, padding=padding, groups=groups,
+                               maximum=True).accumulations
+            assert np.array_equal(layer.output, max_pool(layer.input, size=layer.kernel[0],
                                                          stride=layer.stride,
                                                          padding=layer.padding[0]))
         else:
