@@ -118,7 +118,8 @@ class IsosBlock(wiring.Component):
     never hangs on bad input (``BUS`` wins over a format code: an error beat's data is garbage).
     Descriptor registers refuse writes while busy (SLVERR). The counters restart at each start.
     Layer kinds: 0 a convolution, 1 fully connected, 2 a max pooling (a depthwise convolution
-    whose unit weights and identity POU table the host lays out, reduced by the maximum).
+    whose unit weights and identity POU table the host lays out, reduced by the maximum), 3 a
+    residual add (on the merge adders, below; a one-lane build has none and refuses it).
 
     Inside: an :class:`~isosceles.hw.core.IsosCore`; a
     :class:`~isosceles.hw.filter_loader.FilterLoader` and a

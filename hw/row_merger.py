@@ -33,9 +33,8 @@ class RowMerger(wiring.Component):
     become the marker of ``q``. With ``config.maximum`` (a max pooling) the data heads are
     reduced by the maximum instead, with zero standing for every source without a head of the
     key (``golden.isos.merge_substreams(..., maximum=True)``). The key order makes completion
-    in-band: a source holds back
-    every column it has not finished, so no watermark and no per-source buffering beyond its
-    head is needed. This one merge replaces
+    in-band: a source holds back every column it has not finished, so no watermark and no
+    per-source buffering beyond its head is needed. This one merge replaces
     the paper's ``K`` R-mergers and K-merger (the same output: ``golden.isos.merge_substreams``
     equals ``kmerger_out``) at the cost of ``R * (R - 1)`` key comparators.
 
