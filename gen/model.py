@@ -179,9 +179,11 @@ def summarize(results, networks=()):
             "layers_per_pipeline": _pipeline_lengths(w, iso),
             "layers_per_pipeline_greedy": _pipeline_lengths(w, by_design["ISOSceles-greedy"]),
             "groups": {d: [len(g.layers) for g in by_design[d].groups] for d in PIPELINED},
-            "pipelines": [{"layers": list(g.layers), "boundary": g.boundary}
+            "pipelines": [{"layers": list(g.layers), "boundary": g.boundary,
+                           "cycles": g.cycles, "dram_bytes": sum(g.traffic.values())}
                           for g in iso.groups],
             "own_workload": name in own,
+            "activation_source": w.activation_source or ACTIVATION_SOURCE[w.network],
             "bound_share": _bound_shares(iso),
             "sparten_traffic_vs_fused_layer": {
                 d: by_design[d].traffic_bytes / fl.traffic_bytes for d in SPARTENS},
@@ -253,9 +255,7 @@ def _inputs(net, densities, densities_file):
              "published totals; docs/performance.md)"]
     for name in net:
         given = densities.get(name, {})
-        source = ACTIVATION_SOURCE.get(
-            NETWORK_OF.get(name), "workload file: inputs as given, later layers at the "
-            "expected density of their accumulations (halved by a ReLU)")
+        source = net[name]["activation_source"]
         if given:
             source = f"{len(given)} tensors from {densities_file}; the rest {source}"
         lines.append(f"{name:{nw}}{source}")
@@ -359,10 +359,19 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
                  + ",".join(map(str, PAPER["pipelines_R96"])))
     for name, row in net.items():
         if row["own_workload"]:
-            lines += ["", f"Pipelines of {name} (ISOSceles) and why each starts where it does"]
-            lines += [f"  {', '.join(group['layers'])}"
+            lines += ["", f"Pipelines of {name} (ISOSceles): cycles, DRAM bytes and why each "
+                          "starts where it does"]
+            lines += [f"  {', '.join(group['layers'])}  ({group['cycles']:.0f} cycles, "
+                      f"{group['dram_bytes']:.0f} B)"
                       + (f": {group['boundary']}" if group["boundary"] else "")
                       for group in row["pipelines"]]
+            cycles, dram = row["cycles"], {d: sum(t.values())
+                                           for d, t in row["traffic_bytes"].items()}
+            single, iso = "ISOSceles-single", "ISOSceles"
+            lines.append(f"  layer by layer (single) {cycles[single]:.0f} cycles, "
+                         f"{dram[single]:.0f} B; pipelined {cycles[iso]:.0f} cycles, "
+                         f"{dram[iso]:.0f} B ({cycles[single] / cycles[iso]:.2f}x faster, "
+                         f"{dram[single] / dram[iso]:.2f}x fewer bytes)")
     lines += ["", f"What bounds ISOSceles (share of time; backend merger "
               f"{merger_tokens_per_cycle:g} token/cycle)",
               f"{'':{nw}}{'compute':>10}{'merger':>10}{'memory':>10}"]
