@@ -16,9 +16,13 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from isosceles.gen.cli import add_config_argument, existing_file, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import atomic_write, check_writable, write_json
+from isosceles.golden.workload_file import load_workload as load_golden_workload
+from isosceles.golden.workload_spec import read_workload_spec
 from isosceles.perf.baselines import (
     FusedLayerConfig,
     FusedLayerModel,
@@ -36,8 +40,8 @@ from isosceles.perf.workloads import (
     workload,
 )
 
-__all__ = ["PAPER", "DESIGNS", "ALTERNATIVES", "evaluate", "read_densities", "summarize",
-           "format_report", "write_plots", "register"]
+__all__ = ["PAPER", "DESIGNS", "ALTERNATIVES", "evaluate", "load_network", "read_densities",
+           "summarize", "format_report", "write_plots", "register"]
 
 # The headline designs, in every figure: SparTen in the paper's reading (input re-read per group
 # of filters) and ISOSceles with the paper's per-block pipelining.
@@ -548,11 +552,31 @@ def read_densities(path):
     return document
 
 
+def _nonzero_fraction(array):
+    return float(np.count_nonzero(array)) / array.size
+
+
+def load_network(path):
+    """The workload file ``path`` as the performance model's
+    :class:`~isosceles.perf.workloads.Workload`. A file that gives any layer's ``tensors`` is
+    modelled at the densities of the golden model's tensors (the given ones, the drawn ones of
+    the other layers, and every layer's output), measured as their nonzero fractions."""
+    if all(layer.tensors is None for layer in read_workload_spec(path).layers):
+        return load_workload(path)
+    golden = load_golden_workload(path).layers
+    weights = {layer.name: _nonzero_fraction(layer.weights) for layer in golden
+               if layer.weights is not None}
+    activations = {layer.name: _nonzero_fraction(layer.output) for layer in golden}
+    activations |= {f"{layer.name}.input": _nonzero_fraction(layer.input) for layer in golden
+                    if layer.source is None}
+    return load_workload(path, weight_densities=weights, activation_densities=activations)
+
+
 def run_model(args):
     """The ``isosceles model`` command."""
     names = parse_variants(args.networks or ("" if args.workload else "all")) \
         if args.networks or not args.workload else ()
-    networks = [load_workload(path) for path in args.workload or ()]
+    networks = [load_network(path) for path in args.workload or ()]
     densities = read_densities(args.densities) if args.densities else {}
     check_writable(args.out, folder=True)
     if args.json:

@@ -8,15 +8,11 @@ import pytest
 
 from isosceles.gen.cli import main
 from isosceles.gen.config import IsoscelesConfig, bits_for
+from isosceles.gen.model import load_network
 from isosceles.golden.workload_file import load_workload as load_golden_workload
 from isosceles.golden.workload_spec import WorkloadError, read_workload_spec
 from isosceles.perf.isosceles_model import IsoscelesModel
-from isosceles.perf.workload_file import (
-    EXPECTED_SOURCE,
-    MEASURED_SOURCE,
-    RELU_KEEPS,
-    load_workload,
-)
+from isosceles.perf.workload_file import EXPECTED_SOURCE, RELU_KEEPS, load_workload
 from isosceles.perf.workloads import accumulation_density, pooled_density
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +72,10 @@ def test_a_workload_file_becomes_a_network(tmp_path):
      "layer 'conv_a': activation_density: 1.5 is out of range 0..1"),
     (("seed = 10", 'tensors = "a.npz"'),
      "layer 'conv_a': weight_density: does not apply when 'tensors' gives"),
-    # The golden model's reader of tensors files: its errors reach the model unchanged.
-    (("weight_density = 0.4\nactivation_density = 0.5\nseed = 10", 'tensors = "a.npz"'),
-     "layer 'conv_a': tensors: cannot read"),
     # What the model cannot represent.
+    (("weight_density = 0.4\nactivation_density = 0.5\nseed = 10", 'tensors = "a.npz"'),
+     "layer 'conv_a': tensors: the performance model works from densities: measure them on the "
+     "tensors (isosceles model does) or give weight_density and activation_density instead"),
     (("weight_density = 0.4", "weight_density = 0"),
      "layer 'conv_a': weight_density: 0 is outside the performance model's range (0, 1]"),
     (('requant = "auto"', 'requant = "auto"\n\n[[layer]]\nname = "p"\ntype = "add"\n'
@@ -278,9 +274,9 @@ def test_the_skip_add_takes_a_merger_of_the_union_of_both_streams(tmp_path):
 
 
 def test_a_file_with_tensors_is_modelled_at_its_measured_densities():
-    w = load_workload(DIGITS)
+    w = load_network(DIGITS)
     golden = {layer.name: layer for layer in load_golden_workload(DIGITS).layers}
-    assert w.activation_source == MEASURED_SOURCE
+    assert w.activation_source == "workload file: 9 of 9 tensors at measured densities"
     assert [layer.name for layer in w.layers] == [
         "conv1", "conv2", "conv3+skip", "pool", "conv4", "average", "fc"]
     assert w.layers[2].residual == "conv1" and w.layers[3].input == "conv3+skip"
@@ -300,7 +296,7 @@ def test_a_file_with_tensors_is_modelled_at_its_measured_densities():
 
 
 def test_the_digits_cnn_pipelines_and_its_skip_traffic():
-    w = load_workload(DIGITS)
+    w = load_network(DIGITS)
     result = IsoscelesModel().run(w)
     assert [(g.layers, g.boundary) for g in result.groups] == [
         (("conv1",), None),
@@ -322,22 +318,58 @@ def test_the_digits_cnn_pipelines_and_its_skip_traffic():
     assert single.traffic_bytes - result.traffic_bytes == pytest.approx(2 * conv2 + conv1)
 
 
-def test_all_zero_weights_in_a_tensors_file_are_refused(tmp_path):
-    rng = np.random.default_rng(5)
-    np.savez(tmp_path / "a.npz", input=rng.integers(-3, 4, (8, 8, 8)).astype(np.int8),
-             weights=np.zeros((8, 3, 16, 3), np.int8))
+def test_tensors_files_are_measured_and_their_errors_are_one_line(tmp_path):
     path = _write(tmp_path, TWO_LAYERS.replace(
         "weight_density = 0.4\nactivation_density = 0.5\nseed = 10", 'tensors = "a.npz"'))
+    # The golden model's reader of tensors files: its errors reach the model unchanged.
+    with pytest.raises(WorkloadError, match=f"^{path}: layer 'conv_a': tensors: cannot read "):
+        load_network(path)
+    seed = 5
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    image = rng.integers(-3, 4, (8, 8, 8)).astype(np.int8)
+    weights = (rng.integers(-3, 4, (8, 3, 16, 3)) * (rng.random((8, 3, 16, 3)) < 0.3))
+    np.savez(tmp_path / "a.npz", input=image, weights=weights.astype(np.int8))
+    w = load_network(path)
+    assert w.layers[0].weight_density == np.count_nonzero(weights) / weights.size
+    assert w.tensor("conv_a.input").density == np.count_nonzero(image) / image.size
+    np.savez(tmp_path / "a.npz", input=image, weights=np.zeros((8, 3, 16, 3), np.int8))
     with pytest.raises(WorkloadError) as error:
-        load_workload(path)
-    assert str(error.value) == (f"{path}: layer 'conv_a': tensors: its weights are all zero: a "
-                                "layer without weights does no work; remove the layer")
+        load_network(path)
+    assert str(error.value) == (
+        f"{path}: layer 'conv_a': tensors: the measured weight density 0 is outside the "
+        "performance model's range (0, 1]: a layer without weights does no work; remove the "
+        "layer")
+
+
+def test_measured_densities_replace_the_expected_ones(tmp_path):
+    path = _write(tmp_path, RESIDUAL + ADD)
+    w = load_workload(path, weight_densities={"conv_b": 0.25},
+                      activation_densities={"conv_a.input": 0.3, "skip": 0.9})
+    assert w.layers[1].weight_density == 0.25
+    assert w.tensor("conv_a.input").density == 0.3 and w.tensor("conv_c+skip").density == 0.9
+    # The tensors between follow the measured ones.
+    assert w.tensor("conv_a").density == pytest.approx(
+        accumulation_density(8 * 9, 0.4, 0.3) * RELU_KEEPS)
+    assert w.activation_source == (
+        "workload file: 2 of 5 tensors at measured densities; the rest: inputs as given, later "
+        "layers at the expected density of their accumulations (halved by a ReLU)")
+    # The convolution an add is folded into: its output is the stream the skip is added to.
+    d_a = accumulation_density(8 * 9, 0.4, 0.5) * RELU_KEEPS
+    w = load_workload(path, activation_densities={"conv_c": 0.2})
+    assert w.tensor("conv_c+skip").density == pytest.approx(1 - 0.8 * (1 - d_a))
+    assert w.activation_source.startswith("workload file: 1 of 5 tensors at measured ")
+    with pytest.raises(ValueError, match="activation densities for 'conv_d', which the file "
+                                         "does not have; it has conv_a.input, conv_a, conv_b"):
+        load_workload(path, activation_densities={"conv_d": 0.5, "conv_a": 0.5})
+    with pytest.raises(ValueError, match="weight densities for 'skip', which the file"):
+        load_workload(path, weight_densities={"skip": 0.5})
 
 
 def test_model_command_prints_the_digits_cnn(tmp_path, capsys):
     assert main(["model", "--workload", str(DIGITS), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert f"digits_cnn  {MEASURED_SOURCE}" in out
+    assert "digits_cnn  workload file: 9 of 9 tensors at measured densities\n" in out
     report = out.split("Pipelines of digits_cnn (ISOSceles): cycles, DRAM bytes and why each "
                        "starts where it does\n")[1].split("\n\n")[0].splitlines()
     assert [line.split("  (")[0].strip() for line in report[:-1]] == [
