@@ -255,8 +255,9 @@ def _name_width(net):
 def _inputs(net, densities, densities_file):
     """Where each network's activation densities come from, for the report's first table."""
     nw = _name_width(net)
-    lines = ["Inputs: activation densities (the weight densities are published or fitted to "
-             "published totals; docs/performance.md)"]
+    lines = ["Inputs: activation densities (the paper's networks' weight densities are "
+             "published or fitted to published totals, a workload file's given or measured; "
+             "docs/performance.md)"]
     for name in net:
         given = densities.get(name, {})
         source = net[name]["activation_source"]
