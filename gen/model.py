@@ -16,9 +16,13 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from isosceles.gen.cli import add_config_argument, existing_file, load_config
 from isosceles.gen.config import IsoscelesConfig
 from isosceles.gen.files import atomic_write, check_writable, write_json
+from isosceles.golden.workload_file import load_workload as load_golden_workload
+from isosceles.golden.workload_spec import read_workload_spec
 from isosceles.perf.baselines import (
     FusedLayerConfig,
     FusedLayerModel,
@@ -36,8 +40,8 @@ from isosceles.perf.workloads import (
     workload,
 )
 
-__all__ = ["PAPER", "DESIGNS", "ALTERNATIVES", "evaluate", "read_densities", "summarize",
-           "format_report", "write_plots", "register"]
+__all__ = ["PAPER", "DESIGNS", "ALTERNATIVES", "evaluate", "load_network", "read_densities",
+           "summarize", "format_report", "write_plots", "register"]
 
 # The headline designs, in every figure: SparTen in the paper's reading (input re-read per group
 # of filters) and ISOSceles with the paper's per-block pipelining.
@@ -179,9 +183,11 @@ def summarize(results, networks=()):
             "layers_per_pipeline": _pipeline_lengths(w, iso),
             "layers_per_pipeline_greedy": _pipeline_lengths(w, by_design["ISOSceles-greedy"]),
             "groups": {d: [len(g.layers) for g in by_design[d].groups] for d in PIPELINED},
-            "pipelines": [{"layers": list(g.layers), "boundary": g.boundary}
+            "pipelines": [{"layers": list(g.layers), "boundary": g.boundary,
+                           "cycles": g.cycles, "dram_bytes": sum(g.traffic.values())}
                           for g in iso.groups],
             "own_workload": name in own,
+            "activation_source": w.activation_source or ACTIVATION_SOURCE[w.network],
             "bound_share": _bound_shares(iso),
             "sparten_traffic_vs_fused_layer": {
                 d: by_design[d].traffic_bytes / fl.traffic_bytes for d in SPARTENS},
@@ -249,13 +255,12 @@ def _name_width(net):
 def _inputs(net, densities, densities_file):
     """Where each network's activation densities come from, for the report's first table."""
     nw = _name_width(net)
-    lines = ["Inputs: activation densities (the weight densities are published or fitted to "
-             "published totals; docs/performance.md)"]
+    lines = ["Inputs: activation densities (the paper's networks' weight densities are "
+             "published or fitted to published totals, a workload file's given or measured; "
+             "docs/performance.md)"]
     for name in net:
         given = densities.get(name, {})
-        source = ACTIVATION_SOURCE.get(
-            NETWORK_OF.get(name), "workload file: inputs as given, later layers at the "
-            "expected density of their accumulations (halved by a ReLU)")
+        source = net[name]["activation_source"]
         if given:
             source = f"{len(given)} tensors from {densities_file}; the rest {source}"
         lines.append(f"{name:{nw}}{source}")
@@ -359,10 +364,19 @@ def format_report(results, summary, *, config, seed, pooled_mergers=False,
                  + ",".join(map(str, PAPER["pipelines_R96"])))
     for name, row in net.items():
         if row["own_workload"]:
-            lines += ["", f"Pipelines of {name} (ISOSceles) and why each starts where it does"]
-            lines += [f"  {', '.join(group['layers'])}"
+            lines += ["", f"Pipelines of {name} (ISOSceles): cycles, DRAM bytes and why each "
+                          "starts where it does"]
+            lines += [f"  {', '.join(group['layers'])}  ({group['cycles']:.0f} cycles, "
+                      f"{group['dram_bytes']:.0f} B)"
                       + (f": {group['boundary']}" if group["boundary"] else "")
                       for group in row["pipelines"]]
+            cycles, dram = row["cycles"], {d: sum(t.values())
+                                           for d, t in row["traffic_bytes"].items()}
+            single, iso = "ISOSceles-single", "ISOSceles"
+            lines.append(f"  layer by layer (single) {cycles[single]:.0f} cycles, "
+                         f"{dram[single]:.0f} B; pipelined {cycles[iso]:.0f} cycles, "
+                         f"{dram[iso]:.0f} B ({cycles[single] / cycles[iso]:.2f}x faster, "
+                         f"{dram[single] / dram[iso]:.2f}x fewer bytes)")
     lines += ["", f"What bounds ISOSceles (share of time; backend merger "
               f"{merger_tokens_per_cycle:g} token/cycle)",
               f"{'':{nw}}{'compute':>10}{'merger':>10}{'memory':>10}"]
@@ -539,11 +553,31 @@ def read_densities(path):
     return document
 
 
+def _nonzero_fraction(array):
+    return float(np.count_nonzero(array)) / array.size
+
+
+def load_network(path):
+    """The workload file ``path`` as the performance model's
+    :class:`~isosceles.perf.workloads.Workload`. A file that gives any layer's ``tensors`` is
+    modelled at the densities of the golden model's tensors (the given ones, the drawn ones of
+    the other layers, and every layer's output), measured as their nonzero fractions."""
+    if all(layer.tensors is None for layer in read_workload_spec(path).layers):
+        return load_workload(path)
+    golden = load_golden_workload(path).layers
+    weights = {layer.name: _nonzero_fraction(layer.weights) for layer in golden
+               if layer.weights is not None}
+    activations = {layer.name: _nonzero_fraction(layer.output) for layer in golden}
+    activations |= {f"{layer.name}.input": _nonzero_fraction(layer.input) for layer in golden
+                    if layer.source is None}
+    return load_workload(path, weight_densities=weights, activation_densities=activations)
+
+
 def run_model(args):
     """The ``isosceles model`` command."""
     names = parse_variants(args.networks or ("" if args.workload else "all")) \
         if args.networks or not args.workload else ()
-    networks = [load_workload(path) for path in args.workload or ()]
+    networks = [load_network(path) for path in args.workload or ()]
     densities = read_densities(args.densities) if args.densities else {}
     check_writable(args.out, folder=True)
     if args.json:

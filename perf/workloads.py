@@ -200,6 +200,9 @@ class Workload:
         the paper's networks) first.
     seed : int
         Seed of the activation-density and row-nonzero draws.
+    activation_source : str or None
+        Where the activation densities come from, for reports; None: the network's entry in
+        :data:`ACTIVATION_SOURCE`.
     """
 
     name: str
@@ -207,6 +210,7 @@ class Workload:
     layers: tuple
     tensors: tuple
     seed: int
+    activation_source: str = None
 
     def __post_init__(self):
         by_name = {t.name: t for t in self.tensors}
@@ -284,7 +288,8 @@ class Workload:
         tensors = tuple(t if t.name in self.inputs else
                         replace(t, density=min(1.0, t.density * activation_scale))
                         for t in self.tensors)
-        return Workload(self.name, self.network, layers, tensors, self.seed)
+        return Workload(self.name, self.network, layers, tensors, self.seed,
+                        self.activation_source)
 
 
 @lru_cache(maxsize=4096)
