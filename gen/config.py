@@ -76,7 +76,7 @@ class IsoscelesConfig:
     lanes: int = ranged(4, IntRange("lanes", 1, 1024))
     macs_per_pe: int = ranged(8, IntRange("multipliers", 1, 64))
     pes_per_lane: int = ranged(1, IntRange("PEs", 1, 64))
-    max_kernel: int = ranged(3, IntRange("rows or columns of a filter", 1, 15))
+    max_kernel: int = ranged(4, IntRange("rows or columns of a filter", 1, 15))
     max_channels: int = ranged(32, IntRange("channels", 1, 4096))
     max_columns: int = ranged(16, IntRange("columns", 1, 4096))
     filter_buffer_bytes: int = ranged(16 * 1024, IntRange("bytes", 1))

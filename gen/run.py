@@ -10,9 +10,11 @@ counters with the golden counts; the first mismatch is named (a tensor coordinat
 code or a counter) and the run exits non-zero.
 """
 
+import contextlib
 import json
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +40,7 @@ from isosceles.hw.core import MAX_STRIDE
 from isosceles.hw.filter_buffer import storage_words
 from isosceles.hw.pe import lane_filter_words
 
-__all__ = ["register", "run_workload", "check_fits", "RunMismatch"]
+__all__ = ["register", "run_workload", "run_images", "check_fits", "RunMismatch"]
 
 
 class RunMismatch(AssertionError):
@@ -140,18 +142,81 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
     """Run workload file ``path`` on the block of ``config`` (default: the built-in one),
     memory and host in cocotb, with AXI stalls of probability ``stalls``, and return the report
     (see ``isosceles run --help``). RunMismatch on any difference."""
+    return run_images(path, None, config, waves=waves, stalls=stalls, seed=seed)[0]
+
+
+def run_images(path, images, config=None, *, waves=False, stalls=0.0, seed=None, on_image=None):
+    """:func:`run_workload` once for each network input of ``images`` (an integer array ``[N, H,
+    W, C]``; None: the file's own input), in one simulation: a report per input, each checked as
+    the simulation finishes it and then handed to ``on_image(number, report)``."""
     config = IsoscelesConfig() if config is None else config
-    workload = load_workload(path, numerics=config.numerics)
-    check_fits(workload, config)
+    inputs = [None] if images is None else list(images)
+    workloads = [load_workload(path, numerics=config.numerics, input=x) for x in inputs]
+    for workload in workloads:
+        check_fits(workload, config)
     from isosceles.tb.harness import run_cocotb
 
+    reports = []
+
+    def check(line):
+        reports.append(_input_report(path, workloads[len(reports)], json.loads(line), config))
+        if on_image:
+            on_image(len(reports), reports[-1])
+
     with tempfile.TemporaryDirectory() as scratch:
-        result = Path(scratch) / "result.json"
-        run_dir = run_cocotb(isosceles_block, params=config.as_dict(),
-                             test_module="isosceles.tb.cocotb_run", seed=seed, waves=waves,
-                             extra={"workload": str(Path(path).resolve()), "result": str(result),
-                                    "stalls": stalls})
-        measured = json.loads(result.read_text())
+        result = Path(scratch) / "result.jsonl"
+        result.touch()
+        extra = {"workload": str(Path(path).resolve()), "result": str(result), "stalls": stalls}
+        if images is not None:
+            extra["inputs"] = str(Path(scratch) / "inputs.npy")
+            np.save(extra["inputs"], np.asarray(images))
+        with _following(result, check):
+            run_dir = run_cocotb(isosceles_block, params=config.as_dict(),
+                                 test_module="isosceles.tb.cocotb_run", seed=seed, waves=waves,
+                                 extra=extra)
+    if len(reports) != len(inputs):
+        raise RunMismatch(f"the simulation finished {len(reports)} of {len(inputs)} inputs "
+                          f"(log: {run_dir / 'sim.log'})")
+    waveform = next(iter(sorted(run_dir.glob("dump.*"))), None)
+    for report in reports:
+        report.update(log=str(run_dir / "sim.log"), waveform=str(waveform) if waveform else None)
+    return reports
+
+
+@contextlib.contextmanager
+def _following(path, on_line, poll_seconds=0.2):
+    """Call ``on_line`` with each line appended to ``path`` while the body runs (and with those
+    left at its end); the first exception it raises is raised here, after the body."""
+    failure, stop = [], threading.Event()
+
+    def follow():
+        with open(path) as file:
+            pending = ""
+            while not failure:
+                pending += file.read()
+                *lines, pending = pending.split("\n")
+                try:
+                    for line in lines:
+                        on_line(line)
+                except Exception as error:  # noqa: BLE001 - raised again in the caller's thread
+                    failure.append(error)
+                if stop.is_set() and not lines:
+                    return
+                stop.wait(poll_seconds)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        follower.join()
+    if failure:
+        raise failure[0]
+
+
+def _input_report(path, workload, measured, config):
+    """The report of one network input: every layer checked against the golden model."""
     peak = config.lanes * config.macs_per_pe  # one PE per lane in the RTL today
     layers = []
     for layer, run in zip(workload.layers, measured, strict=True):
@@ -164,15 +229,13 @@ def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):
                        "bounds": bounds})
     cycles = sum(layer["cycles"] for layer in layers)
     macs = sum(layer["effectual_macs"] for layer in layers)
-    waveform = next(iter(sorted(run_dir.glob("dump.*"))), None)
     return {
         "workload": str(path), "bit_exact": True, "cycles": cycles, "effectual_macs": macs,
         "macs_per_cycle_peak": peak, "mac_utilization": macs / (cycles * peak),
         **{key: sum(layer[key] for layer in layers)
            for key in ("dram_read_bytes", "dram_write_bytes", "compulsory_bytes",
                        "halo_read_bytes")},
-        "layers": layers, "log": str(run_dir / "sim.log"),
-        "waveform": str(waveform) if waveform else None,
+        "layers": layers,
     }
 
 

@@ -329,8 +329,25 @@ def _unweighted(spec, done, numerics):
                          spec.kernel, spec.skip, addend)
 
 
-def _layer(path, spec, done, numerics):
-    """The concrete :class:`WorkloadLayer` of one :class:`LayerSpec`."""
+def _network_input(path, spec, x, numerics):
+    """``x`` as the first layer's input: an integer array of its input shape whose values fit
+    ``act_bits``, or WorkloadError naming the problem."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer) or tuple(x.shape) != tuple(spec.input_shape):
+        raise layer_error(path, repr(spec.name), "input",
+                          f"the given input is {x.dtype} {list(x.shape)}; the layer takes "
+                          f"integers of shape {list(spec.input_shape)}")
+    low, high = numerics.act_range
+    if x.size and (x.min() < low or x.max() > high):
+        raise layer_error(path, repr(spec.name), "input",
+                          f"the given input's values {x.min()}..{x.max()} do not fit "
+                          f"act_bits = {numerics.act_bits} ({low}..{high})")
+    return x.astype(np.int64)
+
+
+def _layer(path, spec, done, numerics, network_input=None):
+    """The concrete :class:`WorkloadLayer` of one :class:`LayerSpec` (``network_input``, when
+    given, replaces its own input)."""
     if spec.type not in WEIGHTED_LAYER_TYPES:
         return _unweighted(spec, done, numerics)
     pou = None
@@ -344,6 +361,8 @@ def _layer(path, spec, done, numerics):
         f = _draw(rng, spec.weight_shape, spec.weight_density, 1 << (numerics.weight_bits - 3))
     if spec.source is not None:
         i = done[spec.source].output
+    if network_input is not None:
+        i = network_input
     acc = _accumulations(spec.type, i, f, spec.stride, spec.padding, spec.groups, numerics)
     if spec.requant == "auto":
         pou = auto_requant(acc, spec.relu, numerics)
@@ -356,8 +375,11 @@ def _layer(path, spec, done, numerics):
                          out, spec.kernel)
 
 
-def load_workload(path, numerics=DEFAULT_NUMERICS):
+def load_workload(path, numerics=DEFAULT_NUMERICS, *, input=None):
     """Read and validate a workload file; its layers with concrete tensors and golden outputs.
+
+    ``input``, an integer array ``[H, W, C]``, replaces the first layer's own input (the
+    network's), to run the same network on another image.
 
     Raises
     ------
@@ -365,7 +387,10 @@ def load_workload(path, numerics=DEFAULT_NUMERICS):
         One line naming the file, the layer and the key, for any invalid content.
     """
     spec = read_workload_spec(path, numerics)
+    first = spec.layers[0]
+    network_input = None if input is None else _network_input(spec.path, first, input, numerics)
     done = {}
     for layer in spec.layers:
-        done[layer.name] = _layer(spec.path, layer, done, numerics)
+        done[layer.name] = _layer(spec.path, layer, done, numerics,
+                                  network_input if layer is first else None)
     return Workload(spec.path, spec.description, tuple(done.values()))

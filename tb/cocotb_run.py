@@ -2,8 +2,9 @@
 
 Each layer is laid out in the AXI RAM by the golden memory image (``docs/memory.md``), its
 descriptor loaded through the AXI-Lite registers, and the block run; the output tensor read back
-from memory and the block's counters go, per layer, to the JSON file ``extra["result"]``;
-``isosceles.gen.run`` checks them against the golden model.
+from memory and the block's counters go, per layer, to the file ``extra["result"]``, one JSON
+line per network input as it finishes; ``isosceles.gen.run`` checks them against the golden
+model. The inputs are the workload's own, or the images of the ``.npy`` file ``extra["inputs"]``.
 """
 
 import json
@@ -31,40 +32,46 @@ def _area_bytes(image, area, what):
 async def run_workload(dut):
     ctx = tb_context()
     config = config_of(ctx.params)
-    numerics = config.numerics
-    workload = load_workload(ctx.extra["workload"], numerics=numerics)
+    inputs = ctx.extra.get("inputs")
+    images = [None] if inputs is None else np.load(inputs)
     await start_clock_and_reset(dut)
     host = BlockHost(dut, lanes=config.lanes, memory_bytes=MEMORY_BYTES,
                      stalls=ctx.extra.get("stalls", 0.0), seed=ctx.seed)
-    results = []
-    for index, layer in enumerate(workload.layers):
-        image = MemoryImage()
-        placed = layer.layout(image, numerics=numerics)  # a fully connected layer reads [H, W, C]
-        if image.end > MEMORY_BYTES:
-            raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
-                             f"bench's AXI RAM has {MEMORY_BYTES}")
-        host.ram.write(0, bytes(image.data))
-        started = time.monotonic()
-        run = await host.run(placed.descriptor(),
-                             timeout_cycles=20_000 + 40 * placed.geometry.R * len(image.data))
-        run["sim_seconds"] = time.monotonic() - started
-        image.data[:] = host.ram.read(0, len(image.data))
-        result = {"name": layer.name, "error": run.pop("error").name, **run}
-        if result["error"] == "NONE":
-            result["output"] = placed.read_output(image).tolist()
-            result["compulsory_read"], result["compulsory_written"] = (
-                placed.compulsory_bytes(image))
-            result["band_read"] = placed.band_read_bytes(image, config.lanes)
-            if placed.kind == "add":  # two inputs, no filters, no POU table
-                result["input_bytes"] = (_area_bytes(image, placed.input, "input table")
-                                         + _area_bytes(image, placed.input2, "input2 table"))
-                result["filter_bytes"] = result["pou_bytes"] = 0
-            else:
-                result["input_bytes"] = _area_bytes(image, placed.input, "input table")
-                result["filter_bytes"] = _area_bytes(image, placed.filters, "filter table")
-                result["pou_bytes"] = ENTRY_BYTES * placed.geometry.K
-        results.append(result)
-        dut._log.info(f"layer {index + 1}/{len(workload.layers)} {layer.name}: "
-                      f"{run['cycles']} cycles, {result['error']}")
     with open(ctx.extra["result"], "w") as file:
-        json.dump(results, file)
+        for number, image in enumerate(images, 1):
+            workload = load_workload(ctx.extra["workload"], numerics=config.numerics, input=image)
+            results = [await _run_layer(dut, host, config, layer) for layer in workload.layers]
+            print(json.dumps(results), file=file, flush=True)
+            dut._log.info(f"input {number}/{len(images)}: "
+                          f"{sum(result['cycles'] for result in results)} cycles")
+
+
+async def _run_layer(dut, host, config, layer):
+    """One layer laid out in memory, run, and read back: its output and counters."""
+    numerics = config.numerics
+    image = MemoryImage()
+    placed = layer.layout(image, numerics=numerics)  # a fully connected layer reads [H, W, C]
+    if image.end > MEMORY_BYTES:
+        raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
+                         f"bench's AXI RAM has {MEMORY_BYTES}")
+    host.ram.write(0, bytes(image.data))
+    started = time.monotonic()
+    run = await host.run(placed.descriptor(),
+                         timeout_cycles=20_000 + 40 * placed.geometry.R * len(image.data))
+    run["sim_seconds"] = time.monotonic() - started
+    image.data[:] = host.ram.read(0, len(image.data))
+    result = {"name": layer.name, "error": run.pop("error").name, **run}
+    if result["error"] == "NONE":
+        result["output"] = placed.read_output(image).tolist()
+        result["compulsory_read"], result["compulsory_written"] = placed.compulsory_bytes(image)
+        result["band_read"] = placed.band_read_bytes(image, config.lanes)
+        if placed.kind == "add":  # two inputs, no filters, no POU table
+            result["input_bytes"] = (_area_bytes(image, placed.input, "input table")
+                                     + _area_bytes(image, placed.input2, "input2 table"))
+            result["filter_bytes"] = result["pou_bytes"] = 0
+        else:
+            result["input_bytes"] = _area_bytes(image, placed.input, "input table")
+            result["filter_bytes"] = _area_bytes(image, placed.filters, "filter table")
+            result["pou_bytes"] = ENTRY_BYTES * placed.geometry.K
+    dut._log.info(f"layer {layer.name}: {run['cycles']} cycles, {result['error']}")
+    return result

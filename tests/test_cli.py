@@ -2,6 +2,7 @@
 exit status 2."""
 
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +57,4 @@ def test_a_bad_value_caught_after_parsing_is_named_too(argv, named, capsys, tmp_
 
 
 def _repo():
-    from isosceles.gen.demo import DEMO_WORKLOAD
-
-    return DEMO_WORKLOAD.parents[1]
+    return Path(__file__).resolve().parents[1]

@@ -147,14 +147,39 @@ def test_the_isos_model_equals_the_dense_reference_on_every_layer(network, split
         assert np.abs(isos).max() < 1 << 15  # no saturation anywhere: the dense sum is exact
 
 
-def test_run_refuses_the_network_naming_the_first_layer_the_block_cannot_run(capsys):
+def test_the_default_block_takes_every_layer_and_a_smaller_one_names_the_first_it_cannot(
+        capsys, tmp_path):
+    check_fits(load_workload(DIGITS_WORKLOAD), IsoscelesConfig())
     message = ("layer 'average' has filter height R = 4, above 3 (raise max_kernel in the "
                "configuration)")
     with pytest.raises(ValueError, match=re.escape(message)):
-        check_fits(load_workload(DIGITS_WORKLOAD), IsoscelesConfig())
-    assert main(["run", str(DIGITS_WORKLOAD)]) == 2
+        check_fits(load_workload(DIGITS_WORKLOAD), IsoscelesConfig(max_kernel=3))
+    config = tmp_path / "c.toml"
+    config.write_text("max_kernel = 3\n")
+    assert main(["run", str(DIGITS_WORKLOAD), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("index", [1, 100, 358])
+def test_the_workload_on_another_image_is_the_network_on_it(network, split, index):
+    images, _ = split
+    workload = load_workload(DIGITS_WORKLOAD, input=images[index])
+    assert np.array_equal(workload.layers[0].input, images[index])
+    assert np.array_equal(workload.layers[-1].output.reshape(-1),
+                          classify(network, images[index:index + 1])[0][0])
+
+
+def test_another_input_of_the_wrong_shape_or_range_is_refused(split):
+    images, _ = split
+    with pytest.raises(ValueError, match=re.escape(
+            "layer 'conv1': input: the given input is int64 [8, 4, 1]; the layer takes integers "
+            "of shape [8, 8, 1]")):
+        load_workload(DIGITS_WORKLOAD, input=images[0][:, :4])
+    with pytest.raises(ValueError, match=re.escape(
+            "layer 'conv1': input: the given input's values 0..200 do not fit act_bits = 8 "
+            "(-128..127)")):
+        load_workload(DIGITS_WORKLOAD, input=images[1] * 200 // images[1].max())
 
 
 def test_the_trainer_writes_the_same_bytes_twice(tmp_path, split):

@@ -171,7 +171,7 @@ def test_runs_with_the_rtl_configuration():
 
 def test_workload_larger_than_the_configuration_is_rejected():
     with pytest.raises(ValueError, match="layer 'conv1' has kernel 7, "
-                                         "above the configuration's 3"):
+                                         "above the configuration's 4"):
         IsoscelesModel(IsoscelesConfig()).run(workload("R96"))
     with pytest.raises(ValueError, match="config must be an IsoscelesConfig"):
         IsoscelesModel("paper")

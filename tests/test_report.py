@@ -2,14 +2,16 @@
 from a run's JSON, nothing half-written, an unwritable folder refused before any work."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
 from isosceles.gen.cli import main
-from isosceles.gen.demo import DEMO_WORKLOAD
 from isosceles.gen.report import FILES, report_folder, tee_stdout, write_report
+
+WORKLOAD = Path(__file__).resolve().parents[1] / "workloads" / "resnet_3x3.toml"
 
 
 def synthetic_report(tmp_path, layers=3):
@@ -76,7 +78,7 @@ def test_a_new_report_replaces_its_files_and_keeps_others(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["w"]
 
 
-@pytest.mark.parametrize("command", [["run", str(DEMO_WORKLOAD)], ["demo"]])
+@pytest.mark.parametrize("command", [["run", str(WORKLOAD)], ["demo"]])
 def test_an_unwritable_report_folder_is_refused_before_any_work(command, tmp_path, capsys):
     in_the_way = tmp_path / "a_file"
     in_the_way.write_text("")
@@ -91,7 +93,7 @@ def test_an_unwritable_report_folder_is_refused_before_any_work(command, tmp_pat
 def test_a_report_folder_that_is_a_file_is_refused(tmp_path, capsys):
     in_the_way = tmp_path / "report"
     in_the_way.write_text("")
-    assert main(["run", str(DEMO_WORKLOAD), "--report", str(in_the_way)]) == 2
+    assert main(["run", str(WORKLOAD), "--report", str(in_the_way)]) == 2
     assert f"--report {in_the_way} exists and is not a folder" in capsys.readouterr().err
 
 

@@ -30,7 +30,7 @@ seed = 3
 
 
 @pytest.mark.parametrize("shape, message", [
-    (dict(R=5, S=3, K=4), "layer 'wide' has filter height R = 5, above 3 (raise max_kernel"),
+    (dict(R=5, S=3, K=4), "layer 'wide' has filter height R = 5, above 4 (raise max_kernel"),
     (dict(R=3, S=3, K=40), "layer 'wide' has output channels K = 40, above 32 (raise "
                            "max_channels"),
 ])
@@ -255,8 +255,9 @@ def test_a_max_pooling_of_negative_values_is_refused_before_any_build(tmp_path, 
 ])
 def test_a_max_pooling_the_block_cannot_run_is_refused_before_any_build(size, stride, message,
                                                                         tmp_path, capsys):
-    path = tmp_path / "w.toml"
+    path, config = tmp_path / "w.toml", tmp_path / "c.toml"
     path.write_text(POOLED.format(relu="true", size=size, stride=stride))
-    assert main(["run", str(path)]) == 2
+    config.write_text("max_kernel = 3\n")
+    assert main(["run", str(path), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
