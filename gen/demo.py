@@ -206,7 +206,9 @@ def batch_report(reports, labels, predictions):
         "mac_utilization": macs / (cycles * reports[0]["macs_per_cycle_peak"]),
         "per_image": [{"label": int(label), "prediction": int(prediction),
                        "cycles": report["cycles"],
-                       "dram_bytes": report["dram_read_bytes"] + report["dram_write_bytes"]}
+                       "dram_bytes": report["dram_read_bytes"] + report["dram_write_bytes"],
+                       "row_tables": {layer["name"]: layer["row_tables"]
+                                      for layer in report["layers"]}}
                       for report, label, prediction in zip(reports, labels, predictions,
                                                            strict=True)],
         "layers": layers, "log": reports[0]["log"], "waveform": reports[0]["waveform"],

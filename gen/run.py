@@ -135,7 +135,7 @@ def _check_layer(layer, run, numerics):
             "bus_read_bytes": run["bus_read_bytes"], "bus_write_bytes": run["bus_write_bytes"],
             "dram_bytes_by_tensor": tensors,
             "load_cycles": run["load_cycles"], "input_stall_cycles": run["input_stall_cycles"],
-            "output_stall_cycles": run["output_stall_cycles"]}
+            "output_stall_cycles": run["output_stall_cycles"], "row_tables": run["row_tables"]}
 
 
 def run_workload(path, config=None, *, waves=False, stalls=0.0, seed=None):

@@ -1,7 +1,8 @@
 """cocotb module behind ``isosceles run``: every layer of a workload file through the block.
 
 Each layer is laid out in the AXI RAM by the golden memory image (``docs/memory.md``), its
-descriptor loaded through the AXI-Lite registers, and the block run; the output tensor read back
+descriptor loaded through the AXI-Lite registers, and the block run; a layer that reads an
+earlier one reads the rows the block wrote for it, in place. The output tensor read back
 from memory and the block's counters go, per layer, to the file ``extra["result"]``, one JSON
 line per network input as it finishes; ``isosceles.gen.run`` checks them against the golden
 model. The inputs are the workload's own, or the images of the ``.npy`` file ``extra["inputs"]``.
@@ -40,17 +41,22 @@ async def run_workload(dut):
     with open(ctx.extra["result"], "w") as file:
         for number, image in enumerate(images, 1):
             workload = load_workload(ctx.extra["workload"], numerics=config.numerics, input=image)
-            results = [await _run_layer(dut, host, config, layer) for layer in workload.layers]
+            memory, outputs, results = MemoryImage(), {}, []
+            for layer in workload.layers:
+                results.append(await _run_layer(dut, host, config, layer, memory, outputs))
             print(json.dumps(results), file=file, flush=True)
             dut._log.info(f"input {number}/{len(images)}: "
                           f"{sum(result['cycles'] for result in results)} cycles")
 
 
-async def _run_layer(dut, host, config, layer):
-    """One layer laid out in memory, run, and read back: its output and counters."""
+async def _run_layer(dut, host, config, layer, image, outputs):
+    """One layer laid out in ``image``, run, and read back: its output and counters. A layer
+    that reads earlier layers reads the output areas the block wrote for them (``outputs``, by
+    layer name, to which this layer's is added), not a copy the host lays out."""
     numerics = config.numerics
-    image = MemoryImage()
-    placed = layer.layout(image, numerics=numerics)  # a fully connected layer reads [H, W, C]
+    placed = layer.layout(image, input_area=outputs.get(layer.source),
+                          input2_area=outputs.get(layer.skip), numerics=numerics)
+    outputs[layer.name] = placed.output
     if image.end > MEMORY_BYTES:
         raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
                          f"bench's AXI RAM has {MEMORY_BYTES}")
@@ -60,7 +66,10 @@ async def _run_layer(dut, host, config, layer):
                          timeout_cycles=20_000 + 40 * placed.geometry.R * len(image.data))
     run["sim_seconds"] = time.monotonic() - started
     image.data[:] = host.ram.read(0, len(image.data))
-    result = {"name": layer.name, "error": run.pop("error").name, **run}
+    result = {"name": layer.name, "error": run.pop("error").name, **run,
+              "row_tables": {name: area.table for name, area in (
+                  ("input", placed.input), ("input2", placed.input2), ("output", placed.output))
+                  if area is not None}}
     if result["error"] == "NONE":
         result["output"] = placed.read_output(image).tolist()
         result["compulsory_read"], result["compulsory_written"] = placed.compulsory_bytes(image)

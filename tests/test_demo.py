@@ -45,6 +45,13 @@ def test_demo_runs_the_digits_cnn_on_the_rtl_and_reports(capsys, tmp_path):
         sum(layer["cycles"] for layer in report["layers"]))
     assert report["dram_bytes_per_image"] == pytest.approx(
         np.mean([image["dram_bytes"] for image in report["per_image"]]))
+    # Each layer read the rows the block wrote for the layer before it, where it wrote them.
+    tables = report["per_image"][1]["row_tables"]
+    sources = {"conv2": "conv1", "conv3": "conv2", "skip": "conv1", "pool": "skip",
+               "conv4": "pool", "average": "conv4", "fc": "average"}
+    for name, source in sources.items():
+        assert tables[name]["input"] == tables[source]["output"], name
+    assert tables["skip"]["input2"] == tables["conv3"]["output"]
     for layer in report["layers"]:
         assert layer["cycles"] >= max(layer["bounds"].values())
         assert sum(layer["dram_bytes_by_tensor"].values()) == pytest.approx(

@@ -89,7 +89,8 @@ def _golden_run(layer):
             "compulsory_read": read, "compulsory_written": written, "band_read": band_read,
             "input_bytes": input_bytes, "filter_bytes": read - input_bytes - pou,
             "pou_bytes": pou, "bus_read_bytes": band_read, "bus_write_bytes": written,
-            "load_cycles": 1, "input_stall_cycles": 0, "output_stall_cycles": 0}
+            "load_cycles": 1, "input_stall_cycles": 0, "output_stall_cycles": 0,
+            "row_tables": {"input": placed.input.table, "output": placed.output.table}}
 
 
 @pytest.fixture
@@ -167,7 +168,9 @@ def _golden_add_run(layer):
             "compulsory_written": written, "band_read": read, "input_bytes": read,
             "filter_bytes": 0, "pou_bytes": 0, "bus_read_bytes": read,
             "bus_write_bytes": written, "load_cycles": 0, "input_stall_cycles": 0,
-            "output_stall_cycles": 0}
+            "output_stall_cycles": 0, "row_tables": {"input": placed.input.table,
+                                                      "input2": placed.input2.table,
+                                                      "output": placed.output.table}}
 
 
 def test_a_right_add_run_reports_its_figures_and_bounds(add_workload):
