@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "demo": "isosceles.gen.demo",
     "model": "isosceles.gen.model",
     "run": "isosceles.gen.run",
+    "compile": "isosceles.gen.compile",
     "generate": "isosceles.gen.generator",
     "synth": "isosceles.gen.synth",
     "clean": "isosceles.gen.clean",

@@ -205,6 +205,18 @@ class Workload:
         raise KeyError(f"{self.path} has no layer {name!r}; its layers are "
                        f"{', '.join(layer.name for layer in self.layers)}")
 
+    def layout(self, image, numerics=DEFAULT_NUMERICS):
+        """Every layer laid out in ``image`` for one run of the network: a layer that reads
+        earlier layers reads their output areas in place, so the host writes only the inputs,
+        filters and POU tables. The :class:`~isosceles.golden.memory_image.LayerImage` of each
+        layer, in order."""
+        outputs, placed = {}, []
+        for layer in self.layers:
+            placed.append(layer.layout(image, input_area=outputs.get(layer.source),
+                                       input2_area=outputs.get(layer.skip), numerics=numerics))
+            outputs[layer.name] = placed[-1].output
+        return tuple(placed)
+
     def network(self, numerics=DEFAULT_NUMERICS):
         """The layers as a golden :class:`~isosceles.golden.network.Network`, to run on other
         inputs; only the first layer may have its own input (the network's)."""

@@ -41,26 +41,25 @@ async def run_workload(dut):
     with open(ctx.extra["result"], "w") as file:
         for number, image in enumerate(images, 1):
             workload = load_workload(ctx.extra["workload"], numerics=config.numerics, input=image)
-            memory, outputs, results = MemoryImage(), {}, []
-            for layer in workload.layers:
-                results.append(await _run_layer(dut, host, config, layer, memory, outputs))
+            memory = MemoryImage()
+            program = workload.layout(memory, numerics=config.numerics)
+            if memory.end > MEMORY_BYTES:
+                raise ValueError(f"the workload needs {memory.end} bytes of memory; the bench's "
+                                 f"AXI RAM has {MEMORY_BYTES}")
+            host.ram.write(0, bytes(memory.data))
+            results = []
+            for layer, placed in zip(workload.layers, program, strict=True):
+                results.append(await _run_layer(dut, host, config, layer, placed, memory))
+                if results[-1]["error"] != "NONE":
+                    break  # the layers after it would read an output never written
             print(json.dumps(results), file=file, flush=True)
             dut._log.info(f"input {number}/{len(images)}: "
                           f"{sum(result['cycles'] for result in results)} cycles")
 
 
-async def _run_layer(dut, host, config, layer, image, outputs):
-    """One layer laid out in ``image``, run, and read back: its output and counters. A layer
-    that reads earlier layers reads the output areas the block wrote for them (``outputs``, by
-    layer name, to which this layer's is added), not a copy the host lays out."""
-    numerics = config.numerics
-    placed = layer.layout(image, input_area=outputs.get(layer.source),
-                          input2_area=outputs.get(layer.skip), numerics=numerics)
-    outputs[layer.name] = placed.output
-    if image.end > MEMORY_BYTES:
-        raise ValueError(f"layer {layer.name!r} needs {image.end} bytes of memory; the "
-                         f"bench's AXI RAM has {MEMORY_BYTES}")
-    host.ram.write(0, bytes(image.data))
+async def _run_layer(dut, host, config, layer, placed, image):
+    """Run one layer laid out in memory (``placed``, in ``image``) and read it back: its output
+    and counters; ``image`` is refreshed from the RAM."""
     started = time.monotonic()
     run = await host.run(placed.descriptor(),
                          timeout_cycles=20_000 + 40 * placed.geometry.R * len(image.data))
