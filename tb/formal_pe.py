@@ -23,9 +23,9 @@ class FrontendLaneView(FormalView):
     2-bit values and weights, 3-bit sums.
 
     The view drives ``config`` (one layer, any legal one, for the whole trace: ``1 <= S <=
-    2``, ``pw < S``, any stride, ``ph``, ``maximum``, ``1 <= P``, and ``Q`` the output columns
-    of an input row of ``W`` columns, ``1 <= W <= 2``, which the view chooses too) and the
-    filter buffer's write ports (any words and pointers, written only while the lane is not
+    2``, ``pw < S``, stride 1 to 3, any ``ph`` and ``maximum``, ``P = 1``, and ``Q`` the output
+    columns of an input row of ``W`` columns, ``1 <= W <= 2``, which the view chooses too) and
+    the filter buffer's write ports (any words and pointers, written only while the lane is not
     busy; weights with ``k`` below ``max_channels`` and ``s`` below ``S``, pointers within the
     buffer). Assumed of ``i``: the tokens of row ``h``, each token's ``w`` the markers before it
     in the row, ``c`` below ``max_channels``, ``last`` on the marker of ``W - 1`` only;
@@ -38,9 +38,9 @@ class FrontendLaneView(FormalView):
     gives markers only); ``i`` is taken and ``o`` offers only while busy; ``busy`` falls only
     once the final marker has left and the input row's last marker was taken;
     ``status.order_error`` stays clear. Between the lane and its context array (the contract
-    the context array's view assumes): a lane of the column being retired takes no update from
-    its first take until its advance, and a take or an advance comes only from the third cycle
-    after its lane's last update was presented.
+    the context array's view assumes): the lane of the column being retired takes no update
+    from its first take until its advance, and a take or an advance comes only from the third
+    cycle after its lane's last update was presented.
     """
 
     driven = ("config", "filter_write", "pointer_write")
