@@ -10,14 +10,13 @@ runs it. The golden output of every layer comes with it, to check the hardware a
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from isosceles.gen.cli import add_config_argument, existing_file, load_config
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.files import publish_folder, staging_folder
+from isosceles.gen.files import output_folder
 from isosceles.gen.run import check_fits
 from isosceles.golden.memory_image import MemoryImage
 from isosceles.golden.workload_file import load_workload
@@ -50,17 +49,11 @@ def compile_workload(path, out_dir, config=None, *, base=0):
                                "shape": list(layer.output.shape)}}
                    for layer, p in zip(workload.layers, placed, strict=True)],
     }
-    out_dir = Path(out_dir)
-    staging = staging_folder(out_dir, "-o")
-    try:
+    with output_folder(out_dir, "-o") as staging:
         (staging / "memory.bin").write_bytes(bytes(image.data))
         np.savez(staging / "expected.npz", **{layer.name: layer.output.astype(np.int32)
                                               for layer in workload.layers})
         (staging / "program.json").write_text(json.dumps(program, indent=1) + "\n")
-        publish_folder(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return program
 
 

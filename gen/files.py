@@ -2,11 +2,12 @@
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json", "check_writable", "staging_folder", "publish_folder",
-           "umask"]
+__all__ = ["atomic_write", "write_json", "check_writable", "output_folder", "umask"]
 
 
 def umask():
@@ -56,8 +57,24 @@ def check_writable(path, *, folder=False):
                       f"choose a writable path") from error
 
 
-def staging_folder(out_dir, option):
-    """A fresh folder beside output folder ``out_dir``, to fill and then :func:`publish_folder`.
+@contextmanager
+def output_folder(out_dir, option):
+    """A staging folder to fill, moved onto output folder ``out_dir`` when the block ends
+    without an exception having written into it, and removed otherwise, so a failed run leaves
+    no half-written folder. ``OSError`` now naming ``option`` (the command-line option that gave
+    the folder) and the path if ``out_dir`` cannot be written."""
+    staging = _staging_folder(out_dir, option)
+    try:
+        yield staging
+        if any(staging.iterdir()):
+            _publish_folder(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _staging_folder(out_dir, option):
+    """A fresh folder beside output folder ``out_dir``, to fill and then :func:`_publish_folder`.
     Made before any work, it checks that ``out_dir`` can be written: ``OSError`` naming
     ``option`` (the command-line option that gave the folder) and the path otherwise."""
     out_dir = Path(out_dir)
@@ -76,7 +93,7 @@ def staging_folder(out_dir, option):
     return staging
 
 
-def publish_folder(staging, out_dir):
+def _publish_folder(staging, out_dir):
     """Move the files of ``staging`` into ``out_dir``: the whole folder by one rename when
     ``out_dir`` does not exist, else file by file (files of other names in it are kept)."""
     out_dir = Path(out_dir)

@@ -9,7 +9,6 @@ output folder.
 import argparse
 import json
 import re
-import shutil
 import sys
 import tempfile
 from importlib import metadata
@@ -18,7 +17,7 @@ from pathlib import Path
 from isosceles.gen import units
 from isosceles.gen.cli import add_config_argument, load_config
 from isosceles.gen.config import IsoscelesConfig
-from isosceles.gen.files import publish_folder, staging_folder
+from isosceles.gen.files import output_folder
 from isosceles.gen.units import (
     PORT_RENAMES,
     UNITS,
@@ -179,9 +178,7 @@ def generate(config, out_dir, unit=None, *, lint=True):
     if not isinstance(config, IsoscelesConfig):
         raise ValueError(f"config must be an IsoscelesConfig, not {config!r}")
     unit = resolve_unit(unit)
-    out_dir = Path(out_dir)
-    staging = staging_folder(out_dir, "-o")
-    try:
+    with output_folder(out_dir, "-o") as staging:
         component, params, top, text = unit_verilog(config, unit)
         ports = module_ports(text, top)
         escaped = [port["name"] for port in ports if port["name"].startswith("\\")]
@@ -206,10 +203,6 @@ def generate(config, out_dir, unit=None, *, lint=True):
         (staging / f"{top}.v").write_text(text)
         (staging / f"{top}.h").write_text(_header(top, params, ports, host))
         (staging / f"{top}.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        publish_folder(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return manifest
 
 

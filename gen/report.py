@@ -2,7 +2,7 @@
 plots of its figures.
 
 The folder is built in a staging folder beside it and moved into place whole at the end
-(:func:`isosceles.gen.files.staging_folder`), so a failed run leaves no half-written report. The
+(:func:`isosceles.gen.files.output_folder`), so a failed run leaves no half-written report. The
 plots are drawn with matplotlib's Agg canvas (no display, no global backend).
 """
 
@@ -12,7 +12,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from isosceles.gen.files import publish_folder, staging_folder, write_json
+from isosceles.gen.files import output_folder, write_json
 
 __all__ = ["REPORT_ROOT", "FILES", "add_report_arguments", "report_folder", "write_report",
            "plot_cycles", "plot_mac_utilization", "plot_dram_bytes", "tee_stdout"]
@@ -137,14 +137,8 @@ def report_folder(folder):
     if folder is None:
         yield None
         return
-    staging = staging_folder(folder, "--report")
-    try:
+    with output_folder(folder, "--report") as staging:
         yield staging
-        if any(staging.iterdir()):
-            publish_folder(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 class _Tee(io.TextIOBase):
