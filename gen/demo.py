@@ -81,9 +81,10 @@ def interface_traffic(streams):
 
 
 def run_demo(args):
-    if not 1 <= args.images <= len(load_test_split()[1]):
-        raise ValueError(f"--images must be from 1 to {len(load_test_split()[1])} (the test "
-                         f"split's images), not {args.images}")
+    available = len(load_test_split()[1])
+    if not 1 <= args.images <= available:
+        raise ValueError(f"--images must be from 1 to {available} (the test split's images), "
+                         f"not {args.images}")
     config = load_config(args)
     if not args.no_rtl:
         from isosceles.gen.run import check_fits
@@ -150,6 +151,8 @@ def _digits_on_rtl(args, config):
     all_images, all_labels = load_test_split()
     images, labels = all_images[:args.images], all_labels[:args.images]
     network = load_network()
+    # The RTL's predictions: an image is reported only once every layer's output, the logits
+    # included, has been checked equal to the golden model's.
     predictions = classify(network, images)[1]
     print(f"\n== the pruned digits CNN (docs/digits.md) on the IS-OS block's RTL in Verilator, "
           f"layer by layer from memory, {len(images)} test images (the first build takes several "
@@ -178,7 +181,10 @@ def batch_report(reports, labels, predictions):
     per-layer figure the mean per image, with the batch's accuracy; it has the fields of a run
     report that ``write_report`` plots."""
     n = len(reports)
-    mean = lambda values: sum(values) / n  # noqa: E731
+
+    def mean(values):
+        return sum(values) / n
+
     layers = []
     for per_image in zip(*(report["layers"] for report in reports), strict=True):
         first = per_image[0]
