@@ -29,4 +29,4 @@ def test_core_lint():
 
 def test_core_needs_lanes_for_its_kernel():
     with pytest.raises(ValueError, match="lanes=2 is below max_kernel=3"):
-        IsosCore(IsoscelesConfig(lanes=2))
+        IsosCore(IsoscelesConfig(lanes=2, max_kernel=3))
