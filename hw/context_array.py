@@ -115,13 +115,17 @@ class ContextArray(wiring.Component):
 
         occupied = [[Signal(window, name=f"occupied_r{r}_k{k}") for k in range(channels)]
                     for r in range(kernel)]
+        # Next cycle's occupancy: the write-back's occupancy bits are registered from it.
+        occupied_next = [[Signal(window, name=f"occupied_next_r{r}_k{k}")
+                          for k in range(channels)] for r in range(kernel)]
 
         # Retirement, one cycle ahead: the entry a take reads is selected in the cycle before,
         # so that the take addresses its bank from registers rather than through an encoder
-        # over every entry. Two selections are made each cycle: the retiring column's first
-        # live entry after the one being taken, and the next column's first, for a lane that
-        # moves on to it. Named signals throughout: Amaranth emits an unnamed expression again
-        # at every use.
+        # over every entry. Three selections are made each cycle, all from registers: the
+        # retiring column's first live entry, its first after the selected one (for a take),
+        # and the next column's first (for a lane that moves on to it); the take and the
+        # advance, late in the cycle, only choose among them. Named signals throughout:
+        # Amaranth emits an unnamed expression again at every use.
         def first_live(slot, name, excluded=None):
             """``(found, r, k, one-hot)`` of the first live entry of ``slot`` in (r, k) order."""
             live = Signal(kernel * channels, name=f"{name}_live")
@@ -133,9 +137,10 @@ class ContextArray(wiring.Component):
                 live = kept
             rows = [live[r * channels:(r + 1) * channels] for r in range(kernel)]
             found, first_r = first_set(m, [row.any() for row in rows], name=f"{name}_r")
-            of_first_r = Signal(channels, name=f"{name}_of_first_r")
-            m.d.comb += of_first_r.eq(live.word_select(first_r, channels))
-            _, first_k = first_set(m, list(of_first_r), name=f"{name}_k")
+            # Each row's first channel beside the choice of row, not after it.
+            row_ks = [first_set(m, list(row), name=f"{name}_k{r}")[1] for r, row in enumerate(rows)]
+            first_k = Signal(len(row_ks[0]), name=f"{name}_k")
+            m.d.comb += first_k.eq(Cat(row_ks).word_select(first_r, len(row_ks[0])))
             # The same entry one-hot, as the lowest set bit: a carry chain, not the encoders.
             hot = Signal.like(live, name=f"{name}_hot")
             m.d.comb += hot.eq(live & ~(live - 1))
@@ -146,12 +151,12 @@ class ContextArray(wiring.Component):
         selected_hot = Signal(kernel * channels)
         selected_bank = Signal(banks)  # one-hot
         selected_row = Signal(unsigned(bits_for(self.depth)))
-        taking = Signal.like(selected_hot)
-        m.d.comb += taking.eq(Mux(self.retire_take, selected_hot, 0))
-        staying = first_live(self.retire_slot, "retire_same", excluded=taking)
+        staying = first_live(self.retire_slot, "retire_same")
+        after = first_live(self.retire_slot, "retire_after", excluded=selected_hot)
         moving = first_live((self.retire_slot + 1)[:slot_bits], "retire_next")
-        found, first_r, first_k, chosen = (Mux(self.retire_advance, move, stay)
-                                           for move, stay in zip(moving, staying, strict=True))
+        found, first_r, first_k, chosen = (
+            Mux(self.retire_advance, move, Mux(self.retire_take, take, stay))
+            for move, take, stay in zip(moving, after, staying, strict=True))
         hot = Signal.like(selected_hot)
         m.d.comb += hot.eq(chosen)
         m.d.sync += [
@@ -194,9 +199,11 @@ class ContextArray(wiring.Component):
             m.d.sync += pending.eq(update)
             entries = [(r, kd * banks + b) for r in range(kernel)
                        for kd in range(self.rows_per_r)]
+            # The occupancy of the entries written back, selected by the update's row a cycle
+            # ahead (from next cycle's occupancy), so the memory's output meets no selection.
             stored = Signal(window, name=f"stored{b}")
-            m.d.comb += stored.eq(Cat(occupied[r][k] if k < channels else Const(0, window)
-                                      for r, k in entries).word_select(pending.row, window))
+            m.d.sync += stored.eq(Cat(occupied_next[r][k] if k < channels else Const(0, window)
+                                      for r, k in entries).word_select(update.row, window))
             summed = Signal(self.word_layout, name=f"summed{b}")
             for lane in range(window):
                 old = Mux(stored[lane], read.data[lane], 0)
@@ -204,7 +211,13 @@ class ContextArray(wiring.Component):
                                name=f"total{b}_{lane}")
                 product = pending.product[lane]
                 m.d.comb += total.eq(old + product)
-                saturated = Mux(total > high, high, Mux(total < low, low, total))
+                # The sum fits exactly when its bits from the accumulator's sign up are all
+                # equal: one AND and one OR of the adder's top bits, instead of two comparisons
+                # (two more carry chains) after the adder's.
+                spill = total[acc_bits - 1:]
+                fits = Signal(name=f"fits{b}_{lane}")
+                m.d.comb += fits.eq(spill.all() | ~spill.any())
+                saturated = Mux(fits, total[:acc_bits].as_signed(), Mux(total[-1], low, high))
                 # sat(max(old, product)) = max(old, sat(product)): the product's saturation,
                 # from the register, stays off the path from the memory's output, which only
                 # gains a comparison beside the adder and one multiplexer after it.
@@ -226,11 +239,10 @@ class ContextArray(wiring.Component):
         for r in range(kernel):
             for k in range(channels):
                 taken_here = selected_hot[r * channels + k]
-                with m.If(self.clear):
-                    m.d.sync += occupied[r][k].eq(0)
-                with m.Else():
-                    m.d.sync += occupied[r][k].eq(
-                        (occupied[r][k] | set_bits[(r, k)]) & ~Mux(taken_here, retired, 0))
+                m.d.comb += occupied_next[r][k].eq(Mux(
+                    self.clear, 0,
+                    (occupied[r][k] | set_bits[(r, k)]) & ~Mux(taken_here, retired, 0)))
+                m.d.sync += occupied[r][k].eq(occupied_next[r][k])
 
         word = Cat(read_words).word_select(taken_bank, self.word_layout.size)
         m.d.comb += self.retire_value.eq(word.word_select(taken_slot, acc_bits).as_signed())

@@ -14,6 +14,11 @@ paths are long and why; measure fmax with ``isosceles synth --target ecp5``.
     python scripts/logic_paths.py --config configs/ulx3s.toml                 # the block
     python scripts/logic_paths.py --config configs/ulx3s.toml --unit core --top 20
     python scripts/logic_paths.py --netlist netlist.json                      # a kept netlist
+    python scripts/logic_paths.py --config configs/ulx3s.toml --unit pe --lut-mapper abc
+
+ABC9 (the default for small units) and the classic ABC map the same logic to different depths,
+and ABC9's mapping of a path moves by several ns when unrelated logic of the unit changes;
+``--lut-mapper abc`` maps a unit as the block is mapped for its routed runs.
 """
 
 import argparse
@@ -175,6 +180,9 @@ def main(argv=None):
     parser.add_argument("--route", type=float, default=0.8,
                         help="ns of routing per hop in the estimate (default 0.8)")
     parser.add_argument("--json", type=Path, help="write the listed paths as JSON")
+    parser.add_argument("--lut-mapper", choices=("auto", "abc9", "abc"), default="auto",
+                        help="as in `isosceles synth` (default auto: abc for the block and the"
+                             " core, abc9 for the other units)")
     args = parser.parse_args(argv)
     if args.netlist is not None:
         netlist = json.loads(args.netlist.read_text())
@@ -183,7 +191,7 @@ def main(argv=None):
         with tempfile.TemporaryDirectory(prefix="isosceles-paths-") as work:
             folder = args.keep or Path(work)
             folder.mkdir(parents=True, exist_ok=True)
-            ecp5_netlist(config, args.unit, folder)
+            ecp5_netlist(config, args.unit, folder, lut_mapper=args.lut_mapper)
             netlist = json.loads((folder / "netlist.json").read_text())
     graph = PathGraph(netlist, args.route)
     rows = []

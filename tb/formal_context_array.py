@@ -192,7 +192,8 @@ def _array(cls=ContextArray, *, channels=2, banks=2):
 
 
 WrappingContextArray = mutant(
-    ContextArray, "saturated = Mux(total > high, high, Mux(total < low, low, total))",
+    ContextArray,
+    "saturated = Mux(fits, total[:acc_bits].as_signed(), Mux(total[-1], low, high))",
     "saturated = total", name="WrappingContextArray")
 UnforwardedContextArray = mutant(
     ContextArray, "read = memory.read_port(transparent_for=(write,))",
@@ -201,8 +202,8 @@ StaleContextArray = mutant(
     ContextArray, "old = Mux(stored[lane], read.data[lane], 0)", "old = read.data[lane]",
     name="StaleContextArray")
 RetakingContextArray = mutant(
-    ContextArray, 'first_live(self.retire_slot, "retire_same", excluded=taking)',
-    'first_live(self.retire_slot, "retire_same")', name="RetakingContextArray")
+    ContextArray, 'first_live(self.retire_slot, "retire_after", excluded=selected_hot)',
+    'first_live(self.retire_slot, "retire_after")', name="RetakingContextArray")
 EagerContextArray = mutant(
     ContextArray, "self.retire_ready.eq(~(updating & selected_bank).any())",
     "self.retire_ready.eq(1)", name="EagerContextArray")
@@ -213,7 +214,8 @@ SummingContextArray = mutant(
     ContextArray, "Mux(self.maximum, larger, saturated)", "saturated",
     name="SummingContextArray")
 LaggingContextArray = mutant(
-    ContextArray, "(Mux(self.retire_advance, move, stay)", "(stay", name="LaggingContextArray")
+    ContextArray, "Mux(self.retire_advance, move, Mux(self.retire_take, take, stay))",
+    "Mux(self.retire_take, take, stay)", name="LaggingContextArray")
 
 
 def make_views():
